@@ -1,0 +1,1 @@
+"""The aiohttp app: JSON API, websockets, pages, health and metrics."""
