@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from callcenter.clock import Clock
 
 SETTINGS: web.AppKey[Any] = web.AppKey("settings", object)
-SESSIONMAKER: web.AppKey["async_sessionmaker"] = web.AppKey("sessionmaker", object)
-BUS: web.AppKey["Bus"] = web.AppKey("bus", object)
-CLOCK: web.AppKey["Clock"] = web.AppKey("clock", object)
+SESSIONMAKER: web.AppKey[async_sessionmaker] = web.AppKey("sessionmaker", object)
+BUS: web.AppKey[Bus] = web.AppKey("bus", object)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock", object)
 TELEPHONY: web.AppKey[Any] = web.AppKey("telephony", object)

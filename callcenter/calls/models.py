@@ -1,0 +1,42 @@
+"""The call log: exactly one row per call (an Asterisk ``Linkedid``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Float, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.store.base import Base
+
+DIRECTIONS = ("inbound", "outbound", "internal")
+DISPOSITIONS = ("answered", "abandoned", "no_answer", "busy", "failed")
+
+
+class CallLog(Base):
+    """One finished (or, while it lasts, ongoing) call, keyed by its Linkedid.
+
+    ``end_estimated`` is true when the call ended while the AMI connection was down and its
+    end time is the time of the resync that noticed it.
+    """
+
+    __tablename__ = "call_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    caller_number: Mapped[str | None] = mapped_column(String(64))
+    called_number: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent_name: Mapped[str | None] = mapped_column(String(128))
+    agent_interface: Mapped[str | None] = mapped_column(String(128))
+    ivr_path: Mapped[str | None] = mapped_column(String(255))
+    recording_file: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    disposition: Mapped[str | None] = mapped_column(String(16))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    end_estimated: Mapped[bool] = mapped_column(Boolean, default=False)

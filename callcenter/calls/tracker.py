@@ -1,0 +1,427 @@
+"""Call tracker: channels grouped by Linkedid -> one call-log row per call.
+
+Registered as a telephony listener, it sees domain events in order and keeps an in-memory
+model of live calls (cheap, synchronous: it runs on the AMI reader's path). Rows go to the
+``CallLogWriter`` which upserts them in batches from its own task.
+
+Why talk time comes from bridges: ``AgentComplete`` is missing when an agent drops with ``*``
+and inflated through Local-channel transfers, so talk time is the time during which a bridge
+holding this call's channels has at least two parties.
+
+Resync: after every (re)connect the telephony service emits ``ResyncStarted`` then
+``ChannelsSnapshot``/``QueuesSnapshot``. Calls absent from the snapshot and untouched since
+the resync started ended while we were away: they are closed (``end_estimated``). Live
+channels we do not know are picked up. Recently ended calls are remembered so that a snapshot
+taken just before their hang-up cannot resurrect them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.calls.writer import CallLogWriter
+from callcenter.clock import Clock
+from callcenter.telephony import events as ev
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_NUMBERS = ("", "<unknown>", "unknown")
+BUSY_CAUSES = frozenset({17})
+FAILED_CAUSES = frozenset({1, 3, 20, 21, 22, 27, 34, 38, 41, 42, 44, 58})
+ENDED_MEMORY = 10000
+
+
+@dataclass(slots=True)
+class Call:
+    """What we know about one live call."""
+
+    linkedid: str
+    started_at: datetime
+    channels: dict[str, str] = field(default_factory=dict)
+    caller_number: str | None = None
+    called_number: str | None = None
+    direction_hint: str | None = None
+    queue: str | None = None
+    queue_joined_at: datetime | None = None
+    queue_wait: float = 0.0
+    abandoned: bool = False
+    agent_name: str | None = None
+    agent_interface: str | None = None
+    root_up_at: datetime | None = None
+    talk_started_at: datetime | None = None
+    talk_seconds: float = 0.0
+    bridged_since: datetime | None = None
+    bridges: dict[str, int] = field(default_factory=dict)
+    ivr: list[str] = field(default_factory=list)
+    dialled: bool = False
+    last_dial_status: str | None = None
+    recording_file: str | None = None
+    hangup_cause: int | None = None
+    ended_at: datetime | None = None
+    end_estimated: bool = False
+    resync_mark: int = 0
+    gone: set[str] = field(default_factory=set)
+
+    @property
+    def talking(self) -> bool:
+        return any(count >= 2 for count in self.bridges.values())
+
+
+class CallTracker:
+    """Listener turning domain events into ``CallLog`` rows (one per Linkedid)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, *,
+                 flush_interval: float = 0.5, extension_max_digits: int = 4) -> None:
+        self._clock = clock
+        self._writer = CallLogWriter(sessionmaker, flush_interval=flush_interval)
+        self._calls: dict[str, Call] = {}
+        self._channel_call: dict[str, str] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._extension_max_digits = extension_max_digits
+        self._resync_mark = 0
+        self._handlers = {
+            ev.ChannelCreated: self._on_created,
+            ev.ChannelStateChanged: self._on_state,
+            ev.ChannelHungUp: self._on_hangup,
+            ev.DialplanApp: self._on_app,
+            ev.VariableSet: self._on_var,
+            ev.DialBegan: self._on_dial_begin,
+            ev.DialEnded: self._on_dial_end,
+            ev.BridgeEntered: self._on_bridge,
+            ev.BridgeLeft: self._on_bridge,
+            ev.QueueCallerJoined: self._on_queue_join,
+            ev.QueueCallerLeft: self._on_queue_leave,
+            ev.QueueCallerAbandoned: self._on_queue_abandon,
+            ev.AgentConnected: self._on_agent_connect,
+            ev.RecordingStarted: self._on_recording,
+            ev.DtmfReceived: self._on_dtmf,
+            ev.ResyncStarted: self._on_resync_started,
+            ev.ChannelsSnapshot: self._on_channels_snapshot,
+            ev.QueuesSnapshot: self._on_queues_snapshot,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._writer.start()
+
+    async def stop(self) -> None:
+        """Persist the live calls as they are (still open) and every pending row."""
+        for call in self._calls.values():
+            self._writer.submit(self._row(call))
+        await self._writer.stop()
+
+    async def flush(self) -> None:
+        await self._writer.flush()
+
+    @property
+    def live_calls(self) -> int:
+        return len(self._calls)
+
+    @property
+    def writer(self) -> CallLogWriter:
+        return self._writer
+
+    # -- listener --------------------------------------------------------------------------
+
+    def __call__(self, event: ev.DomainEvent) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _call_for(self, event: ev.ChannelEvent, *, create: bool = False) -> Call | None:
+        call = self._calls.get(event.linkedid)
+        if call is None:
+            if not create or event.linkedid in self._ended:
+                return None
+            call = Call(event.linkedid, event.at, resync_mark=self._resync_mark)
+            self._calls[event.linkedid] = call
+            log.debug("calls.started linkedid=%s", event.linkedid)
+        call.resync_mark = self._resync_mark
+        if event.channel and event.uniqueid not in call.channels \
+                and event.uniqueid not in call.gone:
+            call.channels[event.uniqueid] = event.channel
+            self._channel_call[event.uniqueid] = call.linkedid
+        if event.uniqueid == call.linkedid and event.caller_num not in UNKNOWN_NUMBERS \
+                and call.caller_number is None:
+            call.caller_number = event.caller_num
+        return call
+
+    def _on_created(self, event: ev.ChannelCreated) -> None:
+        call = self._call_for(event, create=True)
+        if call is not None and event.uniqueid == event.linkedid and call.called_number is None:
+            call.called_number = event.exten or None
+
+    def _on_state(self, event: ev.ChannelStateChanged) -> None:
+        call = self._call_for(event, create=True)
+        if call is not None and event.uniqueid == call.linkedid and event.state == 6 \
+                and call.root_up_at is None:
+            call.root_up_at = event.at
+
+    def _on_app(self, event: ev.DialplanApp) -> None:
+        call = self._call_for(event, create=True)
+        if call is None or event.uniqueid != call.linkedid:
+            return
+        if event.application in ("AGI", "EAGI"):
+            script = event.app_data.split(",", 1)[0].rsplit("/", 1)[-1]
+            call.ivr.append(f"agi:{script}")
+        elif event.application in ("Read", "BackGround", "Background"):
+            call.ivr.append(event.application.lower())
+
+    def _on_var(self, event: ev.VariableSet) -> None:
+        call = self._call_for(event)
+        if call is None:
+            return
+        if event.name == "CC_DIRECTION" and event.value in ("inbound", "outbound", "internal"):
+            call.direction_hint = event.value
+        elif event.name == "MIXMONITOR_FILENAME":
+            call.recording_file = event.value
+
+    def _on_dial_begin(self, event: ev.DialBegan) -> None:
+        call = self._call_for(event, create=True)
+        if call is None:
+            return
+        if event.channel:
+            call.dialled = True
+        elif call.direction_hint == "outbound" and event.dial_string:
+            call.called_number = event.dial_string.split("@", 1)[0].rsplit("/", 1)[-1]
+
+    def _on_dial_end(self, event: ev.DialEnded) -> None:
+        call = self._call_for(event)
+        if call is not None and event.channel:
+            call.last_dial_status = event.dial_status
+
+    def _on_bridge(self, event: ev.BridgeEntered | ev.BridgeLeft) -> None:
+        call = self._call_for(event)
+        if call is None:
+            return
+        was = call.talking
+        if event.num_channels > 0:
+            call.bridges[event.bridge_id] = event.num_channels
+        else:
+            call.bridges.pop(event.bridge_id, None)
+        self._talk_transition(call, was, event.at)
+
+    @staticmethod
+    def _talk_transition(call: Call, was: bool, at: datetime) -> None:
+        now = call.talking
+        if now and not was:
+            call.bridged_since = at
+            if call.talk_started_at is None:
+                call.talk_started_at = at
+        elif was and not now and call.bridged_since is not None:
+            call.talk_seconds += (at - call.bridged_since).total_seconds()
+            call.bridged_since = None
+
+    def _on_queue_join(self, event: ev.QueueCallerJoined) -> None:
+        call = self._call_for(event, create=True)
+        if call is None:
+            return
+        call.queue = event.queue
+        call.queue_joined_at = event.at
+        call.abandoned = False
+
+    def _leave_queue(self, call: Call, at: datetime) -> None:
+        if call.queue_joined_at is not None:
+            call.queue_wait += (at - call.queue_joined_at).total_seconds()
+            call.queue_joined_at = None
+
+    def _on_queue_leave(self, event: ev.QueueCallerLeft) -> None:
+        call = self._call_for(event)
+        if call is not None:
+            self._leave_queue(call, event.at)
+
+    def _on_queue_abandon(self, event: ev.QueueCallerAbandoned) -> None:
+        call = self._call_for(event)
+        if call is not None:
+            self._leave_queue(call, event.at)
+            call.abandoned = True
+
+    def _on_agent_connect(self, event: ev.AgentConnected) -> None:
+        call = self._call_for(event)
+        if call is not None:
+            call.agent_name = event.member_name or None
+            call.agent_interface = event.interface or None
+            call.queue = event.queue
+            self._leave_queue(call, event.at)
+
+    def _on_recording(self, event: ev.RecordingStarted) -> None:
+        call = self._call_for(event)
+        if call is not None and event.file:
+            call.recording_file = event.file
+
+    def _on_dtmf(self, event: ev.DtmfReceived) -> None:
+        call = self._call_for(event)
+        if call is None or event.uniqueid != call.linkedid or event.direction != "Received":
+            return
+        if call.talk_started_at is not None:
+            return  # digits during the conversation are not IVR choices
+        if call.ivr and call.ivr[-1].startswith("keys:"):
+            call.ivr[-1] += event.digit
+        else:
+            call.ivr.append(f"keys:{event.digit}")
+
+    def _on_hangup(self, event: ev.ChannelHungUp) -> None:
+        call = self._call_for(event)
+        if call is None:
+            return
+        call.channels.pop(event.uniqueid, None)
+        call.gone.add(event.uniqueid)
+        self._channel_call.pop(event.uniqueid, None)
+        if event.uniqueid == call.linkedid or call.hangup_cause is None:
+            call.hangup_cause = event.cause
+        if not call.channels:
+            self._end(call, event.at)
+
+    # -- resync ----------------------------------------------------------------------------
+
+    def _on_resync_started(self, event: ev.ResyncStarted) -> None:
+        self._resync_mark += 1
+
+    def _on_channels_snapshot(self, event: ev.ChannelsSnapshot) -> None:
+        live: dict[str, list[ev.ChannelSnapshot]] = {}
+        for snap in event.channels:
+            live.setdefault(snap.linkedid, []).append(snap)
+        for call in list(self._calls.values()):
+            if call.resync_mark == self._resync_mark:
+                continue  # touched since the resync started: the live events are newer
+            snaps = live.get(call.linkedid)
+            alive = {s.uniqueid for s in snaps or ()}
+            for uniqueid in [u for u in call.channels if u not in alive]:
+                call.channels.pop(uniqueid)
+                self._channel_call.pop(uniqueid, None)
+            if not call.channels:
+                log.info("calls.closed_by_resync linkedid=%s", call.linkedid)
+                call.end_estimated = True
+                self._end(call, event.at)
+        for linkedid, snaps in live.items():
+            if linkedid in self._ended:
+                continue
+            if linkedid not in self._calls:
+                self._pick_up(linkedid, snaps, event.at)
+            else:
+                self._merge_snapshot(self._calls[linkedid], snaps)
+
+    def _pick_up(self, linkedid: str, snaps: list[ev.ChannelSnapshot], at: datetime) -> None:
+        oldest = max(s.duration_seconds for s in snaps)
+        call = Call(linkedid, at - timedelta(seconds=oldest), resync_mark=self._resync_mark)
+        self._calls[linkedid] = call
+        self._merge_snapshot(call, snaps)
+        bridged = {s.bridge_id for s in snaps if s.bridge_id}
+        for bridge_id in bridged:
+            count = sum(1 for s in snaps if s.bridge_id == bridge_id)
+            call.bridges[bridge_id] = max(count, 2)
+        if call.talking:
+            call.talk_started_at = call.bridged_since = at
+        log.info("calls.picked_up_by_resync linkedid=%s channels=%d", linkedid, len(snaps))
+        self._writer.submit(self._row(call))
+
+    def _merge_snapshot(self, call: Call, snaps: list[ev.ChannelSnapshot]) -> None:
+        for snap in snaps:
+            if snap.uniqueid not in call.channels:
+                call.channels[snap.uniqueid] = snap.channel
+                self._channel_call[snap.uniqueid] = call.linkedid
+            if snap.uniqueid == call.linkedid:
+                if call.caller_number is None and snap.caller_num not in UNKNOWN_NUMBERS:
+                    call.caller_number = snap.caller_num
+                if call.called_number is None:
+                    call.called_number = snap.exten or None
+                if snap.state == 6 and call.root_up_at is None:
+                    call.root_up_at = call.started_at
+
+    def _on_queues_snapshot(self, event: ev.QueuesSnapshot) -> None:
+        for entry in event.entries:
+            linkedid = self._channel_call.get(entry.get("Uniqueid", ""))
+            call = self._calls.get(linkedid) if linkedid else None
+            if call is None or call.queue_joined_at is not None:
+                continue
+            call.queue = entry.get("Queue") or call.queue
+            try:
+                wait = float(entry.get("Wait", "0"))
+            except ValueError:
+                wait = 0.0
+            call.queue_joined_at = event.at - timedelta(seconds=wait)
+
+    # -- ending ----------------------------------------------------------------------------
+
+    def _end(self, call: Call, at: datetime) -> None:
+        if call.bridged_since is not None:
+            call.talk_seconds += (at - call.bridged_since).total_seconds()
+            call.bridged_since = None
+        call.bridges.clear()
+        self._leave_queue(call, at)
+        call.ended_at = at
+        del self._calls[call.linkedid]
+        for uniqueid in call.channels:
+            self._channel_call.pop(uniqueid, None)
+        self._ended[call.linkedid] = None
+        if len(self._ended) > ENDED_MEMORY:
+            self._ended.popitem(last=False)
+        self._writer.submit(self._row(call), urgent=True)
+        log.debug("calls.ended linkedid=%s", call.linkedid)
+
+    def _disposition(self, call: Call) -> str:
+        if call.talk_started_at is not None:
+            return "answered"
+        if call.queue is not None:
+            return "abandoned"
+        if call.root_up_at is not None and not call.dialled:
+            return "answered"  # self-service (IVR) call
+        status = call.last_dial_status or ""
+        if status == "BUSY" or call.hangup_cause in BUSY_CAUSES:
+            return "busy"
+        if status in ("CHANUNAVAIL", "CONGESTION") or call.hangup_cause in FAILED_CAUSES:
+            return "failed"
+        return "no_answer"
+
+    def _direction(self, call: Call) -> str:
+        if call.direction_hint is not None:
+            return call.direction_hint
+        limit = self._extension_max_digits
+        caller, called = call.caller_number or "", call.called_number or ""
+        if caller.isdigit() and called.isdigit() and len(caller) <= limit \
+                and len(called) <= limit:
+            return "internal"
+        return "inbound"
+
+    def _row(self, call: Call) -> dict[str, Any]:
+        ended = call.ended_at is not None
+        disposition = self._disposition(call) if ended else None
+        if call.talk_started_at is not None:
+            answered_at = call.talk_started_at
+        elif disposition == "answered":
+            answered_at = call.root_up_at
+        else:
+            answered_at = None
+        if call.queue is not None:
+            wait = call.queue_wait
+        elif call.dialled:
+            wait = ((call.talk_started_at or call.ended_at or call.started_at)
+                    - call.started_at).total_seconds()
+        else:
+            wait = 0.0
+        return {
+            "linkedid": call.linkedid,
+            "direction": self._direction(call),
+            "caller_number": call.caller_number,
+            "called_number": call.called_number,
+            "queue": call.queue,
+            "agent_name": call.agent_name,
+            "agent_interface": call.agent_interface,
+            "ivr_path": ">".join(call.ivr)[:255] or None,
+            "recording_file": call.recording_file,
+            "started_at": call.started_at,
+            "answered_at": answered_at,
+            "ended_at": call.ended_at,
+            "wait_seconds": round(max(wait, 0.0), 3),
+            "talk_seconds": round(call.talk_seconds, 3),
+            "disposition": disposition,
+            "hangup_cause": call.hangup_cause,
+            "end_estimated": call.end_estimated,
+        }

@@ -1,0 +1,171 @@
+"""The ``callcenter`` command: serve, db upgrade, simulate, demo, config check.
+
+The CLI is the one place that prints (what the user asked for); the service logs.
+Exit codes: 0 fine, 1 the service could not start or failed, 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from callcenter import __version__
+from callcenter.logging import setup_logging
+from callcenter.settings import ROLES, ConfigError, Settings, load_settings
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Settings file (default: $CALLCENTER_CONFIG, else config/callcenter.toml if present).")
+
+
+def _settings(config_path: Path | None) -> Settings:
+    """Load and validate, or stop with the file, key and reason on stderr."""
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    cfg = settings.logging
+    setup_logging(cfg.level, cfg.format, cfg.access_log)
+    return settings
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="callcenter")
+def main() -> None:
+    """Call-center backend for 12345-style government service hotlines."""
+
+
+@main.command()
+@config_option
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
+              help="Run only this part (repeatable); default: the [service] roles.")
+@click.option("--upgrade", is_flag=True, help="Migrate a database that is behind first.")
+def serve(config_path: Path | None, roles: tuple[str, ...], upgrade: bool) -> None:
+    """Run the service until SIGINT/SIGTERM."""
+    from callcenter.service import StartupError, run_service
+
+    settings = _settings(config_path)
+    try:
+        asyncio.run(run_service(settings, roles=list(roles) or None, upgrade=upgrade))
+    except StartupError as exc:
+        _fail(str(exc))
+    except OSError as exc:  # e.g. the web port is taken
+        _fail(f"cannot start: {exc}")
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@config_option
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(config_path: Path | None, revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from callcenter.store import migrations
+
+    settings = _settings(config_path)
+    url = settings.database.effective_url()
+    asyncio.run(migrations.upgrade(url, revision))
+    state = asyncio.run(migrations.state(url))
+    click.echo(f"database at revision {state.current} (head {state.head})")
+
+
+@db.command("current")
+@config_option
+def db_current(config_path: Path | None) -> None:
+    """Show the database's revision and whether it is up to date."""
+    from callcenter.store import migrations
+
+    settings = _settings(config_path)
+    state = asyncio.run(migrations.state(settings.database.effective_url()))
+    verdict = "empty" if state.empty else ("up to date" if state.up_to_date else "BEHIND")
+    click.echo(f"current {state.current} head {state.head}: {verdict}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration commands."""
+
+
+@config_group.command("check")
+@config_option
+def config_check(config_path: Path | None) -> None:
+    """Validate the settings (file + environment + secrets) and summarise them."""
+    settings = _settings(config_path)
+    for line in _summary(settings):
+        click.echo(line)
+    click.echo("configuration OK")
+
+
+def _summary(settings: Settings) -> list[str]:
+    from sqlalchemy.engine import make_url
+
+    db_url = make_url(settings.database.effective_url()).render_as_string(hide_password=True)
+    return [
+        f"mode       {settings.service.mode} (roles: {', '.join(settings.service.roles)})",
+        f"database   {db_url}",
+        f"bus        {settings.bus.backend}"
+        + (f" {settings.bus.redis_url} prefix {settings.bus.redis_prefix}"
+           if settings.bus.backend == "redis" else ""),
+        f"web        http://{settings.web.host}:{settings.web.port}",
+        f"asterisk   AMI {settings.ami.host}:{settings.ami.port} user {settings.ami.username};"
+        f" FastAGI on {settings.agi.host}:{settings.agi.port}",
+    ]
+
+
+@main.command()
+@config_option
+def simulate(config_path: Path | None) -> None:
+    """Run the Asterisk simulator alone (AMI server + FastAGI client) until Ctrl-C."""
+    from callcenter.simulator import run_simulator
+
+    settings = _settings(config_path)
+    asyncio.run(_until_signal(lambda stop: run_simulator(settings.simulator, stop)))
+
+
+@main.command()
+@config_option
+@click.option("--duration", type=float, default=None,
+              help="Stop after this many seconds (default: run until Ctrl-C).")
+@click.option("--calls-per-minute", type=float, default=12.0, show_default=True)
+def demo(config_path: Path | None, duration: float | None, calls_per_minute: float) -> None:
+    """Simulator + service + generated calls on the embedded defaults."""
+    from callcenter.demo import run_demo
+
+    settings = _settings(config_path)
+    try:
+        asyncio.run(run_demo(settings, duration=duration, calls_per_minute=calls_per_minute,
+                             echo=click.echo))
+    except Exception as exc:  # the demo explains itself; no traceback for a newcomer
+        from callcenter.service import StartupError
+
+        if isinstance(exc, StartupError | OSError):
+            _fail(str(exc))
+        raise
+
+
+async def _until_signal(body: Any) -> None:
+    from callcenter.service import _signals_set
+
+    stop = asyncio.Event()
+    with _signals_set(stop):
+        await body(stop)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,205 @@
+"""Wires ``callcenter serve``: settings → logging → store → bus → telephony → workers → web.
+
+One process runs every role by default (the embedded setup); ``roles`` picks a subset so
+the same code scales out: ``web`` processes behind a load balancer, one ``telephony``
+process per Asterisk, ``workers`` for background jobs, all sharing PostgreSQL and Redis.
+Components start in dependency order and stop in reverse, so nothing is told about an
+event after the thing that stores it has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from callcenter.bus import Bus
+from callcenter.bus.factory import create_bus
+from callcenter.clock import Clock, SystemClock
+from callcenter.settings import ROLES, Settings
+from callcenter.store import migrations
+from callcenter.store.engine import create_sessionmaker, engine_from_settings
+from callcenter.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The service cannot start as configured (the message says what to do)."""
+
+
+async def prepare_database(settings: Settings, upgrade: bool = False) -> str | None:
+    """Migrate an empty database; refuse one that is behind unless told to upgrade.
+
+    Returns the revision the database is at afterwards.
+    """
+    url = settings.database.effective_url()
+    state = await migrations.state(url)
+    if state.unmanaged:
+        raise StartupError("the database has tables but no migration history; "
+                           "point database.url at an empty database or a callcenter one")
+    if state.empty:
+        log.info("database empty, creating schema head=%s", state.head)
+        await migrations.upgrade(url)
+        return state.head
+    if state.up_to_date:
+        return state.current
+    if not migrations.is_known(state.current):
+        raise StartupError(f"the database is at revision {state.current}, which this "
+                           "version does not know (is it newer code's database?)")
+    if upgrade or settings.database.auto_upgrade:
+        log.info("database behind, upgrading from=%s to=%s", state.current, state.head)
+        await migrations.upgrade(url)
+        return state.head
+    raise StartupError(f"the database is at revision {state.current} but this version needs "
+                       f"{state.head}: run `callcenter db upgrade` (or serve --upgrade)")
+
+
+def _optional(module: str) -> Any:
+    """A module written by another feature, or None while it does not exist."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
+class Service:
+    """The running components of one process; ``start()`` then ``stop()``."""
+
+    def __init__(self, settings: Settings, *, roles: list[str] | None = None,
+                 upgrade: bool = False, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.roles = list(roles or settings.service.roles)
+        unknown = set(self.roles) - set(ROLES)
+        if unknown:
+            raise StartupError(f"unknown role(s) {sorted(unknown)}; known: {list(ROLES)}")
+        self.clock = clock or SystemClock()
+        self._upgrade = upgrade
+        self.engine: AsyncEngine | None = None
+        self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.bus: Bus | None = None
+        self.telephony: Any = None
+        self.tracker: Any = None
+        self.runner: web.AppRunner | None = None
+        self._stops: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def web_port(self) -> int | None:
+        """The port the web app listens on (useful with port 0)."""
+        if self.runner is None or not self.runner.addresses:
+            return None
+        return int(self.runner.addresses[0][1])
+
+    async def start(self) -> None:
+        try:
+            await self._start_store()
+            await self._start_bus()
+            if "telephony" in self.roles:
+                await self._start_telephony()
+            if "workers" in self.roles:
+                await self._start_workers()
+            if "web" in self.roles:
+                await self._start_web()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("service started roles=%s web_port=%s", ",".join(self.roles), self.web_port)
+
+    async def stop(self) -> None:
+        """Stop what started, newest first; a failing stop does not skip the others."""
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                await stop()
+            except Exception:
+                log.exception("service component failed to stop component=%r", stop)
+        log.info("service stopped")
+
+    async def _start_store(self) -> None:
+        await prepare_database(self.settings, self._upgrade)
+        self.engine = engine_from_settings(self.settings.database)
+        self.sessionmaker = create_sessionmaker(self.engine)
+        self._stops.append(self.engine.dispose)
+
+    async def _start_bus(self) -> None:
+        role = "all" if len(self.roles) == len(ROLES) else "+".join(self.roles)
+        self.bus = create_bus(self.settings, role)
+        await self.bus.start()
+        self._stops.append(self.bus.close)
+
+    async def _start_telephony(self) -> None:
+        from callcenter.calls.tracker import CallTracker
+        from callcenter.telephony.service import Telephony
+
+        assert self.sessionmaker is not None
+        self.tracker = CallTracker(self.sessionmaker, self.clock)
+        await self.tracker.start()
+        self._stops.append(self.tracker.stop)
+        self.telephony = Telephony(self.settings.ami, self.settings.agi, self.bus, self.clock)
+        self.telephony.add_listener(self.tracker)
+        self._stops.append(self.telephony.stop)
+        await self.telephony.start()
+
+    async def _start_workers(self) -> None:
+        """Background workers of the features that have them (supervision scheduler...)."""
+        supervision = _optional("callcenter.tickets.scheduler")
+        if supervision is None:
+            log.info("no supervision scheduler module yet; workers role idle")
+            return
+        worker = supervision.SupervisionScheduler(
+            self.settings, self.sessionmaker, self.bus, self.clock)
+        await worker.start()
+        self._stops.append(worker.stop)
+
+    async def _start_web(self) -> None:
+        assert self.sessionmaker is not None and self.bus is not None
+        tracker = self.tracker
+        app = create_app(self.settings, self.sessionmaker, self.bus, self.clock,
+                         self.telephony,
+                         live_calls=(lambda: tracker.live_calls) if tracker else None)
+        self.runner = web.AppRunner(app, access_log=logging.getLogger("aiohttp.access"))
+        await self.runner.setup()
+        self._stops.append(self.runner.cleanup)
+        site = web.TCPSite(self.runner, self.settings.web.host, self.settings.web.port)
+        await site.start()
+
+
+async def run_service(settings: Settings, *, roles: list[str] | None = None,
+                      upgrade: bool = False, stop: asyncio.Event | None = None,
+                      started: Callable[[Service], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    with _signals_set(stop):
+        service = Service(settings, roles=roles, upgrade=upgrade)
+        await service.start()
+        try:
+            if started is not None:
+                started(service)
+            await stop.wait()
+            log.info("service stopping")
+        finally:
+            await service.stop()
+
+
+@contextlib.contextmanager
+def _signals_set(stop: asyncio.Event) -> Any:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,232 @@
+"""The AGI application: a simulated channel driven by a FastAGI server (agi_client.py speaks
+the wire protocol). Each command is published as AGIExecStart/AGIExecEnd like res_agi.c."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from callcenter.simulator import events as ev
+from callcenter.simulator.channels import UP, Channel
+
+if TYPE_CHECKING:
+    from callcenter.simulator.pbx import Pbx
+
+log = logging.getLogger(__name__)
+
+
+class SimAgiChannel:
+    """AgiChannel (see agi_client.py) over a simulated channel."""
+
+    def __init__(self, pbx: Pbx, chan: Channel) -> None:
+        self.pbx = pbx
+        self.chan = chan
+        self.hangup_event = chan.hangup_event
+
+    @property
+    def hung_up(self) -> bool:
+        return self.chan.hungup
+
+    @property
+    def state(self) -> int:
+        return self.chan.state
+
+    def _start(self, command: str) -> int:
+        cid = self.pbx.rng.randrange(1, 2**31)
+        if not self.chan.dead:
+            self.chan.emit("AGIExecStart", ev.AGI, f"CommandId: {cid}\r\nCommand: {command}\r\n")
+        return cid
+
+    def _end(self, cid: int, command: str, code: int = 200) -> None:
+        if not self.chan.dead:
+            result = "Success" if code == 200 else "Failure"
+            self.chan.emit(
+                "AGIExecEnd", ev.AGI,
+                f"CommandId: {cid}\r\nCommand: {command}\r\nResultCode: {code}\r\nResult: {result}\r\n",
+            )
+
+    async def answer(self) -> int:
+        cid = self._start("ANSWER")
+        if self.chan.state != UP and not self.chan.hungup:
+            self.pbx.answer(self.chan)
+        self._end(cid, "ANSWER")
+        return -1 if self.chan.hungup else 0
+
+    async def stream_file(self, name: str, escape_digits: str) -> tuple[int, int]:
+        command = f'STREAM FILE {name} "{escape_digits}"'
+        cid = self._start(command)
+        digit, played = await self.pbx.play(self.chan, name, escape_digits)
+        if digit is not None and digit != "" or not self.chan.hungup:
+            self.chan.set_var("PLAYBACKSTATUS", "SUCCESS")
+        self._end(cid, command)
+        endpos = int(played * 8000)
+        if digit == "":
+            return -1, endpos
+        return (ord(digit) if digit else 0), endpos
+
+    async def wait_for_digit(self, timeout_ms: int) -> int:
+        command = f"WAIT FOR DIGIT {timeout_ms}"
+        cid = self._start(command)
+        timeout = None if timeout_ms < 0 else timeout_ms / 1000.0
+        digit = await self.pbx.read_digit(self.chan, timeout)
+        self._end(cid, command)
+        if digit == "":
+            return -1
+        return ord(digit) if digit else 0
+
+    async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> tuple[str, bool]:
+        command = f"GET DATA {name} {timeout_ms} {max_digits}"
+        cid = self._start(command)
+        digits = ""
+        timed_out = False
+        first, _ = await self.pbx.play(self.chan, name, "0123456789*#") if name else (None, 0.0)
+        if first == "":
+            self._end(cid, command)
+            return digits, False
+        if first:
+            if first == "#":
+                self._end(cid, command)
+                return digits, False
+            digits += first
+        timeout = (timeout_ms if timeout_ms > 0 else 6000) / 1000.0
+        while (max_digits <= 0 or len(digits) < max_digits) and not self.chan.hungup:
+            digit = await self.pbx.read_digit(self.chan, timeout)
+            if digit is None:
+                timed_out = True
+                break
+            if digit == "" or digit == "#":
+                break
+            digits += digit
+        self._end(cid, command)
+        return digits, timed_out
+
+    async def say_digits(self, digits: str, escape: str) -> int:
+        command = f'SAY DIGITS {digits} "{escape}"'
+        cid = self._start(command)
+        result = 0
+        for _ in digits:
+            if escape:
+                digit = await self.pbx.read_digit(self.chan, 0.6, escape)
+                if digit:
+                    result = ord(digit)
+                    break
+                if digit == "":
+                    result = -1
+                    break
+            elif not await self.chan.sleep(0.6):
+                result = -1
+                break
+        self._end(cid, command)
+        return result
+
+    async def say_number(self, number: int, escape: str) -> int:
+        return await self.say_digits(str(number), escape)
+
+    async def record_file(self, path: str, fmt: str, escape: str, timeout_ms: int) -> tuple[int, int]:
+        command = f'RECORD FILE {path} {fmt} "{escape}" {timeout_ms}'
+        cid = self._start(command)
+        seconds = (timeout_ms if timeout_ms > 0 else 10000) / 1000.0
+        start = self.pbx.clock.now()
+        digit = await self.pbx.read_digit(self.chan, seconds, escape or None) if escape else None
+        if not escape:
+            await self.chan.sleep(seconds)
+        self._end(cid, command)
+        endpos = int((self.pbx.clock.now() - start) * 8000)
+        if self.chan.hungup:
+            return -1, endpos
+        return (ord(digit) if digit else 0), endpos
+
+    def set_variable(self, name: str, value: str) -> None:
+        command = f'SET VARIABLE {name} "{value}"'
+        cid = self._start(command)
+        self.chan.set_var(name, value)
+        self._end(cid, command)
+
+    def get_variable(self, name: str) -> str | None:
+        from callcenter.simulator.pbx import ChannelVars
+
+        command = f"GET VARIABLE {name}"
+        cid = self._start(command)
+        try:
+            value: str | None = ChannelVars(self.pbx, self.chan)[name]
+        except KeyError:
+            value = None
+            m = re.fullmatch(r"(\w+)\((.*)\)", name)
+            if m and m.group(1).upper() in self.pbx._functions_for(self.chan):
+                value = self.pbx._functions_for(self.chan)[m.group(1).upper()](m.group(2))
+        self._end(cid, command)
+        return value
+
+    async def exec_app(self, app: str, args: str) -> int:
+        from callcenter.simulator import apps
+        from callcenter.simulator.pbx import Jump
+
+        command = f'EXEC {app} "{args}"'
+        cid = self._start(command)
+        previous = (self.chan.appl, self.chan.data)
+        self.chan.set_app(app, args)
+        try:
+            res = await apps.execute(self.pbx, self.chan, app, args)
+        except Jump:
+            res = 0
+        self.chan.set_app(*previous)
+        self._end(cid, command)
+        return res
+
+    async def hangup(self) -> None:
+        cid = self._start("HANGUP")
+        self.chan.soft_hangup()
+        self._end(cid, "HANGUP")
+
+    def verbose(self, message: str, level: int) -> None:
+        command = f'VERBOSE "{message}" {level}'
+        cid = self._start(command)
+        log.info("agi verbose channel=%s level=%s message=%s", self.chan.name, level, message)
+        self._end(cid, command)
+
+    def set_music(self, on: bool, cls: str | None = None) -> None:
+        if on:
+            self.chan.emit("MusicOnHoldStart", ev.CALL, f"Class: {cls or 'default'}\r\n")
+        else:
+            self.chan.emit("MusicOnHoldStop", ev.CALL)
+
+
+def rewrite_url(url: str, host: str | None, port: int | None) -> str:
+    if not host and not port:
+        return url
+    m = re.match(r"^(agi://)([^/:]+)(?::(\d+))?(/.*)?$", url)
+    if not m:
+        return url
+    new_host = host or m.group(2)
+    new_port = port or (int(m.group(3)) if m.group(3) else None)
+    hostport = f"{new_host}:{new_port}" if new_port else new_host
+    return f"{m.group(1)}{hostport}{m.group(4) or ''}"
+
+
+async def run_agi(pbx: Pbx, chan: Channel, data: str) -> str:
+    from callcenter.simulator.agi_client import build_agi_env, run_fastagi
+    from callcenter.simulator.dialplan import split_app_args
+
+    args = split_app_args(data) if data else []
+    url = args[0] if args else ""
+    if not url.startswith("agi://"):
+        log.warning("only FastAGI (agi://) is simulated, got %r", url)
+        return "FAILURE"
+    env = build_agi_env(
+        chan.name,
+        chan.uniqueid,
+        chan.cid_num,
+        chan.cid_name,
+        chan.context,
+        chan.exten,
+        chan.priority,
+        language=chan.language,
+        type=chan.tech,
+        dnid=chan.vars.get("__DNID", "unknown") if chan.tech != "PJSIP" else (chan.vars.get("__DNID") or "unknown"),
+        accountcode=chan.accountcode,
+        args=args[1:],
+        url=url,
+    )
+    target = rewrite_url(url, pbx.config.agi_host, pbx.config.agi_port)
+    return await run_fastagi(target, env, SimAgiChannel(pbx, chan))

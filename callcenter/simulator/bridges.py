@@ -1,0 +1,75 @@
+"""Basic two-party bridges (BridgeCreate/Enter/Leave/Destroy) and Linkedid adoption."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from callcenter.simulator import events as ev
+
+if TYPE_CHECKING:
+    from callcenter.simulator.channels import Channel
+    from callcenter.simulator.pbx import Pbx
+
+
+class Bridge:
+    def __init__(self, pbx: Pbx) -> None:
+        self.pbx = pbx
+        self.uniqueid = str(uuid.UUID(int=pbx.rng.getrandbits(128), version=4))
+        self.channels: list[Channel] = []
+        self.destroyed = False
+        self.pbx.bridges[self.uniqueid] = self
+        self._emit("BridgeCreate")
+
+    def block(self) -> str:
+        return (
+            f"BridgeUniqueid: {self.uniqueid}\r\n"
+            "BridgeType: basic\r\n"
+            "BridgeTechnology: simple_bridge\r\n"
+            "BridgeCreator: <unknown>\r\n"
+            "BridgeName: <unknown>\r\n"
+            f"BridgeNumChannels: {len(self.channels)}\r\n"
+            "BridgeVideoSourceMode: none\r\n"
+        )
+
+    def _emit(self, name: str, chan: Channel | None = None) -> None:
+        body = self.block() + (chan.snap() if chan is not None else "")
+        self.pbx.hub.emit(name, ev.CALL, body)
+
+    def enter(self, chan: Channel) -> None:
+        self.channels.append(chan)
+        chan.bridge = self
+        # ast_bridge_channel_update_linkedids(): everybody adopts the oldest Linkedid
+        oldest = min((c.linkedid for c in self.channels), key=_linkedid_key)
+        for c in self.channels:
+            c.set_linkedid(oldest)
+        self._emit("BridgeEnter", chan)
+
+    def leave(self, chan: Channel) -> None:
+        if chan not in self.channels:
+            return
+        self.channels.remove(chan)
+        chan.bridge = None
+        self._emit("BridgeLeave", chan)
+
+    def destroy(self) -> None:
+        if self.destroyed:
+            return
+        self.destroyed = True
+        self.pbx.bridges.pop(self.uniqueid, None)
+        self._emit("BridgeDestroy")
+
+    def peer_of(self, chan: Channel) -> Channel | None:
+        for c in self.channels:
+            if c is not chan:
+                return c
+        return None
+
+
+def _linkedid_key(linkedid: str) -> tuple[float, int]:
+    stamp = linkedid.rsplit("-", 1)[-1]
+    sec, _, counter = stamp.partition(".")
+    try:
+        return (float(sec), int(counter or 0))
+    except ValueError:
+        return (float("inf"), 0)

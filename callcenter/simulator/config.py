@@ -1,0 +1,69 @@
+"""Settings of the Asterisk simulator (the ``[simulator]`` section of callcenter.toml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class AmiUserConfig(BaseModel):
+    """An AMI account; when `users` is empty the accounts of manager.conf are used."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str
+    secret: SecretStr
+    read: str = "all"
+    write: str = "all"
+
+
+class AgentConfig(BaseModel):
+    """A softphone the simulator plays (and, with `login`, adds to queues via QueueAdd-like login)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interface: str = Field(description="e.g. PJSIP/1001")
+    name: str | None = None
+    queues: list[str] = Field(default_factory=lambda: ["hotline"])
+    login: bool = False
+    penalty: int = 0
+    answer_after: float = 2.0
+    mode: Literal["answer", "never", "busy", "congestion"] = "answer"
+    talk_time: float | None = None
+    voice: str | None = None
+
+
+class SimulatorConfig(BaseModel):
+    """Everything the simulated Asterisk needs; defaults make the embedded demo work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=0, le=65535, description="AMI port; 0 picks a free one")
+    asterisk_config_dir: Path = REPO_ROOT / "config" / "asterisk"
+    agi_host: str | None = Field(None, description="replace the host of agi:// URLs")
+    agi_port: int | None = Field(None, description="replace the port of agi:// URLs")
+    users: list[AmiUserConfig] = Field(default_factory=list)
+    timestampevents: bool | None = Field(None, description="None: as manager.conf says")
+    seed: int | None = None
+    time_scale: float = Field(1.0, gt=0, description="wall seconds per simulated second")
+    start_time: float | None = Field(None, description="simulated epoch at start; None = now")
+    recordings_dir: Path = REPO_ROOT / "recordings"
+    monitor_dir: str = "/var/spool/asterisk/monitor"
+    speech_samples_dir: Path = REPO_ROOT.parent / "shared" / "speech-samples"
+    agents: list[AgentConfig] = Field(default_factory=list)
+    bad_login_delay: float = Field(1.0, ge=0, description="wall seconds, like Asterisk's sleep(1)")
+    trunk: str = "trunk"
+    sip_domain: str = "127.0.0.1"
+    system_name: str | None = None
+    prompt_seconds: float = Field(1.4, gt=0, description="length of a prompt without a WAV")
+    max_output_buffer: int = Field(32 * 1024 * 1024, description="drop AMI readers this far behind")
+
+    @field_validator("asterisk_config_dir", "recordings_dir", "speech_samples_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value if value.is_absolute() else (Path.cwd() / value)

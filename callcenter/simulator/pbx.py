@@ -1,0 +1,921 @@
+"""The simulated PBX: channels, dialplan execution, dialing, Originate, DTMF, MixMonitor, CDRs.
+
+Event order per channel follows the real captures in shared/asterisk/captures (Asterisk
+22.10.1); where no capture exists it follows the Asterisk 22 source (main/pbx.c, apps/*.c).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callcenter.simulator import events as ev
+from callcenter.simulator.actors import Agent, Caller, Destination
+from callcenter.simulator.asterisk_conf import ConfSection, ast_true, parse_conf
+from callcenter.simulator.bridges import Bridge
+from callcenter.simulator.channels import (
+    ANSWERED_ELSEWHERE,
+    CONGESTION,
+    DOWN,
+    NORMAL_CLEARING,
+    RING,
+    RINGING,
+    UP,
+    USER_BUSY,
+    Channel,
+    cause_text,
+)
+from callcenter.simulator.config import SimulatorConfig
+from callcenter.simulator.devices import Devices
+from callcenter.simulator.events import EventHub
+from callcenter.simulator.recording import Recorder
+from callcenter.simulator.simclock import SimClock
+
+log = logging.getLogger(__name__)
+
+APP_CONTINUE = 0
+APP_HANGUP = -1
+
+
+class Jump(Exception):
+    """Raised by Goto-like applications: continue at (context, exten, priority)."""
+
+    def __init__(self, context: str, exten: str, priority: int) -> None:
+        super().__init__(context, exten, priority)
+        self.target = (context, exten, priority)
+
+
+@dataclass
+class DialResult:
+    status: str  # ANSWER BUSY CONGESTION NOANSWER CANCEL CHANUNAVAIL HANGUP
+    ringing: bool = False
+
+
+class ChannelVars(Mapping[str, str]):
+    """Variables as ${...} sees them: channel variables, built-ins, then [globals]."""
+
+    def __init__(self, pbx: Pbx, chan: Channel) -> None:
+        self.pbx = pbx
+        self.chan = chan
+
+    def __getitem__(self, key: str) -> str:
+        c = self.chan
+        if key in c.vars:
+            return c.vars[key]
+        builtin = {
+            "EXTEN": lambda: c.exten,
+            "CONTEXT": lambda: c.context,
+            "PRIORITY": lambda: str(c.priority),
+            "UNIQUEID": lambda: c.uniqueid,
+            "CHANNEL": lambda: c.name,
+            "LINKEDID": lambda: c.linkedid,
+            "CALLERID(num)": lambda: c.cid_num,
+            "CALLERIDNUM": lambda: c.cid_num,
+            "CALLERIDNAME": lambda: c.cid_name,
+            "EPOCH": lambda: str(int(self.pbx.clock.now())),
+            "LANGUAGE": lambda: c.language,
+        }.get(key)
+        if builtin is not None:
+            return builtin()
+        if key in self.pbx.globals:
+            return self.pbx.globals[key]
+        raise KeyError(key)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.chan.vars)
+
+    def __len__(self) -> int:
+        return len(self.chan.vars)
+
+
+def parse_callerid(text: str) -> tuple[str, str]:
+    """ast_callerid_parse(): '"Name" <num>' / 'Name <num>' / 'num' → (num, name)."""
+    text = (text or "").strip()
+    if not text:
+        return "", ""
+    m = re.match(r'^\s*"?([^"<]*?)"?\s*<([^>]*)>\s*$', text)
+    if m:
+        return m.group(2).strip(), m.group(1).strip()
+    if re.fullmatch(r"[0-9+*#()\- .]+", text):
+        return re.sub(r"[()\- .]", "", text), ""
+    return "", text
+
+
+@dataclass
+class Endpoint:
+    name: str
+    context: str
+
+
+class Pbx:
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        clock: SimClock,
+        hub: EventHub,
+        rng: random.Random,
+        dialplan: Any,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.hub = hub
+        self.rng = rng
+        self.dialplan = dialplan
+        self.globals: dict[str, str] = dict(getattr(dialplan, "globals", {}) or {})
+        self.channels: dict[str, Channel] = {}
+        self.by_uniqueid: dict[str, Channel] = {}
+        self.bridges: dict[str, Bridge] = {}
+        self.devices = Devices(self)
+        from callcenter.simulator.queues import QueueManager
+
+        self.queues = QueueManager(self)
+        self.recorder = Recorder(self)
+        self.endpoints: dict[str, Endpoint] = {}
+        self.agents: dict[str, Agent] = {}  # device (PJSIP/1001) → behaviour
+        self.destinations: dict[str, Destination] = {}
+        self.default_destination = Destination()
+        self._uniq = 0
+        self._tech_counters: dict[str, int] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.started_at = clock.now()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.prompt_durations: dict[str, float] = {}
+        self.functions: dict[str, Callable[[str], str]] = {}
+
+    # -- configuration ----------------------------------------------------------------------
+    def load_pjsip(self, path: Path) -> None:
+        if not path.exists():
+            return
+        sections: list[ConfSection] = parse_conf(path)
+        for sec in sections:
+            if (sec.get("type") or "").strip() == "endpoint":
+                self.endpoints[sec.name] = Endpoint(sec.name, sec.get("context") or "default")
+
+    # -- ids --------------------------------------------------------------------------------
+    def new_uniqueid(self) -> str:
+        uid = f"{int(self.clock.now())}.{self._uniq}"
+        self._uniq += 1
+        if self.config.system_name:
+            uid = f"{self.config.system_name}-{uid}"
+        return uid
+
+    def _next(self, tech: str) -> int:
+        n = self._tech_counters.get(tech, 0)
+        self._tech_counters[tech] = n + 1
+        return n
+
+    # -- channel lifecycle ------------------------------------------------------------------
+    def _register(self, chan: Channel) -> None:
+        self.channels[chan.name] = chan
+        self.by_uniqueid[chan.uniqueid] = chan
+        self.devices.add_channel(chan)
+        self.idle.clear()
+
+    def new_channel(
+        self,
+        tech: str,
+        resource: str,
+        *,
+        state: int,
+        context: str,
+        exten: str,
+        linkedid: str | None = None,
+        uniqueid: str | None = None,
+        cid: tuple[str, str] = ("", ""),
+        emit: bool = True,
+    ) -> Channel:
+        n = self._next(tech)
+        name = f"{tech}/{resource}-{n:08x}"
+        uid = uniqueid or self.new_uniqueid()
+        device = f"{tech}/{resource.split('/')[0]}"
+        chan = Channel(
+            self,
+            name,
+            uid,
+            linkedid or uid,
+            tech=tech,
+            device=device,
+            state=state,
+            context=context,
+            exten=exten,
+            cid_num=cid[0],
+            cid_name=cid[1],
+        )
+        self._register(chan)
+        if emit:
+            chan.emit("Newchannel", ev.CALL)
+        return chan
+
+    def new_local_pair(
+        self,
+        exten: str,
+        context: str,
+        *,
+        linkedid: str | None = None,
+        uniqueid: str | None = None,
+        uniqueid2: str | None = None,
+    ) -> tuple[Channel, Channel]:
+        n = self._next("Local")
+        base = f"Local/{exten}@{context}-{n:08x}"
+        uid1 = uniqueid or self.new_uniqueid()
+        uid2 = uniqueid2 or self.new_uniqueid()
+        link = linkedid or uid1
+        device = f"Local/{exten}@{context}"
+        one = Channel(self, base + ";1", uid1, link, tech="Local", device=device, state=DOWN,
+                      context=context, exten=exten)
+        two = Channel(self, base + ";2", uid2, link, tech="Local", device=device, state=RING,
+                      context=context, exten=exten)
+        one.local_half, two.local_half = 1, 2
+        one.local_peer, two.local_peer = two, one
+        self._register(one)
+        self._register(two)
+        one.emit("Newchannel", ev.CALL)
+        two.emit("Newchannel", ev.CALL)
+        return one, two
+
+    def local_bridge_event(self, one: Channel, two: Channel) -> None:
+        body = (
+            one.snap("LocalOne")
+            + two.snap("LocalTwo")
+            + f"Context: {two.context}\r\nExten: {two.exten}\r\nLocalOptimization: Yes\r\n"
+        )
+        self.hub.emit("LocalBridge", ev.CALL, body)
+
+    def destroy(self, chan: Channel, cause: int | None = None) -> None:
+        """ast_hangup(): the Hangup event, the CDR, device state; Local peers get a request."""
+        if chan.dead:
+            return
+        if cause is not None and not chan.hangup_cause:
+            chan.hangup_cause = cause
+        if chan.bridge is not None:
+            self.leave_bridge(chan)
+        self.recorder.channel_gone(chan)
+        chan.softhangup = True
+        chan.hangup_event.set()
+        chan.emit("Hangup", ev.CALL, f"Cause: {chan.hangup_cause}\r\nCause-txt: {cause_text(chan.hangup_cause)}\r\n")
+        chan.dead = True
+        chan.touch()
+        self._emit_cdr(chan)
+        self.channels.pop(chan.name, None)
+        self.by_uniqueid.pop(chan.uniqueid, None)
+        self.devices.remove_channel(chan)
+        if chan.local_peer is not None and not chan.local_peer.dead:
+            chan.local_peer.request_hangup(chan.hangup_cause or NORMAL_CLEARING)
+        if not chan.ended.done():
+            chan.ended.set_result(None)
+        if not self.channels:
+            self.idle.set()
+
+    def _emit_cdr(self, chan: Channel) -> None:
+        if getattr(chan, "no_cdr", False):
+            return
+        end = self.clock.now()
+        answer = chan.cdr_answer
+        disposition = chan.cdr_disposition
+        if disposition is None:
+            peer = chan.dialed_peer
+            if peer is not None and getattr(peer, "answered_at", None) is None:
+                disposition = "NO ANSWER"
+            elif answer is not None:
+                disposition = "ANSWERED"
+            elif chan.hangup_cause == USER_BUSY:
+                disposition = "BUSY"
+            elif chan.hangup_cause == CONGESTION:
+                disposition = "CONGESTION"
+            elif chan.local_half == 2:
+                disposition = "FAILED"
+            else:
+                disposition = "NO ANSWER"
+        fmt = "%Y-%m-%d %H:%M:%S"
+        body = (
+            f"AccountCode: {chan.accountcode}\r\n"
+            f"Source: {chan.cid_num}\r\n"
+            f"Destination: {chan.exten}\r\n"
+            f"DestinationContext: {chan.context}\r\n"
+            f'CallerID: "{chan.cid_name}" <{chan.cid_num}>\r\n'
+            f"Channel: {chan.name}\r\n"
+            f"DestinationChannel: {chan.dialed_peer.name if chan.dialed_peer else ''}\r\n"
+            f"LastApplication: {chan.cdr_lastapp}\r\n"
+            f"LastData: {chan.cdr_lastdata}\r\n"
+            f"StartTime: {time.strftime(fmt, time.gmtime(chan.cdr_start))}\r\n"
+            f"AnswerTime: {time.strftime(fmt, time.gmtime(answer)) if answer else ''}\r\n"
+            f"EndTime: {time.strftime(fmt, time.gmtime(end))}\r\n"
+            f"Duration: {int(end - chan.cdr_start)}\r\n"
+            f"BillableSeconds: {int(end - answer) if answer else 0}\r\n"
+            f"Disposition: {disposition}\r\n"
+            "AMAFlags: DOCUMENTATION\r\n"
+            f"UniqueID: {chan.uniqueid}\r\n"
+            f"UserField: {chan.vars.get('CDR(userfield)', '')}\r\n"
+        )
+        self.hub.emit("Cdr", ev.CDR, body)
+
+    def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("simulator task failed: %r", task.exception(), exc_info=task.exception())
+
+    # -- answer / state ---------------------------------------------------------------------
+    def answer(self, chan: Channel) -> None:
+        if chan.state == UP or chan.dead:
+            return
+        if chan.local_half == 2:
+            chan.set_state(UP)
+            peer = chan.local_peer
+            if peer is not None and not peer.dead and peer.state != UP:
+                out = getattr(peer, "outbound", None)
+                if out is not None:
+                    out.remote_answered()
+                else:
+                    peer.set_state(UP)
+            return
+        chan.set_state(UP)
+        if chan.actor is not None:
+            self.actor_answered(chan)
+
+    # -- bridges ----------------------------------------------------------------------------
+    def bridge_pair(self, first: Channel, second: Channel) -> Bridge:
+        """BridgeCreate, BridgeEnter(first), BridgeEnter(second), BRIDGEPEER on both."""
+        bridge = Bridge(self)
+        bridge.enter(first)
+        bridge.enter(second)
+        first.set_var("BRIDGEPEER", second.name)
+        second.set_var("BRIDGEPEER", first.name)
+        now = self.clock.now()
+        for chan in (first, second):
+            self.recorder.bridged(chan, bridge.peer_of(chan), now)
+            if chan.actor is not None:
+                self.actor_bridged(chan)
+        return bridge
+
+    def unbridge_vars(self, first: Channel, second: Channel) -> None:
+        for chan in (first, second):
+            if not chan.dead and chan.vars.get("BRIDGEPEER"):
+                chan.set_var("BRIDGEPEER", "")
+
+    def leave_bridge(self, chan: Channel) -> None:
+        bridge = chan.bridge
+        if bridge is None:
+            return
+        bridge.leave(chan)
+        if not bridge.channels:
+            bridge.destroy()
+
+    # -- DTMF -------------------------------------------------------------------------------
+    def dtmf_received(self, chan: Channel, digit: str, duration_ms: int = 100) -> None:
+        """A digit arriving on `chan` from its far end, passed on through bridges."""
+        if chan.dead:
+            return
+        path = self._dtmf_path(chan)
+        for c, direction in path:
+            c.emit("DTMFBegin", ev.DTMF, f"Digit: {digit}\r\nDirection: {direction}\r\n")
+
+        def end() -> None:
+            for c, direction in path:
+                if not c.dead:
+                    c.emit(
+                        "DTMFEnd",
+                        ev.DTMF,
+                        f"Digit: {digit}\r\nDurationMs: {duration_ms}\r\nDirection: {direction}\r\n",
+                    )
+            for c, direction in path:
+                if direction == "Received" and not c.dead:
+                    c.dtmf.put_nowait(digit)
+
+        self.clock.call_later(duration_ms / 1000.0, end)
+
+    def _dtmf_path(self, chan: Channel) -> list[tuple[Channel, str]]:
+        path = [(chan, "Received")]
+        if chan.bridge is not None:
+            peer = chan.bridge.peer_of(chan)
+            if peer is not None:
+                path.append((peer, "Sent"))
+                if peer.local_half == 1 and peer.local_peer is not None:
+                    path.append((peer.local_peer, "Received"))
+        return path
+
+    def send_dtmf(self, chan: Channel, digit: str, duration_ms: int = 100) -> None:
+        """SendDTMF/PlayDTMF on `chan`: the digit goes to its far end."""
+        if chan.local_half and chan.local_peer is not None:
+            self.dtmf_received(chan.local_peer, digit, duration_ms)
+        elif chan.actor is not None:
+            pass  # a simulated phone hears it; nothing to publish
+
+    # -- actors -----------------------------------------------------------------------------
+    def actor_answered(self, chan: Channel) -> None:
+        actor = chan.actor
+        if isinstance(actor, Caller):
+            for delay, digits in actor.dtmf_script:
+                self.clock.call_later(delay, self._press, chan, digits)
+            if actor.max_duration is not None:
+                self.clock.call_later(actor.max_duration, self.remote_hangup, chan)
+        elif isinstance(actor, Destination):
+            self.recorder.answered(chan, self.clock.now())
+            if actor.keys:
+                for i, digit in enumerate(actor.keys):
+                    self.clock.call_later(actor.first_key_after + i * actor.key_delay, self._press, chan, digit)
+            if actor.talk_time is not None:
+                self.clock.call_later(actor.talk_time, self.remote_hangup, chan)
+
+    def actor_bridged(self, chan: Channel) -> None:
+        actor = chan.actor
+        if isinstance(actor, Caller) and actor.talk_time is not None:
+            self.clock.call_later(actor.talk_time, self.remote_hangup, chan)
+        elif isinstance(actor, Agent) and actor.talk_time is not None:
+            self.clock.call_later(actor.talk_time, self.remote_hangup, chan)
+
+    def actor_queued(self, chan: Channel) -> None:
+        actor = chan.actor
+        if isinstance(actor, Caller) and actor.patience is not None:
+
+            def give_up() -> None:
+                if not chan.dead and chan.bridge is None and chan.queue_entry is not None:
+                    self.remote_hangup(chan)
+
+            self.clock.call_later(actor.patience, give_up)
+
+    def _press(self, chan: Channel, digits: str) -> None:
+        if chan.dead or chan.softhangup:
+            return
+        for i, digit in enumerate(digits):
+            self.clock.call_later(i * 0.25, self.dtmf_received, chan, digit)
+
+    def prompt_keys(self, chan: Channel, allowed: str | None = None) -> None:
+        """The channel waits for input: a Caller with keys left presses the next one."""
+        actor = chan.actor
+        if not isinstance(actor, Caller) or not actor.keys or chan.dtmf.qsize():
+            return
+        if getattr(chan, "_key_pending", False):
+            return
+        digit = actor.keys[0]
+        if allowed is not None and digit not in allowed:
+            return
+        actor.keys = actor.keys[1:]
+        chan._key_pending = True  # type: ignore[attr-defined]
+
+        def press() -> None:
+            chan._key_pending = False  # type: ignore[attr-defined]
+            self.dtmf_received(chan, digit)
+
+        self.clock.call_later(actor.key_delay, press)
+
+    def remote_hangup(self, chan: Channel) -> None:
+        """The far end hangs up (BYE): HangupRequest without a cause."""
+        if chan.dead or chan.softhangup:
+            return
+        chan.request_hangup(None)
+
+    async def read_digit(self, chan: Channel, timeout: float | None, allowed: str | None = None) -> str | None:
+        """Next digit within `timeout` simulated seconds; None on timeout; '' on hang-up."""
+        self.prompt_keys(chan, allowed)
+        if chan.hungup:
+            return ""
+        get = asyncio.ensure_future(chan.dtmf.get())
+        hang = asyncio.ensure_future(chan.hangup_event.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {get, hang},
+                timeout=None if timeout is None else self.clock.wall(timeout),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            hang.cancel()
+            if not get.done():
+                get.cancel()
+        if get in done:
+            return get.result()
+        if hang in done or chan.hungup:
+            return ""
+        return None
+
+    def prompt_length(self, name: str) -> float:
+        base = name.split("/")[-1]
+        return self.prompt_durations.get(base, self.config.prompt_seconds)
+
+    async def play(self, chan: Channel, name: str, escape: str = "") -> tuple[str | None, float]:
+        """Play a prompt; returns (digit that interrupted it or None or '' on hang-up, seconds)."""
+        length = self.prompt_length(name)
+        start = self.clock.now()
+        if escape:
+            digit = await self.read_digit(chan, length, escape)
+            while digit and digit not in escape:
+                remaining = length - (self.clock.now() - start)
+                if remaining <= 0:
+                    digit = None
+                    break
+                digit = await self.read_digit(chan, remaining, escape)
+            return digit, self.clock.now() - start
+        ok = await chan.sleep(length)
+        return (None if ok else ""), self.clock.now() - start
+
+    # -- dialplan ---------------------------------------------------------------------------
+    def substitute(self, chan: Channel, text: str) -> str:
+        if "$" not in text:
+            return text
+        from callcenter.simulator.dialplan import substitute
+
+        return substitute(text, ChannelVars(self, chan), self._functions_for(chan))
+
+    def _functions_for(self, chan: Channel) -> dict[str, Callable[[str], str]]:
+        def callerid(arg: str) -> str:
+            part = arg.strip().lower()
+            if part in ("num", "number"):
+                return chan.cid_num
+            if part == "name":
+                return chan.cid_name
+            if part == "all":
+                return f'"{chan.cid_name}" <{chan.cid_num}>'
+            return chan.cid_num
+
+        def connected(arg: str) -> str:
+            return chan.conn_num if arg.strip().lower() in ("num", "number") else chan.conn_name
+
+        funcs: dict[str, Callable[[str], str]] = {
+            "CALLERID": callerid,
+            "CONNECTEDLINE": connected,
+            "CHANNEL": lambda arg: {"name": chan.name, "uniqueid": chan.uniqueid, "linkedid": chan.linkedid,
+                                    "language": chan.language}.get(arg.strip(), ""),
+            "LEN": lambda arg: str(len(arg)),
+        }
+        funcs.update(self.functions)
+        return funcs
+
+    async def run_pbx(self, chan: Channel, context: str, exten: str, priority: int = 1) -> None:
+        """__ast_pbx_run(): run the dialplan until an application ends it, then hang up."""
+        from callcenter.simulator import apps
+
+        chan.in_pbx = True
+        ctx, ext, prio = context, exten, priority
+        try:
+            while not chan.hungup:
+                step = self.dialplan.step(ctx, ext, prio)
+                if step is None:
+                    break
+                data = self.substitute(chan, step.data)
+                chan.set_dialplan(ctx, ext, prio, step.app, data)
+                try:
+                    res = await apps.execute(self, chan, step.app, data)
+                except Jump as jump:
+                    ctx, ext, prio = jump.target
+                    continue
+                if res != APP_CONTINUE:
+                    break
+                prio += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dialplan failed on %s", chan.name)
+        finally:
+            chan.in_pbx = False
+        if not chan.dead:
+            chan.soft_hangup(chan.hangup_cause or NORMAL_CLEARING)
+            self.destroy(chan, NORMAL_CLEARING)
+
+    def start_pbx(self, chan: Channel, context: str, exten: str, priority: int = 1) -> asyncio.Task[Any]:
+        task = self.spawn(self.run_pbx(chan, context, exten, priority), name=f"pbx {chan.name}")
+        chan.task = task
+        return task
+
+    # -- dialing ----------------------------------------------------------------------------
+    def request(
+        self,
+        interface: str,
+        *,
+        requestor: Channel | None,
+        appl: str,
+        cid: tuple[str, str] = ("", ""),
+        uniqueid: str | None = None,
+        uniqueid2: str | None = None,
+    ) -> Outbound | None:
+        """ast_request() + setting up the outgoing channel; None if it cannot be created."""
+        tech, _, rest = interface.partition("/")
+        linkedid = requestor.linkedid if requestor is not None else None
+        if tech.upper() == "LOCAL":
+            target, _, _opts = rest.partition("/")
+            exten, _, context = target.partition("@")
+            context = context or "default"
+            one, two = self.new_local_pair(exten, context, linkedid=linkedid, uniqueid=uniqueid,
+                                           uniqueid2=uniqueid2)
+            return Outbound(self, interface, one, two, appl=appl, cid=cid, requestor=requestor)
+        if tech.upper() != "PJSIP":
+            return None
+        endpoint, number = _split_pjsip(rest)
+        ep = self.endpoints.get(endpoint)
+        device = f"PJSIP/{endpoint}"
+        actor: Any
+        if device in self.agents:
+            if device not in self.devices.registered:
+                return None
+            actor = self.agents[device]
+        elif ep is not None or endpoint == self.config.trunk:
+            actor = self.destinations.get(number or endpoint, self.default_destination)
+        else:
+            return None
+        context = ep.context if ep is not None else "default"
+        chan = self.new_channel("PJSIP", endpoint, state=DOWN, context=context, exten="s",
+                                linkedid=linkedid, uniqueid=uniqueid)
+        chan.actor = actor
+        return Outbound(self, interface, chan, None, appl=appl, cid=cid, requestor=requestor)
+
+    def interface_available(self, interface: str) -> bool:
+        tech, _, rest = interface.partition("/")
+        if tech.upper() == "LOCAL":
+            return True
+        endpoint, _ = _split_pjsip(rest)
+        device = f"PJSIP/{endpoint}"
+        if device in self.agents:
+            return device in self.devices.registered
+        return endpoint in self.endpoints or endpoint == self.config.trunk
+
+    # -- Originate --------------------------------------------------------------------------
+    async def originate(self, params: OriginateParams) -> tuple[bool, int, Channel | None]:
+        """ast_pbx_outgoing_exten/app with AST_OUTGOING_WAIT: returns (success, reason, chan)."""
+        out = self.request(params.channel, requestor=None, appl="AppDial2", cid=params.cid,
+                           uniqueid=params.channelid or None, uniqueid2=params.otherchannelid or None)
+        if out is None:
+            return False, 0, None
+        chan = out.chan
+        for key, value in params.variables:
+            chan.set_var(key, value)
+        if params.account:
+            chan.accountcode = params.account
+            chan.touch()
+        out.announce(dialstring=out.dialstring())
+        out.start()
+        result = await out.wait(params.timeout_ms / 1000.0)
+        reason = {"ANSWER": 4, "BUSY": 5, "CONGESTION": 8, "NOANSWER": 3, "HANGUP": 1}.get(result.status, 0)
+        if result.status != "ANSWER":
+            out.finish(result.status)
+            return False, reason, chan
+        out.publish_end("ANSWER")
+        return True, 4, chan
+
+    def after_originate(self, chan: Channel, params: OriginateParams) -> None:
+        """The answered channel goes on into the dialplan or runs the application."""
+        if params.application:
+            self.spawn(self._run_app_then_hangup(chan, params.application, params.data))
+        else:
+            self.start_pbx(chan, params.context, params.exten, params.priority)
+
+    async def _run_app_then_hangup(self, chan: Channel, app: str, data: str) -> None:
+        from callcenter.simulator import apps
+
+        chan.set_app(app, data)
+        try:
+            await apps.execute(self, chan, app, data)
+        except Jump:
+            pass
+        if not chan.dead:
+            self.destroy(chan, NORMAL_CLEARING)
+
+    # -- housekeeping -----------------------------------------------------------------------
+    def find_channel(self, name: str) -> Channel | None:
+        chan = self.channels.get(name)
+        if chan is None:
+            for c in self.channels.values():
+                if c.name.lower() == name.lower():
+                    return c
+        return chan
+
+    async def shutdown(self) -> None:
+        for chan in list(self.channels.values()):
+            if not chan.dead:
+                chan.request_hangup(NORMAL_CLEARING)
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.recorder.flush()
+
+
+@dataclass
+class OriginateParams:
+    channel: str
+    context: str = ""
+    exten: str = ""
+    priority: int = 0
+    application: str = ""
+    data: str = ""
+    timeout_ms: int = 30000
+    cid: tuple[str, str] = ("", "")
+    variables: list[tuple[str, str]] = field(default_factory=list)
+    account: str = ""
+    channelid: str = ""
+    otherchannelid: str = ""
+
+
+def _split_pjsip(rest: str) -> tuple[str, str]:
+    """PJSIP/1001, PJSIP/trunk/13800138000, PJSIP/13800138000@trunk → (endpoint, number)."""
+    if "/" in rest:
+        endpoint, _, number = rest.partition("/")
+        number = number.split("@")[0].replace("sip:", "")
+        return endpoint, number
+    if "@" in rest:
+        number, _, endpoint = rest.partition("@")
+        return endpoint, number
+    return rest, ""
+
+
+class Outbound:
+    """One outgoing call attempt: the channel (and the Local ;2), ringing, the far end's answer."""
+
+    def __init__(
+        self,
+        pbx: Pbx,
+        interface: str,
+        chan: Channel,
+        local2: Channel | None,
+        *,
+        appl: str,
+        cid: tuple[str, str],
+        requestor: Channel | None,
+    ) -> None:
+        self.pbx = pbx
+        self.interface = interface
+        self.chan = chan
+        self.local2 = local2
+        self.appl = appl
+        self.cid = cid
+        self.requestor = requestor
+        self.result: asyncio.Future[DialResult] = asyncio.get_running_loop().create_future()
+        self.ringing = False
+        self.answer_exten: str | None = None
+        self.timers: list[asyncio.TimerHandle] = []
+        self.ring_started = pbx.clock.now()
+        chan.outbound = self  # type: ignore[attr-defined]
+        if requestor is not None:
+            chan.no_cdr = local2 is None  # type: ignore[attr-defined]
+        chan.set_app(appl, "(Outgoing Line)")
+        if local2 is not None:
+            # core_unreal: the ;2 half gets the caller ID and connected line of the request
+            pass
+
+    def dialstring(self) -> str:
+        tech, _, rest = self.interface.partition("/")
+        return rest
+
+    def announce(self, dialstring: str | None = None, *, for_queue: bool = False) -> None:
+        """Caller ID, connected line, LocalBridge and (for Originate/Dial) DialBegin."""
+        chan, two = self.chan, self.local2
+        num, name = self.cid
+        if num or name:
+            chan.set_caller(num, name)
+            if not for_queue:
+                chan.set_connected(num, name)
+        if two is not None:
+            if for_queue:
+                iface = self.interface.split("/", 1)[1]
+                chan.set_var("DIALEDPEERNUMBER", iface)
+                two.set_var("DIALEDPEERNUMBER", iface)
+            if num or name:
+                two.set_caller(num, name)
+                two.set_connected(num, name)
+            self.pbx.local_bridge_event(chan, two)
+        elif for_queue:
+            chan.set_var("DIALEDPEERNUMBER", self.interface.split("/", 1)[1])
+        if dialstring is not None:
+            req = self.requestor.snap() if self.requestor is not None else ""
+            self.pbx.hub.emit("DialBegin", ev.CALL, req + chan.snap("Dest") + f"DialString: {dialstring}\r\n")
+
+    def start(self) -> None:
+        """Start ringing the far end (or the Local ;2 dialplan)."""
+        pbx = self.pbx
+        if self.local2 is not None:
+            two = self.local2
+            pbx.start_pbx(two, two.context, two.exten, 1)
+            self.pbx.spawn(self._watch_local())
+            return
+        actor = self.chan.actor
+        ring_delay = 0.05
+        self.timers.append(pbx.clock.call_later(ring_delay, self._ring))
+        if isinstance(actor, Agent):
+            mode, after = actor.mode, actor.answer_after
+        elif isinstance(actor, Destination):
+            mode, after = actor.mode, actor.answer_after
+        else:
+            mode, after = "answer", 1.0
+        if mode == "answer":
+            self.timers.append(pbx.clock.call_later(max(after, ring_delay + 0.01), self._far_answer))
+        elif mode == "busy":
+            self.timers.append(pbx.clock.call_later(max(0.5, ring_delay + 0.01), self._far_reject, "BUSY", USER_BUSY))
+        elif mode == "congestion":
+            self.timers.append(pbx.clock.call_later(max(0.2, ring_delay + 0.01), self._far_reject, "CONGESTION", CONGESTION))
+        elif mode == "hangup":
+            self.timers.append(pbx.clock.call_later(max(after, ring_delay + 0.01), self._far_reject, "HANGUP", NORMAL_CLEARING))
+
+    async def _watch_local(self) -> None:
+        two = self.local2
+        assert two is not None
+        await two.ended
+        if not self.result.done():
+            cause = two.hangup_cause
+            status = "BUSY" if cause == USER_BUSY else "CONGESTION" if cause == CONGESTION else "HANGUP"
+            self.result.set_result(DialResult(status, self.ringing))
+
+    def _ring(self) -> None:
+        if self.result.done() or self.chan.dead:
+            return
+        self.ringing = True
+        self.chan.set_state(RINGING)
+
+    def _far_answer(self) -> None:
+        if self.result.done() or self.chan.dead:
+            return
+        self.remote_answered()
+
+    def remote_answered(self) -> None:
+        chan = self.chan
+        if self.result.done() or chan.dead:
+            return
+        member = getattr(self, "before_answer", None)
+        if member is not None and not member.starttime:
+            member.starttime = self.pbx.clock.now()
+        moved = False
+        if self.answer_exten is not None and self.answer_exten != chan.exten:
+            chan.exten = self.answer_exten
+            chan.touch()
+            moved = True
+        chan.set_state(UP)
+        if moved:
+            chan.emit("Newexten", ev.DIALPLAN,
+                      f"Extension: {chan.exten}\r\nApplication: {chan.appl}\r\nAppData: {chan.data}\r\n")
+        self.result.set_result(DialResult("ANSWER", self.ringing))
+        if chan.actor is not None:
+            self.pbx.actor_answered(chan)
+
+    def _far_reject(self, status: str, cause: int) -> None:
+        if self.result.done() or self.chan.dead:
+            return
+        self.chan.hangup_cause = cause
+        if status == "HANGUP":
+            self.chan.request_hangup(None)
+        self.result.set_result(DialResult(status, self.ringing))
+
+    async def wait(self, timeout: float | None, cancel_on: Channel | None = None) -> DialResult:
+        """Wait for the outcome; NOANSWER after `timeout`, CANCEL if `cancel_on` hangs up."""
+        waits: set[asyncio.Future[Any]] = {self.result}
+        hang = None
+        if cancel_on is not None:
+            hang = asyncio.ensure_future(cancel_on.hangup_event.wait())
+            waits.add(hang)
+        try:
+            done, _ = await asyncio.wait(
+                waits,
+                timeout=None if timeout is None else self.pbx.clock.wall(timeout),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            if hang is not None:
+                hang.cancel()
+        if self.result in done:
+            return self.result.result()
+        if hang is not None and hang in done:
+            return DialResult("CANCEL", self.ringing)
+        return DialResult("NOANSWER", self.ringing)
+
+    def cancel_timers(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
+
+    def publish_end(self, status: str) -> None:
+        req = self.requestor.snap() if self.requestor is not None else ""
+        self.pbx.hub.emit("DialEnd", ev.CALL, req + self.chan.snap("Dest") + f"DialStatus: {status}\r\n")
+
+    def finish(self, status: str, *, cause: int | None = None, publish: bool = True) -> None:
+        """The attempt failed or was cancelled: DialEnd and hang up the outgoing channel."""
+        self.cancel_timers()
+        if not self.result.done():
+            self.result.set_result(DialResult(status, self.ringing))
+        if publish:
+            self.publish_end(status)
+        chan = self.chan
+        if not chan.dead:
+            if cause is None:
+                cause = chan.hangup_cause or {
+                    "BUSY": USER_BUSY,
+                    "CONGESTION": CONGESTION,
+                    "ANSWERED_ELSEWHERE": ANSWERED_ELSEWHERE,
+                }.get(status, 0)
+            if status == "NOANSWER" and self.requestor is None:
+                chan.cdr_disposition = "NO ANSWER"
+            elif status == "BUSY" and self.requestor is None:
+                chan.cdr_disposition = "BUSY"
+            elif status == "CONGESTION" and self.requestor is None:
+                chan.cdr_disposition = "CONGESTION"
+            chan.hangup_cause = cause
+            self.pbx.destroy(chan, cause)

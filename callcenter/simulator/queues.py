@@ -1,0 +1,751 @@
+"""app_queue: queues.conf, members (static and QueueAdd), strategies, the Queue application.
+
+Members are rung by a dispatcher that serves callers in order (autofill): each waiting caller
+gets the free members its queue's strategy picks among the lowest-penalty tier; paused members,
+members in wrap-up, busy/ringing devices (ringinuse=no) and unreachable endpoints are skipped.
+Event order follows apps/app_queue.c and the captures queue_call, abandon and sip_call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from callcenter.simulator import devices as ds
+from callcenter.simulator import events as ev
+from callcenter.simulator.asterisk_conf import ast_false, ast_true, parse_conf
+from callcenter.simulator.channels import NORMAL_CLEARING, Channel
+
+if TYPE_CHECKING:
+    from callcenter.simulator.pbx import Outbound, Pbx
+
+STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered")
+RES_OKAY, RES_EXISTS, RES_NOSUCHQUEUE, RES_NOT_DYNAMIC = 0, -1, -3, -5
+
+
+@dataclass
+class Member:
+    queue: Queue
+    interface: str
+    membername: str
+    state_interface: str
+    penalty: int = 0
+    paused: bool = False
+    reason_paused: str = ""
+    dynamic: bool = True
+    calls: int = 0
+    lastcall: float = 0
+    lastpause: float = 0
+    logintime: float = 0
+    starttime: float = 0
+    status: int = ds.NOT_INUSE
+    wrapuptime: int = 0
+    ringinuse: bool = False
+    pending: bool = False
+
+    def blob(self) -> str:
+        return (
+            f"Queue: {self.queue.name}\r\n"
+            f"MemberName: {self.membername}\r\n"
+            f"Interface: {self.interface}\r\n"
+            f"StateInterface: {self.state_interface}\r\n"
+            f"Membership: {'dynamic' if self.dynamic else 'static'}\r\n"
+            f"Penalty: {self.penalty}\r\n"
+            f"CallsTaken: {self.calls}\r\n"
+            f"LastCall: {int(self.lastcall)}\r\n"
+            f"LastPause: {int(self.lastpause)}\r\n"
+            f"LoginTime: {int(self.logintime)}\r\n"
+            f"InCall: {1 if self.starttime else 0}\r\n"
+            f"Status: {self.status}\r\n"
+            f"Paused: {1 if self.paused else 0}\r\n"
+            f"PausedReason: {self.reason_paused}\r\n"
+            f"Ringinuse: {1 if self.ringinuse else 0}\r\n"
+            f"Wrapuptime: {self.wrapuptime}\r\n"
+        )
+
+
+@dataclass
+class Ring:
+    member: Member
+    out: Outbound
+    done: bool = False
+
+
+@dataclass
+class QueueEntry:
+    queue: Queue
+    chan: Channel
+    start: float
+    opos: int
+    prio: int = 0
+    state: str = "waiting"  # waiting, ringing, retry, done
+    assigned: asyncio.Future[list[Ring]] | None = None
+    moh: bool = False
+    rings: list[Ring] = field(default_factory=list)
+
+    @property
+    def pos(self) -> int:
+        try:
+            return self.queue.entries.index(self) + 1
+        except ValueError:
+            return 0
+
+
+class Queue:
+    def __init__(self, manager: QueueManager, name: str) -> None:
+        self.manager = manager
+        self.name = name
+        self.strategy = "ringall"
+        self.timeout = 15
+        self.retry = 5
+        self.wrapuptime = 0
+        self.joinempty = ""
+        self.leavewhenempty = ""
+        self.ringinuse = True
+        self.musicclass = "default"
+        self.maxlen = 0
+        self.servicelevel = 0
+        self.weight = 0
+        self.autofill = True
+        self.members: dict[str, Member] = {}
+        self.entries: list[QueueEntry] = []
+        self.holdtime = 0
+        self.talktime = 0
+        self.completed = 0
+        self.abandoned = 0
+        self.completed_in_sl = 0
+        self.abandoned_in_sl = 0
+        self.rrpos = 0
+        self._kick: asyncio.Handle | None = None
+        self.avail_state: int | None = None
+
+    # -- member state -----------------------------------------------------------------------
+    def usable(self, m: Member) -> bool:
+        """A member that could take a call now (not paused, free device, out of wrap-up)."""
+        if m.paused or m.pending:
+            return False
+        status = m.status
+        if status in (ds.UNAVAILABLE, ds.INVALID):
+            return False
+        ringinuse = m.ringinuse
+        if not ringinuse and status not in (ds.NOT_INUSE, ds.UNKNOWN):
+            return False
+        wrap = m.wrapuptime or self.wrapuptime
+        if wrap and m.lastcall and self.manager.pbx.clock.now() - m.lastcall < wrap:
+            return False
+        return True
+
+    def member_available(self, m: Member) -> bool:
+        return m.status in (ds.NOT_INUSE, ds.UNKNOWN) and not m.paused
+
+    def empty_by(self, rule: str) -> bool:
+        """get_member_status(): True when no member passes the joinempty/leavewhenempty rule."""
+        if not rule or ast_false(rule) and rule.lower() not in ("no", "false", "0", "off", "n", "f"):
+            return False
+        low = rule.lower()
+        if ast_true(low):
+            return False
+        words = {"penalty", "paused", "inuse", "ringing", "unavailable", "invalid", "unknown", "wrapup"}
+        if low in ("no", "false", "0", "off", "n", "f", "strict"):
+            conds = {"paused", "invalid", "unavailable"} if low != "strict" else words
+        else:
+            conds = {w.strip() for w in low.split(",")} & words
+        now = self.manager.pbx.clock.now()
+        for m in self.members.values():
+            if "paused" in conds and m.paused:
+                continue
+            if "unavailable" in conds and m.status == ds.UNAVAILABLE:
+                continue
+            if "invalid" in conds and m.status == ds.INVALID:
+                continue
+            if "unknown" in conds and m.status == ds.UNKNOWN:
+                continue
+            if "inuse" in conds and m.status in (ds.INUSE, ds.BUSY, ds.RINGINUSE, ds.ONHOLD):
+                continue
+            if "ringing" in conds and m.status == ds.RINGING:
+                continue
+            wrap = m.wrapuptime or self.wrapuptime
+            if "wrapup" in conds and wrap and m.lastcall and now - m.lastcall < wrap:
+                continue
+            return False
+        return True
+
+    def update_avail(self) -> None:
+        state = ds.NOT_INUSE if any(self.usable(m) or m.pending for m in self.members.values()) else ds.INUSE
+        if self.avail_state is None:
+            self.avail_state = state
+            return
+        if state != self.avail_state:
+            self.avail_state = state
+            self.manager.pbx.devices.emit(f"Queue:{self.name}_avail", state)
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def kick(self) -> None:
+        if self._kick is None:
+            self._kick = asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._kick = None
+        if not self.entries:
+            return
+        free = [m for m in self.members.values() if self.usable(m)]
+        if not free:
+            return
+        for entry in self.entries:
+            if entry.state != "waiting" or entry.chan.hungup:
+                continue
+            chosen = self.choose(free)
+            if not chosen:
+                break
+            rings = self.manager.start_rings(entry, chosen)
+            for m in chosen:
+                if m in free:
+                    free.remove(m)
+            if rings:
+                entry.state = "ringing"
+                entry.rings = rings
+                if entry.assigned is not None and not entry.assigned.done():
+                    entry.assigned.set_result(rings)
+            if not free:
+                break
+
+    def choose(self, free: list[Member]) -> list[Member]:
+        if not free:
+            return []
+        best = min(m.penalty for m in free)
+        tier = [m for m in free if m.penalty == best]
+        strategy = self.strategy
+        if strategy == "ringall":
+            return tier
+        if strategy in ("rrmemory", "rrordered", "linear"):
+            order = list(self.members.values())
+            if strategy == "linear":
+                return [next(m for m in order if m in tier)]
+            n = len(order)
+            for i in range(n):
+                m = order[(self.rrpos + i) % n]
+                if m in tier:
+                    self.rrpos = (order.index(m) + 1) % n
+                    return [m]
+            return []
+        if strategy == "leastrecent":
+            return [min(tier, key=lambda m: (m.lastcall, list(self.members).index(m.interface)))]
+        if strategy == "fewestcalls":
+            return [min(tier, key=lambda m: (m.calls, list(self.members).index(m.interface)))]
+        return [self.manager.pbx.rng.choice(tier)]
+
+    # -- statistics -------------------------------------------------------------------------
+    def record_completed(self, holdtime: int, talktime: int) -> None:
+        self.completed += 1
+        if self.servicelevel and holdtime <= self.servicelevel:
+            self.completed_in_sl += 1
+        elif not self.servicelevel and holdtime <= 0:
+            self.completed_in_sl += 1
+        self.holdtime = holdtime if not self.holdtime else ((self.holdtime * 3) + holdtime) >> 2
+        self.talktime = talktime if not self.talktime else ((self.talktime * 3) + talktime) >> 2
+
+    def sl_perf(self) -> tuple[float, float]:
+        sl = 100.0 * self.completed_in_sl / self.completed if self.completed else 0.0
+        total = self.completed + self.abandoned
+        sl2 = 100.0 * (self.abandoned_in_sl + self.completed_in_sl) / total if total else 0.0
+        return sl, sl2
+
+
+class QueueManager:
+    def __init__(self, pbx: Pbx) -> None:
+        self.pbx = pbx
+        self.queues: dict[str, Queue] = {}
+
+    # -- configuration ----------------------------------------------------------------------
+    def load(self, path: Path) -> None:
+        if not path.exists():
+            return
+        now = self.pbx.clock.now()
+        for sec in parse_conf(path):
+            if sec.name.lower() == "general":
+                continue
+            q = Queue(self, sec.name)
+            for key, value in sec.items:
+                k = key.lower()
+                if k == "strategy":
+                    q.strategy = value.lower() if value.lower() in STRATEGIES else "ringall"
+                elif k == "timeout":
+                    q.timeout = int(value or 0)
+                elif k == "retry":
+                    q.retry = max(0, int(value or 0))
+                elif k == "wrapuptime":
+                    q.wrapuptime = int(value or 0)
+                elif k == "joinempty":
+                    q.joinempty = value
+                elif k == "leavewhenempty":
+                    q.leavewhenempty = value
+                elif k == "ringinuse":
+                    q.ringinuse = ast_true(value)
+                elif k in ("musicclass", "musiconhold"):
+                    q.musicclass = value
+                elif k == "maxlen":
+                    q.maxlen = int(value or 0)
+                elif k == "servicelevel":
+                    q.servicelevel = int(value or 0)
+                elif k == "weight":
+                    q.weight = int(value or 0)
+                elif k == "autofill":
+                    q.autofill = ast_true(value)
+                elif k == "member":
+                    parts = [p.strip() for p in value.split(",")]
+                    iface = parts[0]
+                    penalty = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+                    name = parts[2] if len(parts) > 2 and parts[2] else iface
+                    state_iface = parts[3] if len(parts) > 3 and parts[3] else iface
+                    m = Member(q, iface, name, state_iface, penalty, dynamic=False, logintime=now,
+                               ringinuse=q.ringinuse)
+                    m.status = self.pbx.devices.state_of(state_iface)
+                    q.members[iface] = m
+            self.queues[q.name] = q
+
+    # -- device states ----------------------------------------------------------------------
+    def device_changed(self, device: str, state: int) -> None:
+        for q in self.queues.values():
+            changed = False
+            for m in q.members.values():
+                if m.state_interface == device and m.status != state:
+                    m.status = state
+                    self.pbx.hub.emit("QueueMemberStatus", ev.AGENT, m.blob())
+                    changed = True
+            if changed:
+                q.update_avail()
+                q.kick()
+
+    # -- AMI actions ------------------------------------------------------------------------
+    def add_member(
+        self,
+        queuename: str,
+        interface: str,
+        membername: str = "",
+        penalty: int = 0,
+        paused: bool = False,
+        state_interface: str = "",
+        reason: str = "",
+        wrapuptime: int = 0,
+    ) -> int:
+        q = self.queues.get(queuename)
+        if q is None:
+            return RES_NOSUCHQUEUE
+        if interface in q.members:
+            return RES_EXISTS
+        now = self.pbx.clock.now()
+        state_iface = state_interface or interface
+        m = Member(q, interface, membername or interface, state_iface, penalty, paused=paused,
+                   reason_paused=reason if paused else "", dynamic=True, logintime=now,
+                   wrapuptime=wrapuptime, ringinuse=q.ringinuse)
+        if paused:
+            m.lastpause = now
+        m.status = self.pbx.devices.state_of(state_iface)
+        q.members[interface] = m
+        self.pbx.devices.emit(f"Queue:{q.name}_pause_{interface}", ds.INUSE if paused else ds.NOT_INUSE)
+        self.pbx.hub.emit("QueueMemberAdded", ev.AGENT, m.blob())
+        q.update_avail()
+        q.kick()
+        return RES_OKAY
+
+    def remove_member(self, queuename: str, interface: str) -> int:
+        q = self.queues.get(queuename)
+        if q is None:
+            return RES_NOSUCHQUEUE
+        m = q.members.get(interface)
+        if m is None:
+            return RES_EXISTS
+        if not m.dynamic:
+            return RES_NOT_DYNAMIC
+        self.pbx.hub.emit("QueueMemberRemoved", ev.AGENT, m.blob())
+        del q.members[interface]
+        self.pbx.devices.states.pop(f"Queue:{q.name}_pause_{interface}", None)
+        q.update_avail()
+        return RES_OKAY
+
+    def set_paused(self, queuename: str, interface: str, reason: str, paused: bool) -> bool:
+        found = False
+        now = self.pbx.clock.now()
+        for q in self.queues.values():
+            if queuename and q.name.lower() != queuename.lower():
+                continue
+            m = q.members.get(interface)
+            if m is None:
+                continue
+            found = True
+            if m.paused != paused:
+                m.lastpause = now if paused else m.lastpause
+            m.paused = paused
+            m.reason_paused = reason if paused else ""
+            self.pbx.devices.emit(f"Queue:{q.name}_pause_{interface}", ds.INUSE if paused else ds.NOT_INUSE)
+            self.pbx.hub.emit("QueueMemberPause", ev.AGENT, m.blob())
+            q.update_avail()
+            q.kick()
+        return found
+
+    def set_penalty(self, queuename: str, interface: str, penalty: int) -> bool:
+        if penalty < 0:
+            return False
+        found = False
+        for q in self.queues.values():
+            if queuename and q.name.lower() != queuename.lower():
+                continue
+            m = q.members.get(interface)
+            if m is None:
+                continue
+            found = True
+            m.penalty = penalty
+            self.pbx.hub.emit("QueueMemberPenalty", ev.AGENT, m.blob())
+            q.kick()
+        return found
+
+    # -- ringing members --------------------------------------------------------------------
+    def start_rings(self, entry: QueueEntry, members: list[Member]) -> list[Ring]:
+        pbx = self.pbx
+        caller = entry.chan
+        rings: list[Ring] = []
+        for m in members:
+            out = pbx.request(m.interface, requestor=caller, appl="AppQueue",
+                              cid=(caller.cid_num, caller.cid_name))
+            if out is None:
+                continue
+            m.pending = True
+            out.answer_exten = caller.exten
+            out.before_answer = m  # type: ignore[attr-defined]
+            out.announce(None, for_queue=True)
+            agent = out.chan
+            body = caller.snap() + agent.snap("Dest")
+            pbx.hub.emit(
+                "AgentCalled",
+                ev.AGENT,
+                body + f"Queue: {entry.queue.name}\r\nInterface: {m.interface}\r\nMemberName: {m.membername}\r\n",
+            )
+            pbx.hub.emit("DialBegin", ev.CALL, body + f"DialString: {m.interface}\r\n")
+            caller.dialed_peer = agent
+            out.start()
+            rings.append(Ring(m, out))
+        return rings
+
+    def _ring_over(self, ring: Ring) -> None:
+        ring.done = True
+        ring.member.pending = False
+        ring.member.starttime = 0
+        ring.member.queue.kick()
+
+    # -- the Queue application --------------------------------------------------------------
+    async def queue_exec(self, chan: Channel, args: list[str]) -> int:
+        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
+
+        pbx = self.pbx
+        clock = pbx.clock
+        name = args[0] if args else ""
+        options = args[1] if len(args) > 1 else ""
+        qtimeout = args[4] if len(args) > 4 else ""
+        q = self.queues.get(name)
+        for var in ("ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS", "QUEUEWAIT", "QUEUEWAIT_MS"):
+            chan.set_var(var, "")
+        if q is None:
+            chan.set_var("QUEUESTATUS", "UNKNOWN")
+            return APP_CONTINUE
+        if q.empty_by(q.joinempty):
+            chan.set_var("QUEUESTATUS", "JOINEMPTY")
+            return APP_CONTINUE
+        if q.maxlen and len(q.entries) >= q.maxlen:
+            chan.set_var("QUEUESTATUS", "FULL")
+            return APP_CONTINUE
+        start = clock.now()
+        expire = start + float(qtimeout) if qtimeout.strip().isdigit() and int(qtimeout) > 0 else None
+        entry = QueueEntry(q, chan, start, opos=len(q.entries) + 1)
+        q.entries.append(entry)
+        chan.queue_entry = entry
+        if len(q.entries) == 1:
+            pbx.devices.emit(f"Queue:{q.name}", ds.RINGING)
+        chan.emit("QueueCallerJoin", ev.AGENT,
+                  f"Queue: {q.name}\r\nPosition: {entry.pos}\r\nCount: {len(q.entries)}\r\n")
+        chan.emit("MusicOnHoldStart", ev.CALL, f"Class: {q.musicclass}\r\n")
+        entry.moh = True
+        pbx.actor_queued(chan)
+        try:
+            while True:
+                # wait for members to be rung, for the caller to hang up, or for the timeout
+                entry.state = "waiting"
+                entry.assigned = asyncio.get_running_loop().create_future()
+                q.kick()
+                outcome = await self._wait(entry, entry.assigned, expire)
+                if outcome == "hangup":
+                    return self._abandon(entry, hungup=True)
+                if outcome == "expire":
+                    return self._abandon(entry, hungup=False, status="TIMEOUT")
+                result = await self._ring_attempt(entry, expire)
+                if result == "hangup":
+                    return self._abandon(entry, hungup=True)
+                if isinstance(result, Ring):
+                    return await self._connected(entry, result, "c" in options)
+                # nobody answered: leave if empty, time out, or wait `retry` seconds
+                if q.leavewhenempty and q.empty_by(q.leavewhenempty):
+                    return self._abandon(entry, hungup=False, status="LEAVEEMPTY")
+                if expire is not None and clock.now() >= expire:
+                    return self._abandon(entry, hungup=False, status="TIMEOUT")
+                entry.state = "retry"
+                retry_done = asyncio.ensure_future(asyncio.sleep(clock.wall(q.retry)))
+                outcome = await self._wait(entry, retry_done, expire)
+                if outcome == "hangup":
+                    return self._abandon(entry, hungup=True)
+                if outcome == "expire":
+                    return self._abandon(entry, hungup=False, status="TIMEOUT")
+        finally:
+            if entry in q.entries:
+                self._leave(entry)
+            chan.queue_entry = None
+            entry.state = "done"
+            for ring in entry.rings:
+                if not ring.done:
+                    ring.out.finish("CANCEL", cause=0)
+                    self._ring_over(ring)
+        return APP_HANGUP  # pragma: no cover
+
+    async def _wait(self, entry: QueueEntry, fut: asyncio.Future[Any], expire: float | None) -> str:
+        chan = entry.chan
+        if chan.hungup:
+            fut.cancel()
+            return "hangup"
+        hang = asyncio.ensure_future(chan.hangup_event.wait())
+        timeout = None
+        if expire is not None:
+            timeout = self.pbx.clock.wall(max(0.0, expire - self.pbx.clock.now()))
+        try:
+            done, _ = await asyncio.wait({fut, hang}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hang.cancel()
+        if hang in done or chan.hungup:
+            fut.cancel()
+            return "hangup"
+        if fut in done:
+            return "ok"
+        fut.cancel()
+        return "expire"
+
+    async def _ring_attempt(self, entry: QueueEntry, expire: float | None) -> Ring | str | None:
+        """wait_for_answer(): the first member to answer wins; busy ones drop out."""
+        pbx = self.pbx
+        q = entry.queue
+        chan = entry.chan
+        rings = entry.rings
+        started = pbx.clock.now()
+        timeout = float(q.timeout) if q.timeout > 0 else None
+        if expire is not None:
+            remaining = max(0.0, expire - started)
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        deadline = None if timeout is None else started + timeout
+        pending = {ring.out.result: ring for ring in rings if not ring.done}
+        while pending:
+            hang = asyncio.ensure_future(chan.hangup_event.wait())
+            wall = None if deadline is None else pbx.clock.wall(max(0.0, deadline - pbx.clock.now()))
+            try:
+                done, _ = await asyncio.wait(set(pending) | {hang}, timeout=wall,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                hang.cancel()
+            if chan.hungup or hang in done:
+                if entry.moh:
+                    chan.emit("MusicOnHoldStop", ev.CALL)
+                    entry.moh = False
+                live = [r for r in rings if not r.done]
+                for ring in live:
+                    ring.out.publish_end("CANCEL")
+                for ring in live:
+                    ring.out.finish("CANCEL", cause=0)
+                    self._ring_over(ring)
+                return "hangup"
+            if not done:
+                # ring timeout: AgentRingNoAnswer + DialEnd NOANSWER, then hangupcalls()
+                live = [r for r in rings if not r.done]
+                ms = int(timeout * 1000) if timeout else 0
+                for ring in live:
+                    self._rna(entry, ring, ms)
+                for ring in live:
+                    ring.out.publish_end("NOANSWER")
+                for ring in live:
+                    ring.out.finish("CANCEL", cause=0)
+                    self._ring_over(ring)
+                return None
+            for fut in done:
+                ring = pending.pop(fut)
+                res = fut.result()
+                if res.status == "ANSWER":
+                    return ring
+                # busy / congestion / far end gone
+                status = {"HANGUP": "NOANSWER"}.get(res.status, res.status)
+                ring.out.publish_end(status)
+                self._rna(entry, ring, int((pbx.clock.now() - started) * 1000) // 1000 * 1000)
+                ring.out.finish(status, publish=False)
+                self._ring_over(ring)
+        return None
+
+    def _rna(self, entry: QueueEntry, ring: Ring, ms: int) -> None:
+        body = entry.chan.snap() + ring.out.chan.snap("Dest")
+        self.pbx.hub.emit(
+            "AgentRingNoAnswer",
+            ev.AGENT,
+            body + f"Queue: {entry.queue.name}\r\nInterface: {ring.member.interface}\r\n"
+            f"MemberName: {ring.member.membername}\r\nRingTime: {ms}\r\n",
+        )
+
+    def _leave(self, entry: QueueEntry) -> None:
+        q = entry.queue
+        pos = entry.pos
+        if entry in q.entries:
+            q.entries.remove(entry)
+        if not q.entries:
+            self.pbx.devices.emit(f"Queue:{q.name}", ds.NOT_INUSE)
+        entry.chan.emit("QueueCallerLeave", ev.AGENT,
+                        f"Queue: {q.name}\r\nPosition: {pos}\r\nCount: {len(q.entries)}\r\n")
+        entry.chan.set_var("QUEUEPOSITION", str(pos))
+        q.kick()
+
+    def _duration_var(self, chan: Channel, name: str, ms: int) -> None:
+        chan.set_var(name, str(ms // 1000))
+        chan.set_var(f"{name}_MS", str(ms))
+
+    def _abandon(self, entry: QueueEntry, *, hungup: bool, status: str = "") -> int:
+        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
+
+        pbx = self.pbx
+        chan = entry.chan
+        q = entry.queue
+        now = pbx.clock.now()
+        held = now - entry.start
+
+        def record_abandoned() -> None:
+            chan.set_var("ABANDONED", "TRUE")
+            q.abandoned += 1
+            if held <= q.servicelevel:
+                q.abandoned_in_sl += 1
+            chan.emit(
+                "QueueCallerAbandon",
+                ev.AGENT,
+                f"Queue: {q.name}\r\nPosition: {entry.pos}\r\nOriginalPosition: {entry.opos}\r\n"
+                f"HoldTime: {int(held)}\r\n",
+            )
+
+        if not hungup:
+            record_abandoned()
+        if not chan.vars.get("QUEUEWAIT"):
+            self._duration_var(chan, "QUEUEWAIT", int(held * 1000))
+        if not chan.vars.get("DIALEDTIME"):
+            self._duration_var(chan, "DIALEDTIME", int((now - chan.created) * 1000))
+        if not chan.vars.get("ANSWEREDTIME"):
+            self._duration_var(chan, "ANSWEREDTIME", 0)
+        if hungup:
+            record_abandoned()
+        if entry.moh:
+            chan.emit("MusicOnHoldStop", ev.CALL)
+            entry.moh = False
+        self._leave(entry)
+        if hungup:
+            return APP_HANGUP
+        chan.set_var("QUEUESTATUS", status)
+        return APP_CONTINUE
+
+    async def _connected(self, entry: QueueEntry, winner: Ring, qcontinue: bool) -> int:
+        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
+
+        pbx = self.pbx
+        clock = pbx.clock
+        chan = entry.chan
+        q = entry.queue
+        agent = winner.out.chan
+        member = winner.member
+        agent.set_connected(chan.cid_num, chan.cid_name)
+        if agent.tech == "PJSIP":
+            chan.set_connected(agent.device.split("/", 1)[1], member.membername)
+        winner.out.publish_end("ANSWER")
+        for ring in entry.rings:
+            if ring is not winner and not ring.done:
+                ring.out.finish("CANCEL", cause=26)
+                self._ring_over(ring)
+        winner.done = True
+        member.pending = False
+        chan.dialed_peer = agent
+        if entry.moh:
+            chan.emit("MusicOnHoldStop", ev.CALL)
+            entry.moh = False
+        now = clock.now()
+        holdtime = int(now - entry.start)
+        self._leave(entry)
+        self._duration_var(chan, "QUEUEWAIT", int((now - entry.start) * 1000))
+        ringtime = int(now - winner.out.ring_started)
+        body = chan.snap() + agent.snap("Dest")
+        pbx.hub.emit(
+            "AgentConnect",
+            ev.AGENT,
+            body + f"Queue: {q.name}\r\nInterface: {member.interface}\r\nMemberName: {member.membername}\r\n"
+            f"HoldTime: {holdtime}\r\nRingTime: {ringtime}\r\n",
+        )
+        if not member.starttime:
+            member.starttime = now
+        pbx.bridge_pair(agent, chan)
+        talk_start = clock.now()
+        # the call lasts until one side hangs up
+        while not chan.hungup and not agent.hungup:
+            a = asyncio.ensure_future(chan.hangup_event.wait())
+            b = asyncio.ensure_future(agent.hangup_event.wait())
+            try:
+                await asyncio.wait({a, b}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                a.cancel()
+                b.cancel()
+        end = clock.now()
+        talk_ms = int((end - talk_start) * 1000)
+        t_caller = chan.hangup_at if chan.hungup else None
+        t_agent = agent.hangup_at if agent.hungup else None
+        if t_caller is not None and (t_agent is None or t_caller <= t_agent):
+            reason = "caller"
+        else:
+            reason = "agent"
+        if reason == "caller":
+            pbx.unbridge_vars(chan, agent)
+            pbx.leave_bridge(chan)
+            self._duration_var(chan, "ANSWEREDTIME", talk_ms)
+            self._duration_var(chan, "DIALEDTIME", int((end - chan.created) * 1000))
+        else:
+            pbx.unbridge_vars(agent, chan)
+            pbx.leave_bridge(agent)
+            pbx.leave_bridge(chan)
+        member.calls += 1
+        member.lastcall = end
+        member.starttime = 0
+        q.record_completed(holdtime, int(end - talk_start))
+        if reason == "caller":
+            pbx.leave_bridge(agent)
+        pbx.destroy(agent, NORMAL_CLEARING)
+        if reason == "agent":
+            self._duration_var(chan, "ANSWEREDTIME", talk_ms)
+            self._duration_var(chan, "DIALEDTIME", int((end - chan.created) * 1000))
+        pbx.hub.emit(
+            "AgentComplete",
+            ev.AGENT,
+            chan.snap() + agent.snap("Dest") + f"Queue: {q.name}\r\nInterface: {member.interface}\r\n"
+            f"MemberName: {member.membername}\r\nHoldTime: {holdtime}\r\nTalkTime: {int(end - talk_start)}\r\n"
+            f"Reason: {reason}\r\n",
+        )
+        self._member_settled(member)
+        if reason == "agent" and qcontinue and not chan.hungup:
+            chan.set_var("QUEUESTATUS", "CONTINUE")
+            return APP_CONTINUE
+        return APP_HANGUP
+
+    def _member_settled(self, member: Member) -> None:
+        """After a call the member's device went idle; make sure observers see the new counters."""
+        q = member.queue
+        state = self.pbx.devices.state_of(member.state_interface)
+        if member.status != state:
+            member.status = state
+            self.pbx.hub.emit("QueueMemberStatus", ev.AGENT, member.blob())
+        q.update_avail()
+        wrap = member.wrapuptime or q.wrapuptime
+        if wrap:
+            self.pbx.clock.call_later(wrap + 0.001, q.kick)
+        q.kick()

@@ -1,0 +1,15 @@
+"""Every model module, imported once, so ``Base.metadata`` knows every table.
+
+Migrations (autogenerate and the schema test) and ``create_all`` in tests rely on this
+list being complete: a feature that adds a model module adds one import line here.
+"""
+
+from __future__ import annotations
+
+import callcenter.auth.models  # noqa: F401  units, users, audit log, login attempts
+import callcenter.calls.models  # noqa: F401  call log (one row per Linkedid)
+import callcenter.tickets.models  # noqa: F401  tickets, assignments, timeline, counters
+import callcenter.tickets.supervision_models  # noqa: F401  outbox, flags, knowledge base
+from callcenter.store.base import Base
+
+__all__ = ["Base"]

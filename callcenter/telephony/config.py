@@ -1,0 +1,39 @@
+"""Settings of the telephony layer (sections ``[ami]`` and ``[agi]`` of the settings file)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class AmiConfig(BaseModel):
+    """How to reach Asterisk's manager interface (manager.conf user)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=0, le=65535)
+    username: str = "callcenter"
+    secret: SecretStr = SecretStr("callcenter")
+    auth: Literal["md5", "plain"] = "md5"
+    action_timeout: float = Field(5.0, gt=0)
+    connect_timeout: float = Field(5.0, gt=0)
+    reconnect_min: float = Field(0.5, gt=0)
+    reconnect_max: float = Field(30.0, gt=0)
+    ping_interval: float = Field(20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AmiConfig:
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError("reconnect_max must be >= reconnect_min")
+        return self
+
+
+class AgiConfig(BaseModel):
+    """Where the FastAGI server listens (the dialplan uses ``AGI(agi://host:port/script)``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(4573, ge=0, le=65535)

@@ -1,0 +1,142 @@
+"""The telephony service: AMI client + resync + domain events + command port + FastAGI.
+
+Domain events go first, synchronously and in order, to in-process listeners (the call
+tracker must see them before anything else), then to the bus from a publisher task so a slow
+bus never blocks the AMI reader (Asterisk drops readers that stall for 100 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from callcenter.bus.base import Bus
+from callcenter.clock import Clock
+from callcenter.telephony import events as ev
+from callcenter.telephony.agi import AgiServer
+from callcenter.telephony.ami import AmiClient
+from callcenter.telephony.commands import CommandPort
+from callcenter.telephony.config import AgiConfig, AmiConfig
+from callcenter.telephony.protocol import Fields
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[ev.DomainEvent], None]
+PUBLISH_QUEUE_LIMIT = 100_000
+
+
+class Telephony:
+    def __init__(self, ami: AmiConfig, agi: AgiConfig, bus: Bus | None, clock: Clock) -> None:
+        self._clock = clock
+        self._bus = bus
+        self._translator = ev.EventTranslator(clock)
+        self._listeners: list[Listener] = []
+        self._client = AmiClient(ami, self._on_ami_event, self._resync, self._on_disconnected)
+        self.commands = CommandPort(self._client)
+        self.agi = AgiServer(agi)
+        self._outbox: asyncio.Queue[ev.DomainEvent] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self.dropped_publications = 0
+        self.resyncs = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._client.connected
+
+    @property
+    def ami(self) -> AmiClient:
+        """The underlying client (connection state, tests)."""
+        return self._client
+
+    def add_listener(self, callback: Listener) -> None:
+        """``callback(event)`` is called synchronously, in order; it must not block."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        self._listeners.remove(callback)
+
+    async def start(self) -> None:
+        if self._bus is not None:
+            self._outbox = asyncio.Queue(PUBLISH_QUEUE_LIMIT)
+            self._publisher = asyncio.create_task(self._publish_loop(), name="telephony-bus")
+        await self.agi.start()
+        await self._client.start()
+
+    async def stop(self) -> None:
+        await self._client.stop()
+        await self.agi.stop()
+        if self._publisher is not None:
+            assert self._outbox is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.join(), 2.0)
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+            self._publisher = None
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _on_ami_event(self, fields: Fields) -> None:
+        event = self._translator.translate(fields)
+        if event is not None:
+            self.emit(event)
+
+    def emit(self, event: ev.DomainEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("telephony.listener_failed topic=%s listener=%r",
+                              event.topic, listener)
+        if self._outbox is not None:
+            try:
+                self._outbox.put_nowait(event)
+            except asyncio.QueueFull:
+                self.dropped_publications += 1
+                if self.dropped_publications % 1000 == 1:
+                    log.error("telephony.bus_backlog_full dropped=%d",
+                              self.dropped_publications)
+
+    async def _publish_loop(self) -> None:
+        assert self._outbox is not None and self._bus is not None
+        while True:
+            event = await self._outbox.get()
+            try:
+                await self._bus.publish(event.topic, event.to_dict())
+            except Exception as exc:
+                log.warning("telephony.publish_failed topic=%s error=%r", event.topic, exc)
+            finally:
+                self._outbox.task_done()
+
+    # -- resync ----------------------------------------------------------------------------
+
+    async def _resync(self) -> None:
+        """Rebuild live state from Asterisk after every (re)connect."""
+        epoch = self._client.epoch
+        self.emit(ev.AmiConnected(self._clock.now(), epoch))
+        self.emit(ev.ResyncStarted(self._clock.now(), epoch))
+        channels = await self.commands.core_show_channels()
+        snapshots = []
+        for item in channels:
+            try:
+                snapshots.append(ev.snapshot_from_fields(dict(item.items())))
+            except ev.MissingField as exc:
+                log.warning("telephony.bad_channel_item field=%s", exc)
+        self.emit(ev.ChannelsSnapshot(self._clock.now(), epoch, tuple(snapshots)))
+        queue_items = await self.commands.queue_status()
+        params, members, entries = [], [], []
+        for item in queue_items:
+            row = {k: v for k, v in item.items() if isinstance(v, str)}
+            kind = row.get("Event")
+            {"QueueParams": params, "QueueMember": members, "QueueEntry": entries}.get(
+                kind, []).append(row)
+        self.emit(ev.QueuesSnapshot(self._clock.now(), epoch, tuple(params), tuple(members),
+                                    tuple(entries)))
+        self.resyncs += 1
+        log.info("telephony.resynced epoch=%d channels=%d queues=%d waiting=%d", epoch,
+                 len(snapshots), len(params), len(entries))
+
+    def _on_disconnected(self, epoch: int) -> None:
+        self.emit(ev.AmiDisconnected(self._clock.now(), epoch))

@@ -1,0 +1,268 @@
+"""Hotspots (热点): platform-level supervision when many people raise one matter.
+
+Two triggers (seed 003): ``hotspot_min_callers`` distinct callers about the same matter, or
+``hotspot_min_unit_complaints`` complaints handled by the same unit, within
+``hotspot_window_days``. "Same matter" is a cluster of orders whose term vectors are close
+(cosine ≥ ``hotspot_similarity``), built greedily in arrival order; candidate clusters are
+found through their key terms, so the cost grows with the window, not with its square.
+A hotspot is flagged once: later scans update the open flag (tickets, count) instead of
+raising a second one; a closed flag lets a new one be raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.auth.errors import not_found
+from callcenter.auth.http import API_PREFIX, path_int, read_json, require_role
+from callcenter.auth.principal import Role
+from callcenter.tickets.models import Ticket, TicketStatus, TicketType
+from callcenter.tickets.notifications import dedupe_key, store_notifications
+from callcenter.tickets.similarity import TermVector, centroid, cosine, key_terms, term_vector
+from callcenter.tickets.supervision_models import (
+    FlagKind,
+    FlagStatus,
+    NotificationKind,
+    SupervisionFlag,
+    TicketTerms,
+)
+from callcenter.web.keys import CLOCK, SESSIONMAKER
+
+log = logging.getLogger(__name__)
+
+NOT_COUNTED = (TicketStatus.DRAFT, TicketStatus.NOT_ACCEPTED)
+CANDIDATE_TERMS = 5
+CENTROID_TERMS = 30
+
+
+def ticket_text(title: str | None, content: str | None) -> str:
+    return f"{title or ''} {content or ''}".strip()
+
+
+async def terms_of(session: AsyncSession, rows: list[tuple[int, str]]) -> dict[int, TermVector]:
+    """Term vectors of ``(ticket_id, text)``: stored ones, computing and storing the rest."""
+    ids = [ticket_id for ticket_id, _ in rows]
+    stored: dict[int, TermVector] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        result = await session.execute(
+            select(TicketTerms.ticket_id, TicketTerms.terms)
+            .where(TicketTerms.ticket_id.in_(chunk)))
+        stored.update(result.tuples().all())
+    for ticket_id, text in rows:
+        if ticket_id not in stored:
+            stored[ticket_id] = term_vector(text)
+            session.add(TicketTerms(ticket_id=ticket_id, terms=stored[ticket_id]))
+    return stored
+
+
+@dataclass
+class Cluster:
+    ids: list[int] = field(default_factory=list)
+    phones: set[str] = field(default_factory=set)
+    total: Counter[str] = field(default_factory=Counter)
+    vector: TermVector = field(default_factory=dict)
+
+    def add(self, ticket_id: int, phone: str | None, vector: TermVector) -> None:
+        self.ids.append(ticket_id)
+        if phone:
+            self.phones.add(phone)
+        self.total.update(vector)
+        self.vector = centroid([dict(self.total.most_common(CENTROID_TERMS))])
+
+
+def cluster_matters(items: list[tuple[int, str | None, TermVector]],
+                    threshold: float) -> list[Cluster]:
+    """Greedy leader clustering of ``(ticket_id, phone, vector)`` in the given order."""
+    clusters: list[Cluster] = []
+    by_term: dict[str, set[int]] = {}
+    for ticket_id, phone, vector in items:
+        if not vector:
+            continue
+        candidates: set[int] = set()
+        for term in key_terms(vector, CANDIDATE_TERMS):
+            candidates |= by_term.get(term, set())
+        best, best_score = None, threshold
+        for index in candidates:
+            score = cosine(vector, clusters[index].vector)
+            if score >= best_score:
+                best, best_score = index, score
+        if best is None:
+            best = len(clusters)
+            clusters.append(Cluster())
+        clusters[best].add(ticket_id, phone, vector)
+        for term in key_terms(clusters[best].vector, CANDIDATE_TERMS):
+            by_term.setdefault(term, set()).add(best)
+    return clusters
+
+
+async def detect_hotspots(session: AsyncSession, *, now: datetime, config: Any,
+                          day: date | None = None) -> dict[str, int]:
+    """Raise or update flags for the window ending at ``now``; returns counts by outcome.
+
+    ``config`` is a ``SupervisionConfig``; ``day`` (the office's local date) dates the
+    supervisors' notification of a new flag.
+    """
+    day = day or now.date()
+    since = now - timedelta(days=config.hotspot_window_days)
+    counts: Counter[str] = Counter()
+    await _matter_hotspots(session, now, day, since, config, counts)
+    await _unit_hotspots(session, now, day, since, config, counts)
+    return dict(counts)
+
+
+async def _matter_hotspots(session: AsyncSession, now: datetime, day: date, since: datetime,
+                           config: Any,
+                           counts: Counter[str]) -> None:
+    rows = (await session.execute(
+        select(Ticket.id, Ticket.caller_phone, Ticket.title, Ticket.content)
+        .where(Ticket.created_at >= since, Ticket.created_at <= now,
+               Ticket.status.not_in([str(s) for s in NOT_COUNTED]))
+        .order_by(Ticket.created_at, Ticket.id))).tuples().all()
+    vectors = await terms_of(session, [(i, ticket_text(t, c)) for i, _, t, c in rows])
+    clusters = cluster_matters([(i, phone, vectors[i]) for i, phone, _, _ in rows],
+                               config.hotspot_similarity)
+    open_flags = await _open_flags(session, FlagKind.MATTER)
+    for cluster in clusters:
+        if len(cluster.phones) < config.hotspot_min_callers:
+            continue
+        flag = _matching_flag(open_flags, cluster, config.hotspot_similarity)
+        ticket_ids = sorted(set(cluster.ids) | set(flag.ticket_ids if flag else []))
+        callers = await session.scalar(select(func.count(func.distinct(Ticket.caller_phone)))
+                                       .where(Ticket.id.in_(ticket_ids)))
+        summary = "、".join(key_terms(cluster.vector, 6))
+        if flag is None:
+            flag = await _raise(session, FlagKind.MATTER, now, day, config, summary=summary,
+                                terms=cluster.vector, ticket_ids=ticket_ids, count=callers)
+            open_flags.append(flag)
+            counts["matter_raised"] += 1
+        elif _update(flag, now, ticket_ids, callers, cluster.vector):
+            counts["matter_updated"] += 1
+
+
+def _matching_flag(flags: list[SupervisionFlag], cluster: Cluster,
+                   threshold: float) -> SupervisionFlag | None:
+    ids = set(cluster.ids)
+    for flag in flags:
+        if ids & set(flag.ticket_ids) or cosine(cluster.vector, flag.terms) >= threshold:
+            return flag
+    return None
+
+
+async def _unit_hotspots(session: AsyncSession, now: datetime, day: date, since: datetime,
+                         config: Any,
+                         counts: Counter[str]) -> None:
+    complaints = (await session.execute(
+        select(Ticket.lead_unit_id, Ticket.id)
+        .where(Ticket.created_at >= since, Ticket.created_at <= now,
+               Ticket.ticket_type == str(TicketType.COMPLAINT),
+               Ticket.lead_unit_id.is_not(None),
+               Ticket.status.not_in([str(s) for s in NOT_COUNTED])))).tuples().all()
+    by_unit: dict[int, list[int]] = {}
+    for unit_id, ticket_id in complaints:
+        by_unit.setdefault(unit_id, []).append(ticket_id)
+    open_flags = {f.unit_id: f for f in await _open_flags(session, FlagKind.UNIT)}
+    for unit_id, ids in sorted(by_unit.items()):
+        if len(ids) < config.hotspot_min_unit_complaints:
+            continue
+        flag = open_flags.get(unit_id)
+        ticket_ids = sorted(set(ids) | set(flag.ticket_ids if flag else []))
+        if flag is None:
+            await _raise(session, FlagKind.UNIT, now, day, config, unit_id=unit_id,
+                         summary=f"{config.hotspot_window_days}日内投诉{len(ids)}件",
+                         terms={}, ticket_ids=ticket_ids, count=len(ticket_ids))
+            counts["unit_raised"] += 1
+        elif _update(flag, now, ticket_ids, len(ticket_ids), None):
+            counts["unit_updated"] += 1
+
+
+async def _open_flags(session: AsyncSession, kind: FlagKind) -> list[SupervisionFlag]:
+    return list((await session.scalars(select(SupervisionFlag).where(
+        SupervisionFlag.kind == str(kind),
+        SupervisionFlag.status != str(FlagStatus.CLOSED)).order_by(SupervisionFlag.id))).all())
+
+
+async def _raise(session: AsyncSession, kind: FlagKind, now: datetime, day: date,
+                 config: Any, *,
+                 summary: str, terms: TermVector, ticket_ids: list[int], count: int,
+                 unit_id: int | None = None) -> SupervisionFlag:
+    flag = SupervisionFlag(kind=str(kind), status=str(FlagStatus.OPEN), summary=summary[:300],
+                           terms=terms, ticket_ids=ticket_ids, unit_id=unit_id, count=count,
+                           window_days=config.hotspot_window_days, raised_at=now,
+                           updated_at=now)
+    session.add(flag)
+    await session.flush()
+    what = "同一事项来电" if kind is FlagKind.MATTER else "同一单位被投诉"
+    await store_notifications(session, [{
+        "dedupe_key": dedupe_key(NotificationKind.HOTSPOT, f"flag{flag.id}", role="supervisor",
+                                 day=day),
+        "recipient_unit_id": None, "recipient_role": str(Role.SUPERVISOR),
+        "kind": str(NotificationKind.HOTSPOT), "ticket_id": None, "flag_id": flag.id,
+        "day": day, "created_at": now, "delivered_at": None, "read_at": None,
+        "read_by": None, "text": f"热点督办：{what}{count}件（{summary}）",
+    }])
+    log.info("hotspot_raised flag=%s kind=%s count=%d summary=%s", flag.id, kind, count, summary)
+    return flag
+
+
+def _update(flag: SupervisionFlag, now: datetime, ticket_ids: list[int], count: int,
+            terms: TermVector | None) -> bool:
+    if ticket_ids == list(flag.ticket_ids) and count == flag.count:
+        return False
+    flag.ticket_ids, flag.count, flag.updated_at = ticket_ids, max(count, flag.count), now
+    if terms:
+        flag.terms = terms
+    return True
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+def flag_json(flag: SupervisionFlag) -> dict[str, Any]:
+    return {"id": flag.id, "kind": flag.kind, "status": flag.status, "summary": flag.summary,
+            "key_terms": key_terms(flag.terms or {}, 6), "ticket_ids": flag.ticket_ids,
+            "unit_id": flag.unit_id, "count": flag.count, "window_days": flag.window_days,
+            "raised_at": flag.raised_at.isoformat(), "updated_at": flag.updated_at.isoformat()}
+
+
+class FlagPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: FlagStatus
+
+
+async def list_flags(request: web.Request) -> web.Response:
+    require_role(request, Role.SUPERVISOR, Role.ADMIN)
+    query = select(SupervisionFlag).order_by(SupervisionFlag.id.desc())
+    for name in ("status", "kind"):
+        if name in request.query:
+            query = query.where(getattr(SupervisionFlag, name) == request.query[name])
+    async with request.app[SESSIONMAKER]() as session:
+        flags = (await session.scalars(query.limit(500))).all()
+    return web.json_response({"flags": [flag_json(f) for f in flags]})
+
+
+async def patch_flag(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.SUPERVISOR)
+    body = await read_json(request, FlagPatch)
+    async with request.app[SESSIONMAKER]() as session, session.begin():
+        flag = await session.get(SupervisionFlag, path_int(request, "flag_id"))
+        if flag is None:
+            raise not_found("flag not found")
+        flag.status, flag.status_by = str(body.status), principal.user_id
+        flag.updated_at = request.app[CLOCK].now()
+        result = flag_json(flag)
+    return web.json_response(result)
+
+
+def setup_web(app: web.Application) -> None:
+    app.router.add_get(f"{API_PREFIX}/supervision/flags", list_flags)
+    app.router.add_patch(f"{API_PREFIX}/supervision/flags/{{flag_id}}", patch_flag)

@@ -1,0 +1,277 @@
+"""Tables of the work-order (工单) domain.
+
+A ``Ticket`` carries the order's current state and its deadlines; everything that happened to
+it is kept as immutable ``TicketEvent`` rows (the timeline). ``TicketAssignment`` rows say
+which units hold the order (one lead, optional assisting units for co-handled orders), so a
+unit's view and its return/rework counts come from one place. ``TicketExtension`` keeps the
+extension requests and the office's decisions; ``TicketCall`` links call-log rows (by
+Asterisk ``Linkedid``) and recordings; ``TicketDailyCounter`` hands out the daily numbers.
+
+Enumerations are stored as short strings (portable across SQLite and PostgreSQL); the allowed
+values are the ``StrEnum``s below and are checked by the service layer and the API schemas.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.auth.models import UtcDateTime
+from callcenter.store.base import Base
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    WEB = "web"  # 市长信箱 / web mailbox
+    MINI_PROGRAM = "mini_program"
+    TRANSFERRED = "transferred"  # from a provincial or national platform
+
+
+class TicketType(StrEnum):
+    CONSULTATION = "consultation"  # 咨询
+    HELP = "help"  # 求助
+    COMPLAINT = "complaint"  # 投诉
+    REPORT = "report"  # 举报
+    SUGGESTION = "suggestion"  # 建议
+    PRAISE = "praise"  # 表扬
+    OTHER = "other"  # 其他
+
+
+class RequesterKind(StrEnum):
+    INDIVIDUAL = "individual"
+    COMPANY = "company"
+
+
+class HandlingMode(StrEnum):
+    DIRECT = "direct"  # 直办: answered from the knowledge base, closed at once
+    TIME_LIMITED = "time_limited"  # 限时件
+    PROMISED = "promised"  # 承诺件: plan + promised date, then a final reply
+    CO_HANDLED = "co_handled"  # 会签件: a lead unit and assisting units
+    ESCALATED = "escalated"  # 批办: a leader names the unit
+
+
+class TicketStatus(StrEnum):
+    DRAFT = "draft"
+    REGISTERED = "registered"
+    ESCALATED = "escalated"
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    PROMISED = "promised"  # promised order: plan replied, final reply pending
+    RETURNED = "returned"  # returned by its unit, waiting for the office to re-dispatch
+    REPLIED = "replied"
+    REVISITED = "revisited"
+    CLOSED = "closed"  # direct answer
+    NOT_ACCEPTED = "not_accepted"
+    MERGED = "merged"  # linked to an earlier order as its duplicate
+    ARCHIVED = "archived"
+
+
+class NotAcceptedReason(StrEnum):
+    """Grounds on which the office may refuse an order (regulation art. 8)."""
+
+    MALICIOUS = "malicious"
+    DUPLICATE = "duplicate"
+    EMPTY = "empty"
+    ADVERTISING = "advertising"
+    LEGAL_PROCEDURE = "legal_procedure"
+
+
+class RevisitResult(StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    UNSATISFIED = "unsatisfied"
+
+
+class AssignmentRole(StrEnum):
+    LEAD = "lead"
+    ASSISTING = "assisting"
+
+
+class AssignmentState(StrEnum):
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    REPLIED = "replied"
+
+
+class ExtensionDecision(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class Ticket(Base):
+    """工单: one citizen request and its current state."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_status_id", "status", "id"),
+        Index("ix_tickets_type_status_id", "ticket_type", "status", "id"),
+        Index("ix_tickets_topic_id", "topic", "id"),
+        Index("ix_tickets_lead_unit_status_id", "lead_unit_id", "status", "id"),
+        Index("ix_tickets_reply_due_at", "reply_due_at"),
+        Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_caller_phone_created_at", "caller_phone", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    # Caller: personal data, masked by the auth privacy policy on every read.
+    caller_name: Mapped[str | None] = mapped_column(String(100))
+    caller_phone: Mapped[str | None] = mapped_column(String(32))
+    caller_address: Mapped[str | None] = mapped_column(String(300))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    requester_kind: Mapped[str] = mapped_column(String(20), default=RequesterKind.INDIVIDUAL)
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    ticket_type: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text, default="")
+    location: Mapped[str | None] = mapped_column(String(300))
+    handling_mode: Mapped[str | None] = mapped_column(String(20))
+    lead_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    first_contact_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Deadlines (UTC instants computed on the working-day calendar).
+    acceptance_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    first_contact_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reply_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    promised_completion_date: Mapped[date | None] = mapped_column(Date)
+    # Counters (also derivable from the timeline; kept for fast lists and KPIs).
+    extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
+    not_accepted_reason: Mapped[str | None] = mapped_column(String(32))
+    revisit_result: Mapped[str | None] = mapped_column(String(32))
+    knowledge_article_id: Mapped[int | None] = mapped_column(Integer)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # Optimistic concurrency: two conflicting transitions cannot both win.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TicketAssignment(Base):
+    """One unit holding one order: the lead, or an assisting unit of a co-handled order.
+
+    ``active`` is false once the unit has returned the order or the office re-dispatched it
+    elsewhere; a unit sees exactly the orders it holds actively.
+    """
+
+    __tablename__ = "ticket_assignments"
+    __table_args__ = (
+        Index("ix_ticket_assignments_unit_active_ticket", "unit_id", "active", "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    dispatched_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reply: Mapped[str | None] = mapped_column(Text)
+
+
+class TicketEvent(Base):
+    """One transition or fact on an order's timeline. Append-only: never updated or deleted."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (
+        Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),
+        Index("ix_ticket_events_action_unit", "action", "unit_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[Any] = mapped_column(JSON, default=dict)
+    attachments: Mapped[Any] = mapped_column(JSON, default=list)
+
+
+class TicketExtension(Base):
+    """延期申请: a unit asks for more working days; the office approves or refuses."""
+
+    __tablename__ = "ticket_extensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decision: Mapped[str] = mapped_column(String(16), default=ExtensionDecision.PENDING)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TicketCall(Base):
+    """A call linked to an order: the intake call, a unit's contact call, a revisit call."""
+
+    __tablename__ = "ticket_calls"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "linkedid", name="uq_ticket_calls_ticket_linkedid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # intake | contact | revisit
+    recording_ref: Mapped[str | None] = mapped_column(String(300))
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TicketDailyCounter(Base):
+    """The last number handed out on one local day (``20261121`` → 123)."""
+
+    __tablename__ = "ticket_daily_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+@event.listens_for(TicketEvent, "before_update")
+@event.listens_for(TicketEvent, "before_delete")
+def _timeline_is_append_only(mapper: Any, connection: Any, target: TicketEvent) -> None:
+    raise RuntimeError(f"ticket event {target.id} is append-only")

@@ -1,0 +1,132 @@
+"""Declared API routes: one place that knows each route's roles, payload and response.
+
+A handler is registered with ``@api.route(...)``; the declaration both wires aiohttp and
+feeds the OpenAPI document (``openapi.py``), so the document cannot drift from the code.
+Payloads are parsed here: a bad one answers 422 naming the field; domain errors
+(``TicketError``) are turned into their HTTP status here, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from callcenter.auth.http import require_role
+from callcenter.auth.principal import Principal, Role
+from callcenter.tickets.errors import TicketError
+
+Endpoint = Callable[[web.Request, Principal, Any], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    method: str
+    path: str
+    summary: str
+    roles: tuple[Role, ...]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = (401, 403, 404, 409, 422)
+
+
+@dataclass
+class Api:
+    """The routes of one feature, registered on an app by ``install``."""
+
+    routes: list[tuple[ApiSpec, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = (
+        field(default_factory=list))
+
+    def route(self, method: str, path: str, *, summary: str, roles: tuple[Role, ...],
+              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              response: type[BaseModel] | None = None, status: int = 200,
+              ) -> Callable[[Endpoint], Endpoint]:
+        spec = ApiSpec(method, path, summary, roles, body, query, response, status)
+
+        def register(endpoint: Endpoint) -> Endpoint:
+            async def handler(request: web.Request) -> web.StreamResponse:
+                principal = require_role(request, *spec.roles)
+                try:
+                    payload = await _payload(request, spec)
+                    result = await endpoint(request, principal, payload)
+                except TicketError as exc:
+                    raise error_response(exc.status, exc.code, exc.message, exc.field) from None
+                return web.json_response(text=result.model_dump_json(), status=spec.status)
+
+            handler.api_spec = spec  # type: ignore[attr-defined]
+            handler.__doc__ = endpoint.__doc__
+            self.routes.append((spec, handler))
+            return endpoint
+
+        return register
+
+    def install(self, app: web.Application) -> None:
+        for spec, handler in self.routes:
+            app.router.add_route(spec.method, spec.path, handler)
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None
+                   ) -> web.HTTPException:
+    """The project's JSON error; ``code`` and ``id`` carry the same value (auth uses ``id``)."""
+    body: dict[str, Any] = {"code": code, "id": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    cls = web.HTTPException
+    for candidate in (web.HTTPNotFound, web.HTTPConflict, web.HTTPForbidden,
+                      web.HTTPUnprocessableEntity, web.HTTPBadRequest):
+        if candidate.status_code == status:
+            cls = candidate
+    return cls(text=json.dumps({"error": body}, ensure_ascii=False),
+               content_type="application/json")
+
+
+def invalid(exc: ValidationError, prefix: str = "") -> web.HTTPException:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    message = first["msg"].removeprefix("Value error, ")
+    return error_response(422, "invalid", message, f"{prefix}{field}" if field else None)
+
+
+async def _payload(request: web.Request, spec: ApiSpec) -> Any:
+    if spec.body is not None:
+        try:
+            raw = await request.json() if request.can_read_body else {}
+        except ValueError:
+            raise error_response(422, "invalid", "the body must be JSON", "body") from None
+        try:
+            return spec.body.model_validate(raw)
+        except ValidationError as exc:
+            raise invalid(exc) from None
+    if spec.query is not None:
+        return parse_query(request, spec.query)
+    return None
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """Query string into ``model``: list fields accept repeats and comma-separated values."""
+    raw: dict[str, Any] = {}
+    for name in set(request.query.keys()):
+        values = request.query.getall(name)
+        annotation = str(model.model_fields[name].annotation) if name in model.model_fields else ""
+        if annotation.startswith("list") or "list[" in annotation:
+            raw[name] = [v for value in values for v in value.split(",") if v]
+        else:
+            raw[name] = values[-1]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid(exc) from None
+
+
+def path_int(request: web.Request, name: str) -> int:
+    """A numeric path segment; anything else is simply not found."""
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise error_response(404, "not_found", f"no such {name}") from None

@@ -1,0 +1,47 @@
+"""Login rate limit: a sliding window per username and per IP, stored in the database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from callcenter.auth.principal import Role
+from callcenter.auth.testing import TEST_PASSWORD, make_user
+
+
+async def _login(client, username, password=TEST_PASSWORD):
+    return await client.post("/api/v1/auth/login",
+                             json={"username": username, "password": password})
+
+
+async def test_too_many_failures_lock_the_username_until_the_window_slides(
+        client, sessionmaker, clock):
+    await make_user(sessionmaker, clock, role=Role.AGENT, username="sun")
+    for _ in range(3):
+        assert (await _login(client, "sun", "wrong-password")).status == 401
+        clock.advance(timedelta(minutes=1))
+    # Even the right password is refused while the window is full: no oracle for guessing.
+    limited = await _login(client, "sun")
+    assert limited.status == 429
+    assert (await limited.json())["error"]["id"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) == 7 * 60 + 1
+    # The first failure leaves the window 10 minutes after it happened.
+    clock.advance(timedelta(minutes=7, seconds=1))
+    assert (await _login(client, "sun")).status == 200
+
+
+async def test_a_successful_login_clears_earlier_failures(client, sessionmaker, clock):
+    await make_user(sessionmaker, clock, role=Role.AGENT, username="zhou")
+    for _ in range(2):
+        assert (await _login(client, "zhou", "typo-typo-typo")).status == 401
+    assert (await _login(client, "zhou")).status == 200
+    clock.advance(timedelta(seconds=1))
+    for _ in range(2):
+        assert (await _login(client, "zhou", "typo-typo-typo")).status == 401
+    assert (await _login(client, "zhou")).status == 200
+
+
+async def test_one_ip_trying_many_usernames_is_limited(client, sessionmaker, clock):
+    await make_user(sessionmaker, clock, role=Role.AGENT, username="wu")
+    for n in range(8):  # per-IP limit is 8 in this test's config
+        assert (await _login(client, f"guess{n}", "password-guess")).status == 401
+    assert (await _login(client, "wu")).status == 429

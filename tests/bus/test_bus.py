@@ -1,0 +1,145 @@
+"""One behaviour, two buses: every story here runs on the in-process bus and on Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from callcenter.bus import Bus, Job
+from callcenter.bus.memory import MemoryBus
+from callcenter.bus.redis import RedisBus
+
+REDELIVERY = 0.3  # seconds a fetched job may stay unacknowledged before it goes back
+
+BusFactory = Callable[..., Awaitable[Bus]]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_bus(request: pytest.FixtureRequest, redis_url: str,
+                   redis_prefix: str) -> AsyncIterator[BusFactory]:
+    made: list[Bus] = []
+
+    async def factory(queue_size: int = 1000) -> Bus:
+        if request.param == "memory":
+            bus: Bus = MemoryBus(subscriber_queue_size=queue_size, redelivery_timeout=REDELIVERY)
+        else:
+            bus = RedisBus(redis_url, redis_prefix, subscriber_queue_size=queue_size,
+                           redelivery_timeout=REDELIVERY,
+                           client_name=f"cctest-bus-{uuid.uuid4().hex[:8]}")
+        await bus.start()
+        made.append(bus)
+        return bus
+
+    yield factory
+    for bus in made:
+        await bus.close()
+
+
+@pytest.fixture
+async def bus(make_bus: BusFactory) -> Bus:
+    return await make_bus()
+
+
+async def drain_jobs(bus: Bus, queue: str, group: str, consumer: str) -> list[Job]:
+    """Fetch and ack until the queue has nothing more for ``group``."""
+    jobs = []
+    while (job := await bus.fetch(queue, group, consumer, timeout=0.2)) is not None:
+        await bus.ack(job, group)
+        jobs.append(job)
+    return jobs
+
+
+async def test_every_subscriber_gets_every_event_in_order(bus: Bus) -> None:
+    subs = [await bus.subscribe("call.*").open() for _ in range(3)]
+    for n in range(50):
+        await bus.publish("call.started", {"n": n, "at": "2026-01-01T08:00:00+08:00"})
+    for sub in subs:
+        got = [await sub.get(timeout=5) for _ in range(50)]
+        assert got == [("call.started", {"n": n, "at": "2026-01-01T08:00:00+08:00"})
+                       for n in range(50)]
+
+
+async def test_patterns_select_topics_and_overlaps_deliver_once(bus: Bus) -> None:
+    calls = await bus.subscribe("call.*").open()
+    queues = await bus.subscribe("queue.*").open()
+    both = await bus.subscribe("call.*", "*.ended", "*").open()
+    await bus.publish("call.started", {"n": 1})
+    await bus.publish("queue.caller_joined", {"n": 2})
+    await bus.publish("call.ended", {"n": 3})
+    await bus.publish("end", {})
+    assert [await calls.get(5) for _ in range(2)] == [("call.started", {"n": 1}),
+                                                     ("call.ended", {"n": 3})]
+    assert await queues.get(5) == ("queue.caller_joined", {"n": 2})
+    got = [await both.get(5) for _ in range(4)]
+    assert [topic for topic, _ in got] == ["call.started", "queue.caller_joined",
+                                          "call.ended", "end"]
+
+
+async def test_a_closed_subscription_stops_iterating(bus: Bus) -> None:
+    async with bus.subscribe("call.*") as sub:
+        await bus.publish("call.started", {"n": 1})
+        async for topic, event in sub:
+            assert (topic, event) == ("call.started", {"n": 1})
+            break
+    await bus.publish("call.started", {"n": 2})
+    assert [item async for item in sub] == []
+
+
+async def test_a_slow_subscriber_loses_its_oldest_events_not_the_newest(
+        make_bus: BusFactory) -> None:
+    bus = await make_bus(queue_size=3)
+    slow = await bus.subscribe("tick").open()
+    fast = await bus.subscribe("tick").open()
+    for n in range(10):
+        await bus.publish("tick", {"n": n})
+        assert await fast.get(5) == ("tick", {"n": n})  # the fast one keeps up
+    assert [(await slow.get(5))[1]["n"] for _ in range(3)] == [7, 8, 9]
+    assert slow.dropped == 7
+
+
+async def test_jobs_go_to_one_consumer_per_group_and_to_every_group(bus: Bus) -> None:
+    ids = [await bus.enqueue("recordings", {"n": n}) for n in range(20)]
+    assert len(set(ids)) == 20
+
+    async def consume(name: str) -> list[int]:
+        return [job.payload["n"] for job in await drain_jobs(bus, "recordings", "a", name)]
+
+    first, second = await asyncio.gather(consume("a1"), consume("a2"))
+    assert sorted(first + second) == list(range(20))  # each job exactly once in group a
+    assert first == sorted(first) and second == sorted(second)  # each consumer in order
+    others = await drain_jobs(bus, "recordings", "b", "b1")
+    assert [job.payload["n"] for job in others] == list(range(20))
+
+
+async def test_an_acked_job_is_never_delivered_again(bus: Bus) -> None:
+    await bus.enqueue("q", {"x": 1})
+    job = await bus.fetch("q", "g", "c1", timeout=2)
+    assert job is not None and job.payload == {"x": 1} and job.attempts == 1
+    await bus.ack(job, "g")
+    assert await bus.fetch("q", "g", "c2", timeout=REDELIVERY * 3) is None
+
+
+async def test_a_job_whose_consumer_died_is_delivered_again(bus: Bus) -> None:
+    await bus.enqueue("q", {"ticket": 7})
+    taken = asyncio.Event()
+
+    async def dying_consumer() -> None:
+        job = await bus.fetch("q", "g", "dies", timeout=2)
+        assert job is not None
+        taken.set()
+        await asyncio.Event().wait()  # hangs until killed, never acks
+
+    victim = asyncio.create_task(dying_consumer())
+    await taken.wait()
+    victim.cancel()
+    job = await bus.fetch("q", "g", "survivor", timeout=REDELIVERY * 10)
+    assert job is not None and job.payload == {"ticket": 7} and job.attempts == 2
+    await bus.ack(job, "g")
+    assert await bus.fetch("q", "g", "survivor", timeout=REDELIVERY * 2) is None
+
+
+async def test_ping(bus: Bus) -> None:
+    assert await bus.ping() is True

@@ -1,0 +1,221 @@
+"""The call tracker fed with the real capture event streams, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from callcenter.calls.models import CallLog
+from callcenter.calls.tracker import CallTracker
+from callcenter.clock import FrozenClock
+from callcenter.store.base import Base
+from callcenter.telephony import events as ev
+from callcenter.telephony.protocol import parse_stream
+from tests.telephony.capture_tools import replay_events
+
+START = datetime(2026, 11, 21, 5, 44, 34, tzinfo=UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timezone-aware columns back naive (stored as UTC)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _at(seconds: float) -> datetime:
+    return START + timedelta(seconds=seconds)
+
+
+async def _rows(sessionmaker: async_sessionmaker[AsyncSession]) -> list[CallLog]:
+    async with sessionmaker() as session:
+        return list((await session.execute(select(CallLog).order_by(CallLog.id))).scalars())
+
+
+async def _run(sessionmaker, events) -> CallTracker:
+    tracker = CallTracker(sessionmaker, FrozenClock(START))
+    await tracker.start()
+    for event in events:
+        tracker(event)
+    await tracker.flush()
+    return tracker
+
+
+EXPECTED = {
+    # capture: (linkedid, disposition, queue, agent, caller, wait, talk, answered, ended, ivr)
+    "queue_call": ("1795239874.0", "answered", "support", "Agent 100", "5551000", 0.001, 12.952,
+                   0.057, 13.011, None),
+    "mixmonitor": ("1795239906.8", "answered", "support", "Agent 100", "5551000", 0.001, 12.95,
+                   0.059, 13.010, None),
+    "abandon": ("1795239921.12", "abandoned", "support-slow", None, "5551000", 4.022, 0.0,
+                None, 4.077, None),
+    "fastagi": ("1795239927.16", "answered", None, None, "5551000", 0.0, 0.0, 0.053, 2.261,
+                "agi:test>keys:1"),
+    "sip_call": ("1795239933.20", "answered", "support", "Agent 101", "6001", 0.002, 7.998,
+                 0.097, 8.096, None),
+}
+
+
+@pytest.mark.parametrize("capture", sorted(EXPECTED))
+async def test_capture_gives_one_correct_row(sessionmaker, captures_dir: Path,
+                                             capture: str) -> None:
+    linkedid, disposition, queue, agent, caller, wait, talk, answered, ended, ivr = \
+        EXPECTED[capture]
+    tracker = await _run(sessionmaker, replay_events(captures_dir / f"{capture}.txt", START))
+    (row,) = await _rows(sessionmaker)
+    assert row.linkedid == linkedid
+    assert row.disposition == disposition
+    assert row.queue == queue and row.agent_name == agent and row.caller_number == caller
+    assert row.wait_seconds == pytest.approx(wait, abs=0.0015)
+    assert row.talk_seconds == pytest.approx(talk, abs=0.0015)
+    assert _utc(row.answered_at) == (None if answered is None else _at(answered))
+    assert _utc(row.ended_at) == _at(ended)
+    assert row.ivr_path == ivr
+    assert row.end_estimated is False
+    assert row.hangup_cause == 16
+    assert tracker.live_calls == 0
+    await tracker.stop()
+
+
+async def test_directions_and_recordings(sessionmaker, captures_dir: Path) -> None:
+    events = []
+    for capture in ("queue_call", "mixmonitor", "sip_call"):
+        events += replay_events(captures_dir / f"{capture}.txt", START)
+    tracker = await _run(sessionmaker, events)
+    rows = {row.linkedid: row for row in await _rows(sessionmaker)}
+    assert rows["1795239874.0"].direction == "inbound"
+    assert rows["1795239933.20"].direction == "internal"  # softphone 6001 -> 701
+    assert rows["1795239933.20"].called_number == "701"
+    assert rows["1795239906.8"].recording_file == \
+        "/var/spool/asterisk/monitor/1795239906.8.wav"
+    assert rows["1795239874.0"].agent_interface == "Local/100@agents"
+    await tracker.stop()
+
+
+async def test_replaying_a_call_after_a_restart_updates_the_same_row(
+        sessionmaker, captures_dir: Path) -> None:
+    events = replay_events(captures_dir / "queue_call.txt", START)
+    first = await _run(sessionmaker, events)
+    await first.stop()
+    second = await _run(sessionmaker, events)  # a new process sees the same call again
+    await second.stop()
+    rows = await _rows(sessionmaker)
+    assert len(rows) == 1 and rows[0].disposition == "answered"
+
+
+def _snapshot(at: datetime, items: list[dict]) -> ev.ChannelsSnapshot:
+    return ev.ChannelsSnapshot(at, 2, tuple(ev.snapshot_from_fields(i) for i in items))
+
+
+def _captured_channels(captures_dir: Path) -> list[dict]:
+    """The CoreShowChannel items captured mid-call in queue_call (3 live channels)."""
+    messages = parse_stream((captures_dir / "queue_call.raw").read_bytes())
+    return [m for m in messages if m.get("Event") == "CoreShowChannel"]
+
+
+def _split(events, seconds: float):
+    before = [e for e in events if e.at < _at(seconds)]
+    return before, events[len(before):]
+
+
+async def test_call_that_ended_while_disconnected_is_closed_by_resync(
+        sessionmaker, captures_dir: Path) -> None:
+    before, _ = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    tracker = await _run(sessionmaker, before)
+    assert tracker.live_calls == 1
+    tracker(ev.ResyncStarted(_at(20), 2))
+    tracker(_snapshot(_at(20), []))
+    await tracker.flush()
+    (row,) = await _rows(sessionmaker)
+    assert row.disposition == "answered" and row.end_estimated is True
+    assert _utc(row.ended_at) == _at(20)
+    assert row.talk_seconds == pytest.approx(20 - 0.057, abs=0.002)
+    assert tracker.live_calls == 0
+    await tracker.stop()
+
+
+async def test_call_alive_across_a_reconnect_is_not_duplicated(
+        sessionmaker, captures_dir: Path) -> None:
+    before, after = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    tracker = await _run(sessionmaker, before)
+    tracker(ev.ResyncStarted(_at(6), 2))
+    tracker(_snapshot(_at(6), _captured_channels(captures_dir)))
+    assert tracker.live_calls == 1
+    for event in after:
+        tracker(event)
+    await tracker.flush()
+    (row,) = await _rows(sessionmaker)
+    assert row.disposition == "answered" and row.end_estimated is False
+    assert row.talk_seconds == pytest.approx(12.952, abs=0.002)
+    await tracker.stop()
+
+
+async def test_call_started_while_disconnected_is_picked_up(
+        sessionmaker, captures_dir: Path) -> None:
+    _, after = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    tracker = await _run(sessionmaker, [])
+    tracker(ev.ResyncStarted(_at(6), 2))
+    tracker(_snapshot(_at(6), _captured_channels(captures_dir)))
+    assert tracker.live_calls == 1
+    await tracker.flush()
+    (live,) = await _rows(sessionmaker)
+    assert live.disposition is None and live.ended_at is None  # ongoing call is visible
+    for event in after:
+        tracker(event)
+    await tracker.flush()
+    (row,) = await _rows(sessionmaker)
+    assert row.linkedid == "1795239874.0"
+    assert row.disposition == "answered" and row.caller_number == "5551000"
+    assert _utc(row.started_at) == _at(6 - 12)  # Duration 00:00:12 in the snapshot
+    assert row.talk_seconds == pytest.approx(13.009 - 6, abs=0.002)
+    await tracker.stop()
+
+
+async def test_snapshot_taken_before_a_hangup_does_not_resurrect_the_call(
+        sessionmaker, captures_dir: Path) -> None:
+    events = replay_events(captures_dir / "queue_call.txt", START)
+    tracker = await _run(sessionmaker, [])
+    tracker(ev.ResyncStarted(_at(0), 2))
+    for event in events:
+        tracker(event)
+    tracker(_snapshot(_at(14), _captured_channels(captures_dir)))  # arrives after the hangups
+    await tracker.flush()
+    assert tracker.live_calls == 0
+    (row,) = await _rows(sessionmaker)
+    assert row.end_estimated is False
+    await tracker.stop()
+
+
+async def test_a_call_touched_during_the_resync_is_not_closed(
+        sessionmaker, captures_dir: Path) -> None:
+    before, after = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    tracker = await _run(sessionmaker, before)
+    tracker(ev.ResyncStarted(_at(6), 2))
+    tracker(after[0])  # a live event of the call arrives before the (stale) snapshot
+    tracker(_snapshot(_at(6), []))
+    assert tracker.live_calls == 1
+    await tracker.stop()
+
+
+async def test_rows_survive_a_database_outage(db_url: str, captures_dir: Path) -> None:
+    engine = create_async_engine(db_url)
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    tracker = CallTracker(sessionmaker, FrozenClock(START))
+    tracker.writer._retry_min = tracker.writer._retry_max = 0.01
+    await tracker.start()
+    for event in replay_events(captures_dir / "abandon.txt", START):
+        tracker(event)
+    # the table does not exist yet: every write fails until the database is "back"
+    assert not await tracker.writer._write_batch()
+    assert tracker.writer.pending == 1
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    await tracker.flush()
+    (row,) = await _rows(sessionmaker)
+    assert row.disposition == "abandoned" and tracker.writer.failures >= 1
+    await tracker.stop()
+    await engine.dispose()

@@ -1,0 +1,101 @@
+"""The ``callcenter`` command run as a real subprocess, as an operator would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callcenter", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def config_file(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "callcenter.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "cc.db"}"\n'
+        '[web]\nhost = "127.0.0.1"\nport = 0\n' + extra, encoding="utf-8")
+    return path
+
+
+def test_serve_with_a_bad_config_names_the_key_and_exits_non_zero(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[database]\nurl = "sqlite+aiosqlite:///x.db"\n[web]\nport = "eighty"\n',
+                    encoding="utf-8")
+    result = cli("serve", "--config", str(path))
+    assert result.returncode == 2
+    assert f"{path}: web.port:" in result.stderr
+    assert "valid integer" in result.stderr
+
+
+def test_serve_in_production_without_secrets_refuses_to_start(tmp_path: Path) -> None:
+    path = config_file(tmp_path, '[service]\nmode = "production"\n')
+    result = cli("serve", "--config", str(path), env={"CALLCENTER_AMI__SECRET": ""})
+    assert result.returncode == 2
+    assert "ami.secret" in result.stderr
+
+
+def test_config_check_summarises_a_good_file(tmp_path: Path) -> None:
+    result = cli("config", "check", "--config", str(config_file(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK" in result.stdout
+
+
+def test_serve_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
+    path = config_file(tmp_path)
+    result = cli("db", "upgrade", "--config", str(path), "--revision", "0001_calls")
+    assert result.returncode == 0, result.stderr
+    assert "database at revision 0001_calls" in result.stdout
+    result = cli("serve", "--config", str(path), "--role", "web")
+    assert result.returncode == 1
+    assert "callcenter db upgrade" in result.stderr
+
+
+async def test_serve_migrates_an_empty_database_serves_and_stops_on_sigterm(
+        tmp_path: Path) -> None:
+    path = config_file(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callcenter", "serve", "--config", str(path),
+         "--role", "web", "--role", "workers"],
+        cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        port = _wait_for_port(process)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
+                assert (await response.json())["checks"]["database"]["ok"] is True
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    assert "current" in cli("db", "current", "--config", str(path)).stdout
+
+
+def _wait_for_port(process: subprocess.Popen[str]) -> int:
+    """Read the service's log until it says which port it listens on."""
+    deadline = time.monotonic() + 60
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            raise AssertionError("service exited early:\n" + "".join(seen))
+        seen.append(line)
+        match = re.search(r"service started .*web_port=(\d+)", line)
+        if match:
+            return int(match.group(1))
+    raise AssertionError("service did not report its port:\n" + "".join(seen))

@@ -1,0 +1,58 @@
+"""The migration chain builds exactly the models' schema, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from callcenter.store import migrations
+from callcenter.store.engine import create_engine
+from callcenter.store.models import Base
+
+
+def _diff(connection: Any) -> list[Any]:
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "compare_server_default": True})
+    return compare_metadata(context, Base.metadata)
+
+
+async def test_upgrade_head_gives_exactly_the_models(db_url: str) -> None:
+    assert (await migrations.state(db_url)).empty
+    await migrations.upgrade(db_url)
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+    after = await migrations.state(db_url)
+    assert after.up_to_date and not after.empty and after.current == migrations.head_revision()
+
+
+async def test_one_linear_chain_starting_with_the_call_log() -> None:
+    scripts = ScriptDirectory.from_config(migrations.alembic_config())
+    assert len(scripts.get_heads()) == 1
+    chain = [rev.revision for rev in scripts.walk_revisions("base", "heads")][::-1]
+    assert chain[0] == "0001_calls"
+
+
+async def test_a_database_at_an_older_revision_is_behind(sqlite_url: str) -> None:
+    await migrations.upgrade(sqlite_url, "0001_calls")
+    state = await migrations.state(sqlite_url)
+    assert state.current == "0001_calls" and not state.empty
+    assert not state.up_to_date or migrations.head_revision() == "0001_calls"
+
+
+async def test_tables_without_alembic_history_are_unmanaged(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)"))
+    finally:
+        await engine.dispose()
+    state = await migrations.state(sqlite_url)
+    assert state.unmanaged and not state.empty

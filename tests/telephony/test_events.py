@@ -1,0 +1,123 @@
+"""AMI events of the real captures -> domain events."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from callcenter.clock import FrozenClock
+from callcenter.telephony import events as ev
+from callcenter.telephony.protocol import parse_message
+from tests.telephony.capture_tools import replay_events
+
+START = datetime(2026, 11, 21, 5, 44, 34, tzinfo=UTC)
+
+
+def _of(events: list[ev.DomainEvent], kind: type) -> list:
+    return [e for e in events if type(e) is kind]
+
+
+def test_queue_call_translation(captures_dir: Path) -> None:
+    events = replay_events(captures_dir / "queue_call.txt", START)
+    assert len(_of(events, ev.ChannelCreated)) == 4
+    hangups = _of(events, ev.ChannelHungUp)
+    assert [(h.cause, h.cause_text) for h in hangups] == [(16, "Normal Clearing")] * 4
+    assert {h.linkedid for h in hangups} == {"1795239874.0"}
+    (join,) = _of(events, ev.QueueCallerJoined)
+    assert (join.queue, join.position, join.count, join.caller_num) == ("support", 1, 1,
+                                                                         "5551000")
+    (called,) = _of(events, ev.AgentCalled)
+    assert (called.member_name, called.interface) == ("Agent 100", "Local/100@agents")
+    (connect,) = _of(events, ev.AgentConnected)
+    assert connect.dest_channel == "Local/100@agents-00000001;1" and connect.hold_time == 0
+    (complete,) = _of(events, ev.AgentCompleted)
+    assert (complete.talk_time, complete.reason) == (13, "caller")
+    enters = _of(events, ev.BridgeEntered)
+    assert [e.num_channels for e in enters] == [1, 2]
+    assert len(_of(events, ev.BridgeLeft)) == 2
+    assert [d.digit for d in _of(events, ev.DtmfReceived)] == ["1", "1", "1"]
+    (originate,) = _of(events, ev.OriginateResult)
+    assert originate.outcome == "answered" and originate.uniqueid == "1795239874.0"
+    statuses = _of(events, ev.QueueMemberStatus)
+    assert len(statuses) == 2 and statuses[0].queue == "support"
+    # the receipt time comes from the injected clock (no Timestamp header in these captures)
+    assert (hangups[-1].at - START).total_seconds() == pytest.approx(13.011)
+    begins = _of(events, ev.DialBegan)
+    assert begins[0].channel == "" and begins[0].dest_channel.endswith(";1")  # the Originate
+    assert begins[1].channel == "Local/s@caller-sim-00000000;1"
+
+
+def test_recording_file_comes_from_varset(captures_dir: Path) -> None:
+    events = replay_events(captures_dir / "mixmonitor.txt", START)
+    (started,) = _of(events, ev.RecordingStarted)
+    assert started.file == "/var/spool/asterisk/monitor/1795239906.8.wav"
+    assert started.linkedid == "1795239906.8"
+
+
+def test_abandon_translation(captures_dir: Path) -> None:
+    events = replay_events(captures_dir / "abandon.txt", START)
+    (abandon,) = _of(events, ev.QueueCallerAbandoned)
+    assert (abandon.queue, abandon.hold_time, abandon.original_position) == (
+        "support-slow", 4, 1)
+    assert [d.dial_status for d in _of(events, ev.DialEnded)] == ["ANSWER", "CANCEL", "CANCEL"]
+
+
+def test_queue_members_translation(captures_dir: Path) -> None:
+    events = replay_events(captures_dir / "queue_members.txt", START)
+    (added,) = _of(events, ev.QueueMemberAdded)
+    assert (added.member_name, added.membership, added.paused) == ("Agent 102", "dynamic",
+                                                                  False)
+    pauses = _of(events, ev.QueueMemberPaused)
+    assert [(p.paused, p.paused_reason) for p in pauses] == [(True, "lunch"), (False, "")]
+    assert len(_of(events, ev.QueueMemberRemoved)) == 1
+
+
+def test_fastagi_translation(captures_dir: Path) -> None:
+    events = replay_events(captures_dir / "fastagi.txt", START)
+    apps = _of(events, ev.DialplanApp)
+    assert [(a.application, a.app_data) for a in apps] == [("AGI", "agi://127.0.0.1:4573/test")]
+    variables = {(v.name, v.value) for v in _of(events, ev.VariableSet)}
+    assert ("IVR_CHOICE", "1") in variables and ("AGISTATUS", "SUCCESS") in variables
+    (dtmf,) = _of(events, ev.DtmfReceived)
+    assert (dtmf.digit, dtmf.direction) == ("1", "Received")
+
+
+@pytest.mark.parametrize("name", ["abandon", "fastagi", "ivr", "mixmonitor", "queue_call",
+                                  "queue_members", "queue_status", "sip_call"])
+def test_every_event_serialises_to_json(captures_dir: Path, name: str) -> None:
+    for event in replay_events(captures_dir / f"{name}.txt", START):
+        data = event.to_dict()
+        assert data["topic"] == event.topic
+        json.dumps(data)
+
+
+def test_timestamp_header_wins_over_the_clock() -> None:
+    translator = ev.EventTranslator(FrozenClock(START))
+    fields = parse_message("Event: Hangup\r\nPrivilege: call,all\r\nTimestamp: 1795239874.5\r\n"
+                           "Channel: PJSIP/1-1\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\nCause: 17")
+    event = translator.translate(fields)
+    assert isinstance(event, ev.ChannelHungUp)
+    assert event.at == datetime.fromtimestamp(1795239874.5, UTC)
+    assert event.cause == 17
+
+
+def test_missing_fields_are_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    translator = ev.EventTranslator(FrozenClock(START))
+    with caplog.at_level(logging.WARNING):
+        assert translator.translate({"Event": "Hangup", "Channel": "x"}) is None
+        assert translator.translate({"Event": "QueueCallerJoin", "Uniqueid": "1",
+                                     "Linkedid": "1"}) is None
+    assert caplog.text.count("ami.event_missing_field") == 2
+    assert translator.translate({"Event": "SomethingNew", "X": "1"}) is None
+
+
+def test_user_event() -> None:
+    translator = ev.EventTranslator(FrozenClock(START))
+    event = translator.translate({"Event": "UserEvent", "Privilege": "user,all",
+                                  "UserEvent": "SurveyDone", "Score": "5"})
+    assert isinstance(event, ev.UserEvent)
+    assert event.name == "SurveyDone" and dict(event.headers) == {"Score": "5"}
