@@ -85,6 +85,18 @@ def db_upgrade(config_path: Path | None, revision: str) -> None:
     click.echo(f"database at revision {state.current} (head {state.head})")
 
 
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration does.")
+@click.option("--rev-id", default=None, help="Revision id, e.g. 0005_reports.")
+def db_revision(message: str, rev_id: str | None) -> None:
+    """Draft a migration from the models' difference with the chain's head (review it!)."""
+    from callcenter.store import migrations
+
+    setup_logging("WARNING")
+    path = asyncio.run(migrations.draft_revision(message, rev_id))
+    click.echo(f"drafted {path}")
+
+
 @db.command("current")
 @config_option
 def db_current(config_path: Path | None) -> None:
@@ -148,6 +160,10 @@ def demo(config_path: Path | None, duration: float | None, calls_per_minute: flo
     from callcenter.demo import run_demo
 
     settings = _settings(config_path)
+    log_file = Path("var/demo.log")
+    cfg = settings.logging
+    setup_logging(cfg.level, cfg.format, cfg.access_log, path=log_file)
+    click.echo(f"logs go to {log_file}")
     try:
         asyncio.run(run_demo(settings, duration=duration, calls_per_minute=calls_per_minute,
                              echo=click.echo))

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 _HANDLER_NAME = "callcenter"
@@ -50,13 +51,20 @@ def _quote(value: Any) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text", access_log: bool = False) -> None:
-    """Install one stderr handler on the root logger (idempotent: replaces our own)."""
+def setup_logging(level: str = "INFO", fmt: str = "text", access_log: bool = False,
+                  path: Path | None = None) -> None:
+    """Install one handler on the root logger, stderr or the file ``path`` (idempotent:
+    it replaces the handler it installed before)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+            handler.close()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
     root.addHandler(handler)

@@ -90,6 +90,7 @@ class Service:
         self.telephony: Any = None
         self.tracker: Any = None
         self.runner: web.AppRunner | None = None
+        self.generated_admin_password: str | None = None
         self._stops: list[Callable[[], Awaitable[None]]] = []
 
     @property
@@ -129,6 +130,21 @@ class Service:
         self.engine = engine_from_settings(self.settings.database)
         self.sessionmaker = create_sessionmaker(self.engine)
         self._stops.append(self.engine.dispose)
+        await self._ensure_admin()
+
+    async def _ensure_admin(self) -> None:
+        """Auth's start checks: production secrets strong enough, a first admin exists."""
+        users = _optional("callcenter.auth.users")
+        if users is None:
+            return
+        production = self.settings.service.mode == "production"
+        try:
+            if production:
+                users.check_production_config(self.settings.auth)
+            self.generated_admin_password = await users.ensure_initial_admin(
+                self.sessionmaker, self.settings.auth, production=production, clock=self.clock)
+        except users.InsecureConfigError as exc:
+            raise StartupError(str(exc)) from exc
 
     async def _start_bus(self) -> None:
         role = "all" if len(self.roles) == len(ROLES) else "+".join(self.roles)
@@ -146,19 +162,52 @@ class Service:
         self._stops.append(self.tracker.stop)
         self.telephony = Telephony(self.settings.ami, self.settings.agi, self.bus, self.clock)
         self.telephony.add_listener(self.tracker)
+        self._route_ivr()
         self._stops.append(self.telephony.stop)
         await self.telephony.start()
 
+    def _route_ivr(self) -> None:
+        """The dialplan's ``AGI(agi://.../ivr)``: the IVR feature when it exists, else a
+        pass-through so calls go on to the queue (an unknown script would hang them up)."""
+        ivr = _optional("callcenter.ivr")
+        if ivr is not None and hasattr(ivr, "setup_agi"):
+            ivr.setup_agi(self.telephony, self.settings)
+            return
+
+        async def pass_through(session: Any) -> None:
+            log.info("ivr pass-through (no IVR module): call continues to the queue")
+
+        self.telephony.agi.route("ivr", pass_through)
+
     async def _start_workers(self) -> None:
         """Background workers of the features that have them (supervision scheduler...)."""
-        supervision = _optional("callcenter.tickets.scheduler")
+        supervision = _optional("callcenter.tickets.supervision")
         if supervision is None:
-            log.info("no supervision scheduler module yet; workers role idle")
+            log.info("no supervision module; workers role idle")
             return
-        worker = supervision.SupervisionScheduler(
-            self.settings, self.sessionmaker, self.bus, self.clock)
-        await worker.start()
-        self._stops.append(worker.stop)
+        from callcenter.tickets.calendar import WorkingCalendar
+
+        tickets = self.settings.tickets
+        config = getattr(tickets, "supervision", None) or supervision.SupervisionConfig()
+        calendar = WorkingCalendar(tickets.timezone, tickets.calendar_dir)
+        scheduler = supervision.SupervisionScheduler(
+            self.sessionmaker, self.bus, self.clock, calendar, config)
+        self._stops.append(self._background(scheduler.run_forever, "supervision"))
+
+    def _background(self, body: Callable[[asyncio.Event], Awaitable[None]],
+                    name: str) -> Callable[[], Awaitable[None]]:
+        """Start ``body(stop)`` as a task; returns the coroutine function that stops it."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(body(stop), name=name)
+
+        async def halt() -> None:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, 10.0)
+            except TimeoutError:
+                log.warning("background task did not stop in time name=%s", name)
+
+        return halt
 
     async def _start_web(self) -> None:
         assert self.sessionmaker is not None and self.bus is not None

@@ -23,39 +23,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from callcenter.auth.config import AuthConfig
+from callcenter.simulator.config import SimulatorConfig
+from callcenter.telephony.config import AgiConfig, AmiConfig
+from callcenter.tickets.config import TicketsConfig
+
 ENV_PREFIX = "CALLCENTER_"
 CONFIG_ENV = "CALLCENTER_CONFIG"
 DEFAULT_CONFIG = Path("config/callcenter.toml")
 DEFAULT_SOURCE = "built-in default"
 ROLES = ("web", "telephony", "workers")
-
-
-def _standin(module: str, exc: ModuleNotFoundError, name: str) -> type[BaseModel]:
-    """TEMPORARY: a permissive section while ``module`` is being written by its owner."""
-    if exc.name != module:
-        raise exc
-    return type(name, (BaseModel,), {"model_config": ConfigDict(extra="allow"),
-                                     "__doc__": f"Stand-in until {module} exists."})
-
-
-try:
-    from callcenter.auth.config import AuthConfig
-except ModuleNotFoundError as _exc:  # TODO(lead): remove once auth/config.py lands
-    AuthConfig = _standin("callcenter.auth.config", _exc, "AuthConfig")  # type: ignore[misc]
-try:
-    from callcenter.simulator.config import SimulatorConfig
-except ModuleNotFoundError as _exc:  # TODO(lead): remove once simulator/config.py lands
-    SimulatorConfig = _standin(  # type: ignore[misc]
-        "callcenter.simulator.config", _exc, "SimulatorConfig")
-try:
-    from callcenter.telephony.config import AgiConfig, AmiConfig
-except ModuleNotFoundError as _exc:  # TODO(lead): remove once telephony/config.py lands
-    AmiConfig = _standin("callcenter.telephony.config", _exc, "AmiConfig")  # type: ignore[misc]
-    AgiConfig = _standin("callcenter.telephony.config", _exc, "AgiConfig")  # type: ignore[misc]
-try:
-    from callcenter.tickets.config import TicketsConfig
-except ModuleNotFoundError as _exc:  # TODO(lead): remove once tickets/config.py lands
-    TicketsConfig = _standin("callcenter.tickets.config", _exc, "TicketsConfig")  # type: ignore[misc]
 
 
 class ConfigError(Exception):

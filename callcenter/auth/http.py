@@ -109,7 +109,7 @@ async def load_principal(sessionmaker: async_sessionmaker[AsyncSession], config:
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Set ``request[PRINCIPAL]`` on every ``/api/v1`` route except the public ones."""
     path = request.path
-    if path.startswith(API_PREFIX) and path not in PUBLIC_PATHS:
+    if (path == API_PREFIX or path.startswith(API_PREFIX + "/")) and path not in PUBLIC_PATHS:
         token = _bearer_token(request)
         if token is None:
             raise unauthenticated()

@@ -57,7 +57,7 @@ class Call:
     talk_started_at: datetime | None = None
     talk_seconds: float = 0.0
     bridged_since: datetime | None = None
-    bridges: dict[str, int] = field(default_factory=dict)
+    bridges: dict[str, set[str]] = field(default_factory=dict)
     ivr: list[str] = field(default_factory=list)
     dialled: bool = False
     last_dial_status: str | None = None
@@ -70,7 +70,7 @@ class Call:
 
     @property
     def talking(self) -> bool:
-        return any(count >= 2 for count in self.bridges.values())
+        return any(len(members) >= 2 for members in self.bridges.values())
 
 
 class CallTracker:
@@ -146,12 +146,27 @@ class CallTracker:
         call.resync_mark = self._resync_mark
         if event.channel and event.uniqueid not in call.channels \
                 and event.uniqueid not in call.gone:
-            call.channels[event.uniqueid] = event.channel
-            self._channel_call[event.uniqueid] = call.linkedid
+            self._adopt(call, event.uniqueid, event.channel, event.at)
         if event.uniqueid == call.linkedid and event.caller_num not in UNKNOWN_NUMBERS \
                 and call.caller_number is None:
             call.caller_number = event.caller_num
         return call
+
+    def _adopt(self, call: Call, uniqueid: str, channel: str, at: datetime) -> None:
+        """Attach a channel to ``call``. A channel already in another call has been bridged
+        into this one (Asterisk gives it the oldest Linkedid, e.g. an attended transfer):
+        it moves, and the call it leaves ends when it has no channel left."""
+        previous = self._channel_call.get(uniqueid)
+        if previous is not None and previous != call.linkedid:
+            old = self._calls.get(previous)
+            if old is not None:
+                old.channels.pop(uniqueid, None)
+                log.info("calls.channel_moved uniqueid=%s from=%s to=%s", uniqueid, previous,
+                         call.linkedid)
+                if not old.channels:
+                    self._end(old, at)
+        call.channels[uniqueid] = channel
+        self._channel_call[uniqueid] = call.linkedid
 
     def _on_created(self, event: ev.ChannelCreated) -> None:
         call = self._call_for(event, create=True)
@@ -202,10 +217,13 @@ class CallTracker:
         if call is None:
             return
         was = call.talking
-        if event.num_channels > 0:
-            call.bridges[event.bridge_id] = event.num_channels
+        members = call.bridges.setdefault(event.bridge_id, set())
+        if isinstance(event, ev.BridgeEntered):
+            members.add(event.uniqueid)
         else:
-            call.bridges.pop(event.bridge_id, None)
+            members.discard(event.uniqueid)
+            if not members:
+                del call.bridges[event.bridge_id]
         self._talk_transition(call, was, event.at)
 
     @staticmethod
@@ -271,6 +289,10 @@ class CallTracker:
         call = self._call_for(event)
         if call is None:
             return
+        was = call.talking
+        for members in call.bridges.values():
+            members.discard(event.uniqueid)  # a hang-up leaves every bridge
+        self._talk_transition(call, was, event.at)
         call.channels.pop(event.uniqueid, None)
         call.gone.add(event.uniqueid)
         self._channel_call.pop(event.uniqueid, None)
@@ -295,6 +317,7 @@ class CallTracker:
             alive = {s.uniqueid for s in snaps or ()}
             for uniqueid in [u for u in call.channels if u not in alive]:
                 call.channels.pop(uniqueid)
+                call.gone.add(uniqueid)
                 self._channel_call.pop(uniqueid, None)
             if not call.channels:
                 log.info("calls.closed_by_resync linkedid=%s", call.linkedid)
@@ -303,30 +326,31 @@ class CallTracker:
         for linkedid, snaps in live.items():
             if linkedid in self._ended:
                 continue
-            if linkedid not in self._calls:
+            call = self._calls.get(linkedid)
+            if call is None:
                 self._pick_up(linkedid, snaps, event.at)
-            else:
-                self._merge_snapshot(self._calls[linkedid], snaps)
+            elif call.resync_mark != self._resync_mark:  # live events are newer otherwise
+                self._merge_snapshot(call, snaps, event.at)
 
     def _pick_up(self, linkedid: str, snaps: list[ev.ChannelSnapshot], at: datetime) -> None:
         oldest = max(s.duration_seconds for s in snaps)
         call = Call(linkedid, at - timedelta(seconds=oldest), resync_mark=self._resync_mark)
         self._calls[linkedid] = call
-        self._merge_snapshot(call, snaps)
-        bridged = {s.bridge_id for s in snaps if s.bridge_id}
-        for bridge_id in bridged:
-            count = sum(1 for s in snaps if s.bridge_id == bridge_id)
-            call.bridges[bridge_id] = max(count, 2)
-        if call.talking:
-            call.talk_started_at = call.bridged_since = at
+        self._merge_snapshot(call, snaps, at)
         log.info("calls.picked_up_by_resync linkedid=%s channels=%d", linkedid, len(snaps))
         self._writer.submit(self._row(call))
 
-    def _merge_snapshot(self, call: Call, snaps: list[ev.ChannelSnapshot]) -> None:
+    def _merge_snapshot(self, call: Call, snaps: list[ev.ChannelSnapshot],
+                        at: datetime) -> None:
+        """Asterisk's view wins: channels and bridge membership as listed now."""
+        was = call.talking
+        call.bridges = {}
         for snap in snaps:
             if snap.uniqueid not in call.channels:
                 call.channels[snap.uniqueid] = snap.channel
                 self._channel_call[snap.uniqueid] = call.linkedid
+            if snap.bridge_id:
+                call.bridges.setdefault(snap.bridge_id, set()).add(snap.uniqueid)
             if snap.uniqueid == call.linkedid:
                 if call.caller_number is None and snap.caller_num not in UNKNOWN_NUMBERS:
                     call.caller_number = snap.caller_num
@@ -334,6 +358,7 @@ class CallTracker:
                     call.called_number = snap.exten or None
                 if snap.state == 6 and call.root_up_at is None:
                     call.root_up_at = call.started_at
+        self._talk_transition(call, was, at)
 
     def _on_queues_snapshot(self, event: ev.QueuesSnapshot) -> None:
         for entry in event.entries:

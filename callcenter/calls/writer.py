@@ -22,8 +22,12 @@ from callcenter.calls.models import CallLog
 
 log = logging.getLogger(__name__)
 
-KEEP_FIRST = ("started_at",)
+KEEP_FIRST = ("started_at", "answered_at")
 """Columns whose stored value wins: a resync after a restart only estimates them."""
+KEEP_KNOWN = ("caller_number", "called_number", "queue", "agent_name", "agent_interface",
+              "ivr_path", "recording_file", "hangup_cause")
+"""Columns a later, less informed version (a call picked up after a restart) must not erase:
+a NULL in the new version keeps the stored value."""
 
 
 class CallLogWriter:
@@ -119,12 +123,18 @@ async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
         raise RuntimeError(f"call log upsert is not implemented for {dialect}")
-    stmt = insert(CallLog).values(rows)
+    stmt = insert(CallLog)
     update = {}
     for column in rows[0]:
         if column in ("linkedid", "id"):
             continue
-        new = stmt.excluded[column]
-        update[column] = (func.coalesce(CallLog.__table__.c[column], new)
-                          if column in KEEP_FIRST else new)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["linkedid"], set_=update))
+        new, stored = stmt.excluded[column], CallLog.__table__.c[column]
+        if column in KEEP_FIRST:
+            update[column] = func.coalesce(stored, new)
+        elif column in KEEP_KNOWN:
+            update[column] = func.coalesce(new, stored)
+        else:
+            update[column] = new
+    # one cached statement, executed for many rows (SQLAlchemy batches the VALUES itself)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["linkedid"], set_=update),
+                          rows)

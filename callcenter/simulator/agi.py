@@ -47,46 +47,32 @@ class SimAgiChannel:
             )
 
     async def answer(self) -> int:
-        cid = self._start("ANSWER")
         if self.chan.state != UP and not self.chan.hungup:
             self.pbx.answer(self.chan)
-        self._end(cid, "ANSWER")
         return -1 if self.chan.hungup else 0
 
     async def stream_file(self, name: str, escape_digits: str) -> tuple[int, int]:
-        command = f'STREAM FILE {name} "{escape_digits}"'
-        cid = self._start(command)
         digit, played = await self.pbx.play(self.chan, name, escape_digits)
-        if digit is not None and digit != "" or not self.chan.hungup:
-            self.chan.set_var("PLAYBACKSTATUS", "SUCCESS")
-        self._end(cid, command)
         endpos = int(played * 8000)
         if digit == "":
             return -1, endpos
         return (ord(digit) if digit else 0), endpos
 
     async def wait_for_digit(self, timeout_ms: int) -> int:
-        command = f"WAIT FOR DIGIT {timeout_ms}"
-        cid = self._start(command)
         timeout = None if timeout_ms < 0 else timeout_ms / 1000.0
         digit = await self.pbx.read_digit(self.chan, timeout)
-        self._end(cid, command)
         if digit == "":
             return -1
         return ord(digit) if digit else 0
 
     async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> tuple[str, bool]:
-        command = f"GET DATA {name} {timeout_ms} {max_digits}"
-        cid = self._start(command)
         digits = ""
         timed_out = False
         first, _ = await self.pbx.play(self.chan, name, "0123456789*#") if name else (None, 0.0)
         if first == "":
-            self._end(cid, command)
             return digits, False
         if first:
             if first == "#":
-                self._end(cid, command)
                 return digits, False
             digits += first
         timeout = (timeout_ms if timeout_ms > 0 else 6000) / 1000.0
@@ -98,12 +84,9 @@ class SimAgiChannel:
             if digit == "" or digit == "#":
                 break
             digits += digit
-        self._end(cid, command)
         return digits, timed_out
 
     async def say_digits(self, digits: str, escape: str) -> int:
-        command = f'SAY DIGITS {digits} "{escape}"'
-        cid = self._start(command)
         result = 0
         for _ in digits:
             if escape:
@@ -117,37 +100,28 @@ class SimAgiChannel:
             elif not await self.chan.sleep(0.6):
                 result = -1
                 break
-        self._end(cid, command)
         return result
 
     async def say_number(self, number: int, escape: str) -> int:
         return await self.say_digits(str(number), escape)
 
     async def record_file(self, path: str, fmt: str, escape: str, timeout_ms: int) -> tuple[int, int]:
-        command = f'RECORD FILE {path} {fmt} "{escape}" {timeout_ms}'
-        cid = self._start(command)
         seconds = (timeout_ms if timeout_ms > 0 else 10000) / 1000.0
         start = self.pbx.clock.now()
         digit = await self.pbx.read_digit(self.chan, seconds, escape or None) if escape else None
         if not escape:
             await self.chan.sleep(seconds)
-        self._end(cid, command)
         endpos = int((self.pbx.clock.now() - start) * 8000)
         if self.chan.hungup:
             return -1, endpos
         return (ord(digit) if digit else 0), endpos
 
     def set_variable(self, name: str, value: str) -> None:
-        command = f'SET VARIABLE {name} "{value}"'
-        cid = self._start(command)
         self.chan.set_var(name, value)
-        self._end(cid, command)
 
     def get_variable(self, name: str) -> str | None:
         from callcenter.simulator.pbx import ChannelVars
 
-        command = f"GET VARIABLE {name}"
-        cid = self._start(command)
         try:
             value: str | None = ChannelVars(self.pbx, self.chan)[name]
         except KeyError:
@@ -155,15 +129,12 @@ class SimAgiChannel:
             m = re.fullmatch(r"(\w+)\((.*)\)", name)
             if m and m.group(1).upper() in self.pbx._functions_for(self.chan):
                 value = self.pbx._functions_for(self.chan)[m.group(1).upper()](m.group(2))
-        self._end(cid, command)
         return value
 
     async def exec_app(self, app: str, args: str) -> int:
         from callcenter.simulator import apps
         from callcenter.simulator.pbx import Jump
 
-        command = f'EXEC {app} "{args}"'
-        cid = self._start(command)
         previous = (self.chan.appl, self.chan.data)
         self.chan.set_app(app, args)
         try:
@@ -171,19 +142,13 @@ class SimAgiChannel:
         except Jump:
             res = 0
         self.chan.set_app(*previous)
-        self._end(cid, command)
         return res
 
     async def hangup(self) -> None:
-        cid = self._start("HANGUP")
         self.chan.soft_hangup()
-        self._end(cid, "HANGUP")
 
     def verbose(self, message: str, level: int) -> None:
-        command = f'VERBOSE "{message}" {level}'
-        cid = self._start(command)
         log.info("agi verbose channel=%s level=%s message=%s", self.chan.name, level, message)
-        self._end(cid, command)
 
     def set_music(self, on: bool, cls: str | None = None) -> None:
         if on:
@@ -205,7 +170,7 @@ def rewrite_url(url: str, host: str | None, port: int | None) -> str:
 
 
 async def run_agi(pbx: Pbx, chan: Channel, data: str) -> str:
-    from callcenter.simulator.agi_client import build_agi_env, run_fastagi
+    from callcenter.simulator.agi_client import build_agi_env
     from callcenter.simulator.dialplan import split_app_args
 
     args = split_app_args(data) if data else []
@@ -223,10 +188,47 @@ async def run_agi(pbx: Pbx, chan: Channel, data: str) -> str:
         chan.priority,
         language=chan.language,
         type=chan.tech,
-        dnid=chan.vars.get("__DNID", "unknown") if chan.tech != "PJSIP" else (chan.vars.get("__DNID") or "unknown"),
+        dnid=getattr(chan, "dnid", "unknown"),
         accountcode=chan.accountcode,
         args=args[1:],
         url=url,
     )
     target = rewrite_url(url, pbx.config.agi_host, pbx.config.agi_port)
-    return await run_fastagi(target, env, SimAgiChannel(pbx, chan))
+    return await _run_fastagi_with_events(target, url, env, SimAgiChannel(pbx, chan))
+
+
+async def _run_fastagi_with_events(target: str, url: str, env: dict[str, str], channel: SimAgiChannel) -> str:
+    """run_fastagi() with res_agi's AGIExecStart/AGIExecEnd around every command line."""
+    import asyncio
+
+    from callcenter.simulator import agi_client as ac
+
+    class Session(ac.AgiSession):
+        last_code = 200
+
+        async def send(self, text: str) -> None:
+            if text[:3].isdigit():
+                self.last_code = int(text[:3])
+            await super().send(text)
+
+        async def handle(self, line: str) -> None:
+            cid = channel._start(line)
+            await super().handle(line)
+            channel._end(cid, line, self.last_code)
+
+    where = ac.parse_agi_url(target)
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(where.host, where.port), 5.0)
+    except (OSError, asyncio.TimeoutError) as exc:
+        log.warning("fastagi connect failed url=%s error=%r", target, exc)
+        return ac.FAILURE
+    session = Session(reader, writer, channel, env.get("agi_channel", ""))
+    try:
+        await session.send(ac._handshake(url, ac.parse_agi_url(url), env))
+        return await session.run()
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass

@@ -10,7 +10,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from callcenter.simulator import events as ev
-from callcenter.simulator.channels import CONGESTION, NORMAL_CLEARING, RINGING, UP, USER_BUSY, Channel
+from callcenter.simulator.channels import (
+    CONGESTION,
+    NORMAL_CLEARING,
+    RINGING,
+    UP,
+    USER_BUSY,
+    Channel,
+)
 from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP, Jump
 
 if TYPE_CHECKING:

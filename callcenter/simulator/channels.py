@@ -98,6 +98,7 @@ class Channel:
         self.bridge: Bridge | None = None
         self.dead = False
         self.hangup_cause = 0
+        self.cause_set = False
         self.softhangup = False
         self.softhangup_sent = False
         self.hangup_at: float | None = None
@@ -228,8 +229,9 @@ class Channel:
             return
         self.softhangup = True
         self.hangup_at = self.pbx.clock.now()
-        if cause:
+        if cause is not None and not self.cause_set:
             self.hangup_cause = cause
+            self.cause_set = True
         extra = f"Cause: {cause}\r\n" if cause is not None else ""
         self.emit("HangupRequest", ev.CALL, extra)
         self.hangup_event.set()
@@ -242,8 +244,9 @@ class Channel:
         if not self.softhangup:
             self.hangup_at = self.pbx.clock.now()
         self.softhangup = True
-        if not self.hangup_cause:
+        if not self.cause_set:
             self.hangup_cause = cause
+            self.cause_set = True
         self.emit("SoftHangupRequest", ev.CALL, f"Cause: {cause}\r\n")
         self.hangup_event.set()
 
@@ -260,5 +263,5 @@ class Channel:
         try:
             await asyncio.wait_for(self.hangup_event.wait(), self.pbx.clock.wall(seconds))
             return False
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return not self.hungup

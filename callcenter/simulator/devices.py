@@ -52,6 +52,8 @@ class Devices:
             return UNAVAILABLE
         if device.startswith("Local/") and not chans:
             return NOT_INUSE
+        if device.startswith("Local/"):
+            return INUSE if any(c.state == 6 for c in chans) else NOT_INUSE
         ringing = any(c.state == 5 for c in chans)
         inuse = any(c.state in (1, 2, 3, 4, 6, 7) for c in chans)
         if ringing and inuse:

@@ -18,7 +18,7 @@ from typing import Any
 
 from callcenter.simulator import events as ev
 from callcenter.simulator.actors import Agent, Caller, Destination
-from callcenter.simulator.asterisk_conf import ConfSection, ast_true, parse_conf
+from callcenter.simulator.asterisk_conf import ConfSection, parse_conf
 from callcenter.simulator.bridges import Bridge
 from callcenter.simulator.channels import (
     ANSWERED_ELSEWHERE,
@@ -253,8 +253,9 @@ class Pbx:
         """ast_hangup(): the Hangup event, the CDR, device state; Local peers get a request."""
         if chan.dead:
             return
-        if cause is not None and not chan.hangup_cause:
+        if cause is not None and not chan.cause_set:
             chan.hangup_cause = cause
+            chan.cause_set = True
         if chan.bridge is not None:
             self.leave_bridge(chan)
         self.recorder.channel_gone(chan)
@@ -268,7 +269,7 @@ class Pbx:
         self.by_uniqueid.pop(chan.uniqueid, None)
         self.devices.remove_channel(chan)
         if chan.local_peer is not None and not chan.local_peer.dead:
-            chan.local_peer.request_hangup(chan.hangup_cause or NORMAL_CLEARING)
+            chan.local_peer.request_hangup(chan.hangup_cause)
         if not chan.ended.done():
             chan.ended.set_result(None)
         if not self.channels:
@@ -514,12 +515,13 @@ class Pbx:
             while digit and digit not in escape:
                 remaining = length - (self.clock.now() - start)
                 if remaining <= 0:
-                    digit = None
-                    break
+                    return None, length
                 digit = await self.read_digit(chan, remaining, escape)
+            if digit is None:
+                return None, length
             return digit, self.clock.now() - start
         ok = await chan.sleep(length)
-        return (None if ok else ""), self.clock.now() - start
+        return (None if ok else ""), (length if ok else self.clock.now() - start)
 
     # -- dialplan ---------------------------------------------------------------------------
     def substitute(self, chan: Channel, text: str) -> str:
@@ -758,7 +760,7 @@ class Outbound:
         self.ring_started = pbx.clock.now()
         chan.outbound = self  # type: ignore[attr-defined]
         if requestor is not None:
-            chan.no_cdr = local2 is None  # type: ignore[attr-defined]
+            chan.no_cdr = True  # type: ignore[attr-defined]
         chan.set_app(appl, "(Outgoing Line)")
         if local2 is not None:
             # core_unreal: the ;2 half gets the caller ID and connected line of the request
@@ -861,6 +863,7 @@ class Outbound:
         if self.result.done() or self.chan.dead:
             return
         self.chan.hangup_cause = cause
+        self.chan.cause_set = True
         if status == "HANGUP":
             self.chan.request_hangup(None)
         self.result.set_result(DialResult(status, self.ringing))
@@ -917,5 +920,7 @@ class Outbound:
                 chan.cdr_disposition = "BUSY"
             elif status == "CONGESTION" and self.requestor is None:
                 chan.cdr_disposition = "CONGESTION"
-            chan.hangup_cause = cause
+            if not chan.cause_set:
+                chan.hangup_cause = cause
+                chan.cause_set = True
             self.pbx.destroy(chan, cause)

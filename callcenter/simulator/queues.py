@@ -558,6 +558,9 @@ class QueueManager:
                 for ring in live:
                     ring.out.finish("CANCEL", cause=0)
                     self._ring_over(ring)
+                    if ring.out.chan.local_half == 1:
+                        # core_unreal updates the connected line of the dead ;1 (seen in abandon)
+                        ring.out.chan.emit("NewConnectedLine", ev.CALL)
                 return "hangup"
             if not done:
                 # ring timeout: AgentRingNoAnswer + DialEnd NOANSWER, then hangupcalls()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -21,12 +21,19 @@ class SimClock:
         self._start_sim = time.time() if start_time is None else float(start_time)
         self._start_mono = time.monotonic()
 
+    def rescale(self, time_scale: float) -> None:
+        """Change the speed from now on (simulated time stays continuous)."""
+        now = self.now()
+        self.time_scale = time_scale
+        self._start_sim = now
+        self._start_mono = time.monotonic()
+
     def now(self) -> float:
         """Simulated epoch seconds."""
         return self._start_sim + (time.monotonic() - self._start_mono) / self.time_scale
 
     def datetime(self) -> datetime:
-        return datetime.fromtimestamp(self.now(), timezone.utc)
+        return datetime.fromtimestamp(self.now(), UTC)
 
     def wall(self, sim_seconds: float) -> float:
         return max(0.0, sim_seconds) * self.time_scale

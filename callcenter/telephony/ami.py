@@ -172,6 +172,10 @@ class AmiClient:
                 log.warning("ami.connect_failed host=%s port=%d error=%r",
                             self.config.host, self.config.port, exc)
                 logged_in = False
+            except Exception:  # whatever happens, keep reconnecting
+                log.exception("ami.session_failed host=%s port=%d", self.config.host,
+                              self.config.port)
+                logged_in = False
             finally:
                 self._teardown()
             if logged_in:
@@ -225,15 +229,15 @@ class AmiClient:
         cfg = self.config
         secret = cfg.secret.get_secret_value()
         headers: dict[str, Any] = {"Username": cfg.username, "Events": "on"}
-        if cfg.auth == "md5":
-            reply = await self._request("Challenge", {"AuthType": "MD5"}, None,
-                                        before_login=True)
-            challenge = first(reply, "Challenge")
-            headers["AuthType"] = "MD5"
-            headers["Key"] = hashlib.md5((challenge + secret).encode()).hexdigest()
-        else:
-            headers["Secret"] = secret
         try:
+            if cfg.auth == "md5":
+                reply = await self._request("Challenge", {"AuthType": "MD5"}, None,
+                                            before_login=True)
+                challenge = first(reply, "Challenge")
+                headers["AuthType"] = "MD5"
+                headers["Key"] = hashlib.md5((challenge + secret).encode()).hexdigest()
+            else:
+                headers["Secret"] = secret
             await self._request("Login", headers, None, before_login=True)
         except AmiActionError as exc:
             raise AmiLoginError(exc.message) from None
@@ -242,8 +246,12 @@ class AmiClient:
         assert self._on_connected is not None
         try:
             await self._on_connected()
-        except (AmiNotConnected, AmiTimeout, AmiActionError) as exc:
+        except AmiNotConnected as exc:
             log.warning("ami.on_connected_failed error=%r", exc)
+        except (AmiTimeout, AmiActionError) as exc:
+            # state not rebuilt: reconnect (with backoff) and resync again
+            log.warning("ami.resync_failed error=%r action=reconnect", exc)
+            self.drop_connection()
         except Exception:
             log.exception("ami.on_connected_crashed")
 

@@ -15,13 +15,14 @@ class AmiConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(5038, ge=0, le=65535)
     username: str = "callcenter"
-    secret: SecretStr = SecretStr("callcenter")
+    secret: SecretStr = SecretStr("CHANGE_ME")
+    """The placeholder of config/asterisk/manager.conf; production refuses it (settings)."""
     auth: Literal["md5", "plain"] = "md5"
-    action_timeout: float = Field(5.0, gt=0)
-    connect_timeout: float = Field(5.0, gt=0)
-    reconnect_min: float = Field(0.5, gt=0)
-    reconnect_max: float = Field(30.0, gt=0)
-    ping_interval: float = Field(20.0, gt=0)
+    action_timeout: float = Field(5.0, gt=0, description="seconds to wait for any reply")
+    connect_timeout: float = Field(5.0, gt=0, description="TCP connect + banner, seconds")
+    reconnect_min: float = Field(0.5, gt=0, description="first reconnect delay, seconds")
+    reconnect_max: float = Field(30.0, gt=0, description="cap of the exponential backoff")
+    ping_interval: float = Field(20.0, gt=0, description="keepalive Ping period, seconds")
 
     @model_validator(mode="after")
     def _backoff_order(self) -> AmiConfig:

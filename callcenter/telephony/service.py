@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from callcenter.bus.base import Bus
 from callcenter.clock import Clock
@@ -116,7 +117,8 @@ class Telephony:
         """Rebuild live state from Asterisk after every (re)connect."""
         epoch = self._client.epoch
         self.emit(ev.AmiConnected(self._clock.now(), epoch))
-        self.emit(ev.ResyncStarted(self._clock.now(), epoch))
+        at = await self._asterisk_now()
+        self.emit(ev.ResyncStarted(at, epoch))
         channels = await self.commands.core_show_channels()
         snapshots = []
         for item in channels:
@@ -124,7 +126,7 @@ class Telephony:
                 snapshots.append(ev.snapshot_from_fields(dict(item.items())))
             except ev.MissingField as exc:
                 log.warning("telephony.bad_channel_item field=%s", exc)
-        self.emit(ev.ChannelsSnapshot(self._clock.now(), epoch, tuple(snapshots)))
+        self.emit(ev.ChannelsSnapshot(at, epoch, tuple(snapshots)))
         queue_items = await self.commands.queue_status()
         params, members, entries = [], [], []
         for item in queue_items:
@@ -132,11 +134,19 @@ class Telephony:
             kind = row.get("Event")
             {"QueueParams": params, "QueueMember": members, "QueueEntry": entries}.get(
                 kind, []).append(row)
-        self.emit(ev.QueuesSnapshot(self._clock.now(), epoch, tuple(params), tuple(members),
-                                    tuple(entries)))
+        self.emit(ev.QueuesSnapshot(at, epoch, tuple(params), tuple(members), tuple(entries)))
         self.resyncs += 1
         log.info("telephony.resynced epoch=%d channels=%d queues=%d waiting=%d", epoch,
                  len(snapshots), len(params), len(entries))
+
+    async def _asterisk_now(self) -> datetime:
+        """Asterisk's own time (``Ping`` reply ``Timestamp``), so that snapshot times are on
+        the same clock as the event ``Timestamp`` headers; our clock if it has none."""
+        reply = await self.commands.action("Ping")
+        try:
+            return datetime.fromtimestamp(float(reply["Timestamp"]), UTC)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return self._clock.now()
 
     def _on_disconnected(self, epoch: int) -> None:
         self.emit(ev.AmiDisconnected(self._clock.now(), epoch))

@@ -48,6 +48,8 @@ class TicketsConfig(BaseModel):
     due_soon_working_days: int = Field(default=2, ge=0, le=30)
     duplicate_window_days: int = Field(default=30, ge=1, le=365)
     page_size_max: int = Field(default=100, ge=1, le=1000)
+    # Ticket numbers reserved per round trip to the daily counter (see service.next_number).
+    number_block: int = Field(default=20, ge=1, le=1000)
 
 
 class Deadlines(BaseModel):

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.tickets.hotspots import terms_of, ticket_text
 from callcenter.tickets.models import Ticket, TicketStatus
-from callcenter.tickets.similarity import cosine, term_vector
+from callcenter.tickets.similarity import cosine, features, same_place
 
 MIN_SIMILARITY = 0.3
 SAME_TOPIC_BONUS = 0.1
@@ -46,11 +46,13 @@ async def rank_duplicate_candidates(
         .order_by(Ticket.created_at.desc()).limit(200))).all()
     if not rows:
         return []
-    vectors = await terms_of(session, [(t.id, ticket_text(t.title, t.content)) for t in rows])
-    query = term_vector(content)
+    known = await terms_of(session, [(t.id, ticket_text(t.title, t.content)) for t in rows])
+    query = features(content)
     ranked = []
     for ticket in rows:
-        score = cosine(query, vectors[ticket.id])
+        if not same_place(query.places, known[ticket.id].places):
+            continue
+        score = cosine(query.vector, known[ticket.id].vector)
         if score < min_similarity:
             continue
         if topic and ticket.topic == topic:

@@ -11,6 +11,7 @@ raising a second one; a closed flag lets a new one be raised.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,7 +28,15 @@ from callcenter.auth.http import API_PREFIX, path_int, read_json, require_role
 from callcenter.auth.principal import Role
 from callcenter.tickets.models import Ticket, TicketStatus, TicketType
 from callcenter.tickets.notifications import dedupe_key, store_notifications
-from callcenter.tickets.similarity import TermVector, centroid, cosine, key_terms, term_vector
+from callcenter.tickets.similarity import (
+    TermVector,
+    TextFeatures,
+    centroid,
+    cosine,
+    features,
+    key_terms,
+    same_place,
+)
 from callcenter.tickets.supervision_models import (
     FlagKind,
     FlagStatus,
@@ -48,20 +57,26 @@ def ticket_text(title: str | None, content: str | None) -> str:
     return f"{title or ''} {content or ''}".strip()
 
 
-async def terms_of(session: AsyncSession, rows: list[tuple[int, str]]) -> dict[int, TermVector]:
-    """Term vectors of ``(ticket_id, text)``: stored ones, computing and storing the rest."""
+async def terms_of(session: AsyncSession,
+                   rows: list[tuple[int, str]]) -> dict[int, TextFeatures]:
+    """Features of ``(ticket_id, text)``: stored ones, computing and storing the rest."""
     ids = [ticket_id for ticket_id, _ in rows]
-    stored: dict[int, TermVector] = {}
+    stored: dict[int, TextFeatures] = {}
     for start in range(0, len(ids), 5000):
-        chunk = ids[start:start + 5000]
         result = await session.execute(
-            select(TicketTerms.ticket_id, TicketTerms.terms)
-            .where(TicketTerms.ticket_id.in_(chunk)))
-        stored.update(result.tuples().all())
-    for ticket_id, text in rows:
-        if ticket_id not in stored:
-            stored[ticket_id] = term_vector(text)
-            session.add(TicketTerms(ticket_id=ticket_id, terms=stored[ticket_id]))
+            select(TicketTerms.ticket_id, TicketTerms.terms, TicketTerms.places)
+            .where(TicketTerms.ticket_id.in_(ids[start:start + 5000])))
+        for ticket_id, terms, places in result:
+            stored[ticket_id] = TextFeatures(terms, frozenset(places or ()))
+    missing = [(ticket_id, text) for ticket_id, text in rows if ticket_id not in stored]
+    if len(missing) > 50:  # segmentation is CPU work: keep the event loop responsive
+        computed = await asyncio.to_thread(lambda: [features(text) for _, text in missing])
+    else:
+        computed = [features(text) for _, text in missing]
+    for (ticket_id, _), found in zip(missing, computed, strict=True):
+        stored[ticket_id] = found
+        session.add(TicketTerms(ticket_id=ticket_id, terms=found.vector,
+                                places=sorted(found.places)))
     return stored
 
 
@@ -69,37 +84,51 @@ async def terms_of(session: AsyncSession, rows: list[tuple[int, str]]) -> dict[i
 class Cluster:
     ids: list[int] = field(default_factory=list)
     phones: set[str] = field(default_factory=set)
+    places: Counter[str] = field(default_factory=Counter)
     total: Counter[str] = field(default_factory=Counter)
     vector: TermVector = field(default_factory=dict)
 
-    def add(self, ticket_id: int, phone: str | None, vector: TermVector) -> None:
+    def add(self, ticket_id: int, phone: str | None, found: TextFeatures) -> None:
         self.ids.append(ticket_id)
         if phone:
             self.phones.add(phone)
-        self.total.update(vector)
+        self.places.update(found.places)
+        self.total.update(found.vector)
         self.vector = centroid([dict(self.total.most_common(CENTROID_TERMS))])
 
+    def summary(self) -> str:
+        where = "、".join(p for p, _ in self.places.most_common(2))
+        what = "、".join(key_terms(self.vector, 6))
+        return f"{where}：{what}" if where else what
 
-def cluster_matters(items: list[tuple[int, str | None, TermVector]],
+
+def cluster_matters(items: list[tuple[int, str | None, TextFeatures]],
                     threshold: float) -> list[Cluster]:
-    """Greedy leader clustering of ``(ticket_id, phone, vector)`` in the given order."""
+    """Greedy leader clustering of ``(ticket_id, phone, features)`` in the given order.
+
+    An order joins the closest cluster (cosine to its centroid ≥ ``threshold``) that does
+    not name other places than the order does.
+    """
     clusters: list[Cluster] = []
     by_term: dict[str, set[int]] = {}
-    for ticket_id, phone, vector in items:
-        if not vector:
+    for ticket_id, phone, found in items:
+        if not found.vector:
             continue
         candidates: set[int] = set()
-        for term in key_terms(vector, CANDIDATE_TERMS):
+        for term in key_terms(found.vector, CANDIDATE_TERMS):
             candidates |= by_term.get(term, set())
         best, best_score = None, threshold
-        for index in candidates:
-            score = cosine(vector, clusters[index].vector)
+        for index in sorted(candidates):
+            cluster = clusters[index]
+            if not same_place(found.places, set(cluster.places)):
+                continue
+            score = cosine(found.vector, cluster.vector)
             if score >= best_score:
                 best, best_score = index, score
         if best is None:
             best = len(clusters)
             clusters.append(Cluster())
-        clusters[best].add(ticket_id, phone, vector)
+        clusters[best].add(ticket_id, phone, found)
         for term in key_terms(clusters[best].vector, CANDIDATE_TERMS):
             by_term.setdefault(term, set()).add(best)
     return clusters
@@ -127,10 +156,11 @@ async def _matter_hotspots(session: AsyncSession, now: datetime, day: date, sinc
         select(Ticket.id, Ticket.caller_phone, Ticket.title, Ticket.content)
         .where(Ticket.created_at >= since, Ticket.created_at <= now,
                Ticket.status.not_in([str(s) for s in NOT_COUNTED]))
-        .order_by(Ticket.created_at, Ticket.id))).tuples().all()
-    vectors = await terms_of(session, [(i, ticket_text(t, c)) for i, _, t, c in rows])
-    clusters = cluster_matters([(i, phone, vectors[i]) for i, phone, _, _ in rows],
-                               config.hotspot_similarity)
+        .order_by(Ticket.created_at, Ticket.id))).all()
+    found = await terms_of(session, [(i, ticket_text(t, c)) for i, _, t, c in rows])
+    clusters = await asyncio.to_thread(
+        cluster_matters, [(i, phone, found[i]) for i, phone, _, _ in rows],
+        config.hotspot_similarity)
     open_flags = await _open_flags(session, FlagKind.MATTER)
     for cluster in clusters:
         if len(cluster.phones) < config.hotspot_min_callers:
@@ -139,10 +169,11 @@ async def _matter_hotspots(session: AsyncSession, now: datetime, day: date, sinc
         ticket_ids = sorted(set(cluster.ids) | set(flag.ticket_ids if flag else []))
         callers = await session.scalar(select(func.count(func.distinct(Ticket.caller_phone)))
                                        .where(Ticket.id.in_(ticket_ids)))
-        summary = "、".join(key_terms(cluster.vector, 6))
+        summary = cluster.summary()
         if flag is None:
             flag = await _raise(session, FlagKind.MATTER, now, day, config, summary=summary,
-                                terms=cluster.vector, ticket_ids=ticket_ids, count=callers)
+                                terms=cluster.vector, ticket_ids=ticket_ids, count=callers,
+                                places=sorted(cluster.places))
             open_flags.append(flag)
             counts["matter_raised"] += 1
         elif _update(flag, now, ticket_ids, callers, cluster.vector):
@@ -153,7 +184,11 @@ def _matching_flag(flags: list[SupervisionFlag], cluster: Cluster,
                    threshold: float) -> SupervisionFlag | None:
     ids = set(cluster.ids)
     for flag in flags:
-        if ids & set(flag.ticket_ids) or cosine(cluster.vector, flag.terms) >= threshold:
+        if ids & set(flag.ticket_ids):
+            return flag
+    for flag in flags:
+        if (same_place(set(cluster.places), set(flag.places or ()))
+                and cosine(cluster.vector, flag.terms) >= threshold):
             return flag
     return None
 
@@ -166,7 +201,7 @@ async def _unit_hotspots(session: AsyncSession, now: datetime, day: date, since:
         .where(Ticket.created_at >= since, Ticket.created_at <= now,
                Ticket.ticket_type == str(TicketType.COMPLAINT),
                Ticket.lead_unit_id.is_not(None),
-               Ticket.status.not_in([str(s) for s in NOT_COUNTED])))).tuples().all()
+               Ticket.status.not_in([str(s) for s in NOT_COUNTED])))).all()
     by_unit: dict[int, list[int]] = {}
     for unit_id, ticket_id in complaints:
         by_unit.setdefault(unit_id, []).append(ticket_id)
@@ -194,9 +229,11 @@ async def _open_flags(session: AsyncSession, kind: FlagKind) -> list[Supervision
 async def _raise(session: AsyncSession, kind: FlagKind, now: datetime, day: date,
                  config: Any, *,
                  summary: str, terms: TermVector, ticket_ids: list[int], count: int,
-                 unit_id: int | None = None) -> SupervisionFlag:
+                 unit_id: int | None = None, places: list[str] | None = None
+                 ) -> SupervisionFlag:
     flag = SupervisionFlag(kind=str(kind), status=str(FlagStatus.OPEN), summary=summary[:300],
-                           terms=terms, ticket_ids=ticket_ids, unit_id=unit_id, count=count,
+                           terms=terms, places=places or [], ticket_ids=ticket_ids,
+                           unit_id=unit_id, count=count,
                            window_days=config.hotspot_window_days, raised_at=now,
                            updated_at=now)
     session.add(flag)
@@ -228,7 +265,8 @@ def _update(flag: SupervisionFlag, now: datetime, ticket_ids: list[int], count: 
 
 def flag_json(flag: SupervisionFlag) -> dict[str, Any]:
     return {"id": flag.id, "kind": flag.kind, "status": flag.status, "summary": flag.summary,
-            "key_terms": key_terms(flag.terms or {}, 6), "ticket_ids": flag.ticket_ids,
+            "key_terms": key_terms(flag.terms or {}, 6), "places": flag.places,
+            "ticket_ids": flag.ticket_ids,
             "unit_id": flag.unit_id, "count": flag.count, "window_days": flag.window_days,
             "raised_at": flag.raised_at.isoformat(), "updated_at": flag.updated_at.isoformat()}
 

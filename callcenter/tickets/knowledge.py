@@ -81,7 +81,7 @@ async def search(session: AsyncSession, query: str, *, topic: str | None = None,
                                  .where(KnowledgeArticle.active.is_(True))) or 0
     df = dict((await session.execute(
         select(KnowledgeTerm.term, func.count()).where(KnowledgeTerm.term.in_(terms))
-        .group_by(KnowledgeTerm.term))).tuples().all())
+        .group_by(KnowledgeTerm.term))).all())
     if not df:
         return []
     idf = {t: math.log(1.0 + (total + 1) / (n + 0.5)) for t, n in df.items()}

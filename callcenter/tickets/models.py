@@ -121,12 +121,14 @@ class Ticket(Base):
 
     __tablename__ = "tickets"
     __table_args__ = (
-        Index("ix_tickets_status_id", "status", "id"),
-        Index("ix_tickets_type_status_id", "ticket_type", "status", "id"),
-        Index("ix_tickets_topic_id", "topic", "id"),
-        Index("ix_tickets_lead_unit_status_id", "lead_unit_id", "status", "id"),
+        # Lists are newest first on (created_at, id): each filter has an index in that order.
+        Index("ix_tickets_created_at_id", "created_at", "id"),
+        Index("ix_tickets_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_tickets_type_status_created_at_id", "ticket_type", "status", "created_at",
+              "id"),
+        Index("ix_tickets_topic_created_at_id", "topic", "created_at", "id"),
+        Index("ix_tickets_lead_unit_status", "lead_unit_id", "status"),
         Index("ix_tickets_reply_due_at", "reply_due_at"),
-        Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_caller_phone_created_at", "caller_phone", "created_at"),
     )
 
@@ -184,17 +186,21 @@ class TicketAssignment(Base):
     """One unit holding one order: the lead, or an assisting unit of a co-handled order.
 
     ``active`` is false once the unit has returned the order or the office re-dispatched it
-    elsewhere; a unit sees exactly the orders it holds actively.
+    elsewhere; a unit sees exactly the orders it holds actively. ``ticket_created_at``
+    repeats the ticket's creation time so a unit's newest-first list walks one index.
     """
 
     __tablename__ = "ticket_assignments"
     __table_args__ = (
-        Index("ix_ticket_assignments_unit_active_ticket", "unit_id", "active", "ticket_id"),
+        Index("ix_ticket_assignments_unit_list", "unit_id", "active", "ticket_created_at",
+              "ticket_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    # A copy of the (immutable) ticket creation time: a unit's list pages by it.
+    ticket_created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     role: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -167,7 +167,7 @@ class RevisitIn(_In):
 
 
 class SearchQuery(_In):
-    """Filters of ``GET /tickets``; newest first, keyset pagination on the ticket id."""
+    """Filters of ``GET /tickets``; newest first, keyset pagination (``cursor``)."""
 
     status: list[TicketStatus] | None = None
     unit_id: int | None = None
@@ -178,7 +178,7 @@ class SearchQuery(_In):
     created_from: AwareDatetime | None = None
     created_to: AwareDatetime | None = None
     text: str | None = Field(default=None, min_length=1, max_length=200)
-    cursor: int | None = Field(default=None, ge=1)
+    cursor: str | None = Field(default=None, pattern=r"^[0-9]{1,20}-[0-9]{1,19}$")
     limit: int = Field(default=50, ge=1, le=1000)
 
 
@@ -281,7 +281,7 @@ class RegisterOut(BaseModel):
 
 class SearchPage(BaseModel):
     items: list[TicketBrief]
-    next_cursor: int | None
+    next_cursor: str | None
 
 
 class EventOut(BaseModel):

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -43,11 +42,11 @@ from callcenter.tickets.models import (
     Ticket,
     TicketAssignment,
     TicketCall,
-    TicketDailyCounter,
     TicketEvent,
     TicketExtension,
     TicketStatus,
 )
+from callcenter.tickets.numbering import TicketNumbers
 from callcenter.tickets.schemas import (
     CallLinkIn,
     ContactIn,
@@ -63,6 +62,7 @@ from callcenter.tickets.schemas import (
     ReworkIn,
     SearchQuery,
 )
+from callcenter.tickets.search import encode_cursor, search_statement, unit_counts_statement
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Loaded:
 @dataclass
 class SearchResult:
     tickets: list[Ticket]
-    next_cursor: int | None
+    next_cursor: str | None
 
 
 class TicketService:
@@ -93,6 +93,7 @@ class TicketService:
         self.config = config
         self.taxonomy = taxonomy
         self.calendar = calendar
+        self.numbers = TicketNumbers(sessionmaker, calendar, config.number_block)
 
     # --- intake --------------------------------------------------------------------------
 
@@ -100,39 +101,20 @@ class TicketService:
         lifecycle.authorize(Action.CREATE, principal.role)
         self._check_topic(data.topic)
         now = self._now()
-        number = await self.next_number(now)
+        number = await self.numbers.next(now)
+        values = dict(number=number, status=S.DRAFT, created_by=principal.user_id,
+                      created_at=now, updated_at=now, caller_name=data.caller.name,
+                      caller_phone=data.caller.phone, caller_address=data.caller.address,
+                      **{name: getattr(data, name) for name in DRAFT_FIELDS})
         async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
-            ticket = Ticket(
-                number=number, status=S.DRAFT, created_by=principal.user_id,
-                created_at=now, updated_at=now,
-                caller_name=data.caller.name, caller_phone=data.caller.phone,
-                caller_address=data.caller.address,
-                **{name: getattr(data, name) for name in DRAFT_FIELDS},
-            )
-            session.add(ticket)
-            await session.flush()
+            # ORM-enabled INSERT ... RETURNING: one round trip, no unit-of-work pass (intake
+            # is the hot path of the service).
+            ticket = (await session.scalars(insert(Ticket).returning(Ticket), [values])).one()
             self._link_calls(session, ticket, data.calls, "intake", now)
-            self._event(session, ticket, principal, Action.CREATE, None, S.DRAFT, now)
+            await session.execute(insert(TicketEvent), [self._event_values(
+                ticket, principal, Action.CREATE, None, S.DRAFT, now)])
         log.info("ticket_created id=%s number=%s", ticket.id, number)
         return ticket
-
-    async def next_number(self, now: datetime) -> str:
-        """``YYYYMMDD-NNNNNN`` on the office's local day; one atomic upsert per number.
-
-        Its own short transaction, so the counter row is locked only for the upsert; a
-        number whose ticket then fails to insert is skipped (unique, not gapless).
-        """
-        day = self.calendar.local_date(now).strftime("%Y%m%d")
-        async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = insert(TicketDailyCounter).values(day=day, last=1)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[TicketDailyCounter.day],
-                set_={"last": TicketDailyCounter.last + 1},
-            ).returning(TicketDailyCounter.last)
-            last = (await session.execute(stmt)).scalar_one()
-        return f"{day}-{last:06d}"
 
     async def update_draft(self, principal: Principal, ticket_id: int, data: DraftPatch
                            ) -> Ticket:
@@ -218,12 +200,24 @@ class TicketService:
         async with self._tx() as session:
             loaded = await self._load(session, principal, ticket_id, Action.DIRECT_ANSWER)
             ticket, now = loaded.ticket, self._now()
+            await self._check_article(session, data.article_id)
             ticket.handling_mode = HandlingMode.DIRECT
             ticket.knowledge_article_id = data.article_id
             ticket.closed_at = now
             self._move(session, loaded, principal, Action.DIRECT_ANSWER, now,
                        data={"answer": data.answer, "article_id": data.article_id})
         return ticket
+
+    @staticmethod
+    async def _check_article(session: AsyncSession, article_id: int | None) -> None:
+        """A direct answer cites a live knowledge-base article (知识库标准答案)."""
+        if article_id is None:
+            return
+        from callcenter.tickets.supervision_models import KnowledgeArticle
+
+        article = await session.get(KnowledgeArticle, article_id)
+        if article is None or not article.active:
+            raise InvalidInput(f"no active knowledge article {article_id}", field="article_id")
 
     async def not_accept(self, principal: Principal, ticket_id: int, data: NotAcceptIn
                          ) -> Ticket:
@@ -289,7 +283,8 @@ class TicketService:
         roles = [(data.lead_unit_id, AssignmentRole.LEAD)]
         roles += [(u, AssignmentRole.ASSISTING) for u in data.assisting_unit_ids]
         for unit_id, role in roles:
-            session.add(TicketAssignment(ticket_id=ticket.id, unit_id=unit_id, role=role,
+            session.add(TicketAssignment(ticket_id=ticket.id, unit_id=unit_id,
+                                         ticket_created_at=ticket.created_at, role=role,
                                          state=AssignmentState.DISPATCHED, active=True,
                                          dispatched_at=now))
 
@@ -318,7 +313,7 @@ class TicketService:
     async def _active_assignments(self, session: AsyncSession, ticket_id: int
                                   ) -> Sequence[TicketAssignment]:
         query = select(TicketAssignment).where(TicketAssignment.ticket_id == ticket_id,
-                                               TicketAssignment.active.is_(True))
+                                               TicketAssignment.active == true())
         return (await session.scalars(query.order_by(TicketAssignment.id))).all()
 
     # --- the unit's work -----------------------------------------------------------------
@@ -599,66 +594,22 @@ class TicketService:
     async def search(self, principal: Principal, query: SearchQuery) -> SearchResult:
         """Newest first, ``limit`` rows after ``cursor``; a unit sees only its own orders."""
         limit = min(query.limit, self.config.page_size_max)
-        stmt = self._search_statement(principal, query).limit(limit + 1)
+        now = self._now()
+        horizon = self.calendar.working_days_deadline(now, self.config.due_soon_working_days)
+        stmt = search_statement(principal, query, now=now, due_soon_until=horizon)
+        stmt = stmt.limit(limit + 1)
         async with self.sessionmaker() as session:
             rows = list((await session.scalars(stmt)).all())
-        next_cursor = rows[limit - 1].id if len(rows) > limit else None
+        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
         return SearchResult(rows[:limit], next_cursor)
-
-    def _search_statement(self, principal: Principal, q: SearchQuery) -> Select[tuple[Ticket]]:
-        stmt = select(Ticket).order_by(Ticket.id.desc())
-        unit_ids = [u for u in (q.unit_id, _own_unit(principal)) if u is not None]
-        for unit_id in set(unit_ids):
-            holder = TicketAssignment.__table__.alias(f"holder_{unit_id}")
-            stmt = stmt.join(holder, and_(holder.c.ticket_id == Ticket.id,
-                                          holder.c.unit_id == unit_id,
-                                          holder.c.active.is_(True)))
-        if q.status:
-            stmt = stmt.where(Ticket.status.in_([str(s) for s in q.status]))
-        if q.ticket_type:
-            stmt = stmt.where(Ticket.ticket_type == q.ticket_type)
-        if q.topic:
-            stmt = stmt.where(Ticket.topic == q.topic)
-        now = self._now()
-        open_states = [str(s) for s in OPEN_AT_UNIT]
-        if q.overdue is not None:
-            late = and_(Ticket.status.in_(open_states), Ticket.reply_due_at < now)
-            stmt = stmt.where(late if q.overdue else ~late)
-        if q.due_soon:
-            horizon = self.calendar.working_days_deadline(now, self.config.due_soon_working_days)
-            stmt = stmt.where(Ticket.status.in_(open_states),
-                              Ticket.reply_due_at >= now, Ticket.reply_due_at <= horizon)
-        if q.created_from:
-            stmt = stmt.where(Ticket.created_at >= q.created_from)
-        if q.created_to:
-            stmt = stmt.where(Ticket.created_at < q.created_to)
-        if q.text:
-            stmt = stmt.where(or_(Ticket.number == q.text,
-                                  Ticket.title.contains(q.text, autoescape=True),
-                                  Ticket.content.contains(q.text, autoescape=True)))
-        if q.cursor:
-            stmt = stmt.where(Ticket.id < q.cursor)
-        if principal.role == Role.UNIT_HANDLER and principal.unit_id is None:
-            stmt = stmt.where(False)
-        return stmt
 
     async def unit_counts(self, principal: Principal, *, since: datetime | None = None,
                           until: datetime | None = None) -> dict[int, dict[str, int]]:
-        """Returns and reworks per unit, from the timeline (the one source of truth)."""
-        query = (select(TicketEvent.unit_id, TicketEvent.action, func.count())
-                 .where(TicketEvent.action.in_([Action.RETURN.value, Action.REWORK.value]),
-                        TicketEvent.unit_id.is_not(None))
-                 .group_by(TicketEvent.unit_id, TicketEvent.action))
-        if since:
-            query = query.where(TicketEvent.at >= since)
-        if until:
-            query = query.where(TicketEvent.at < until)
-        own = _own_unit(principal)
-        if principal.role == Role.UNIT_HANDLER:
-            query = query.where(TicketEvent.unit_id == own)
+        """Returns and reworks per unit; a unit handler gets its own unit only."""
+        stmt = unit_counts_statement(principal, since=since, until=until)
         counts: dict[int, dict[str, int]] = {}
         async with self.sessionmaker() as session:
-            for unit_id, action, n in (await session.execute(query)).all():
+            for unit_id, action, n in (await session.execute(stmt)).all():
                 row = counts.setdefault(unit_id, {"returns": 0, "reworks": 0})
                 row["returns" if action == Action.RETURN else "reworks"] += n
         return counts
@@ -700,7 +651,7 @@ class TicketService:
             assignment = await session.scalar(select(TicketAssignment).where(
                 TicketAssignment.ticket_id == ticket.id,
                 TicketAssignment.unit_id == principal.unit_id,
-                TicketAssignment.active.is_(True)))
+                TicketAssignment.active == true()))
         if assignment is None:
             raise TicketNotFound(f"no ticket {ticket.id}")
         return assignment
@@ -724,19 +675,28 @@ class TicketService:
         self._event(session, ticket, principal, action, before, ticket.status, now,
                     reason=reason, unit_id=unit_id, data=data, attachments=attachments)
 
-    @staticmethod
-    def _event(session: AsyncSession, ticket: Ticket, principal: Principal,
+    @classmethod
+    def _event(cls, session: AsyncSession, ticket: Ticket, principal: Principal,
                action: Action | str, before: str | None, after: str | None, now: datetime, *,
                reason: str | None = None, unit_id: int | None = None,
                data: dict[str, Any] | None = None, attachments: Sequence[Any] = ()) -> None:
-        session.add(TicketEvent(
-            ticket_id=ticket.id, at=now, actor_id=principal.user_id,
-            actor_role=str(principal.role), action=str(action), from_status=before,
-            to_status=after, unit_id=unit_id, reason=reason, data=data or {},
-            attachments=[a.model_dump() if hasattr(a, "model_dump") else a
-                         for a in attachments]))
+        session.add(TicketEvent(**cls._event_values(
+            ticket, principal, action, before, after, now, reason=reason, unit_id=unit_id,
+            data=data, attachments=attachments)))
+
+    @staticmethod
+    def _event_values(ticket: Ticket, principal: Principal, action: Action | str,
+                      before: str | None, after: str | None, now: datetime, *,
+                      reason: str | None = None, unit_id: int | None = None,
+                      data: dict[str, Any] | None = None, attachments: Sequence[Any] = ()
+                      ) -> dict[str, Any]:
         log.info("ticket_event ticket=%s action=%s from=%s to=%s unit=%s user=%s",
                  ticket.id, action, before, after, unit_id, principal.user_id)
+        return dict(ticket_id=ticket.id, at=now, actor_id=principal.user_id,
+                    actor_role=str(principal.role), action=str(action), from_status=before,
+                    to_status=after, unit_id=unit_id, reason=reason, data=data or {},
+                    attachments=[a.model_dump() if hasattr(a, "model_dump") else a
+                                 for a in attachments])
 
     def _link_calls(self, session: AsyncSession, ticket: Ticket, calls: Sequence[CallLinkIn],
                     purpose: str, now: datetime) -> None:
@@ -778,10 +738,6 @@ class _Transaction:
             await session.close()
         if isinstance(exc, StaleDataError):
             raise ConcurrentUpdate("the ticket was changed meanwhile; reload and retry") from exc
-
-
-def _own_unit(principal: Principal) -> int | None:
-    return principal.unit_id if principal.role == Role.UNIT_HANDLER else None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -17,6 +17,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from typing import NamedTuple
 
 import jieba
 import jieba.analyse
@@ -42,6 +43,7 @@ SYNONYMS: dict[str, str] = {
 
 # Intake boilerplate and function words that say nothing about the matter.
 STOP_WORDS: frozenset[str] = frozenset("""
+办理 怎么办 怎么样 请问 能不能 可不可以 需要 应该
 市民 来电 反映 反应 称 表示 咨询 投诉 举报 希望 要求 请求 诉求 尽快
 及时 处理 解决 协调 相关 部门 有关 单位 问题 情况 事情 目前 现在
 已经 一直 多次 非常 特别 十分 严重 影响 导致 造成 位于 附近 旁边
@@ -97,10 +99,54 @@ def tokenize(text: str) -> list[str]:
     return [t for t in jieba.lcut(normalise(text)) if _keep(t)]
 
 
+class TextFeatures(NamedTuple):
+    """What matching needs from one text: its term vector and the places it names."""
+
+    vector: TermVector
+    places: frozenset[str]
+
+
+def features(text: str) -> TextFeatures:
+    """Term vector and places of ``text`` from one segmentation."""
+    tokens = jieba.lcut(normalise(text))
+    return TextFeatures(_vector([t for t in tokens if _keep(t)]), frozenset(_places(tokens)))
+
+
 @lru_cache(maxsize=1)
 def _idf() -> tuple[Mapping[str, float], float]:
     table = jieba.analyse.default_tfidf
     return table.idf_freq, table.median_idf
+
+
+# Place names: "阳光" + "花园" → 阳光花园, "和平街", "建设路". Two orders naming different places
+# are about different matters, however alike their words (夜间施工噪音 happens everywhere).
+PLACE_SUFFIXES = frozenset(
+    "花园 家园 小区 公寓 大厦 广场 新村 社区 苑 园 街 路 大道 村 巷 里".split())
+_GENERIC_PLACES = frozenset("马路 道路 公路 农村 乡村 小区 花园 社区 街道 铁路 一路 沿路".split())
+_CJK = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def places(text: str) -> set[str]:
+    """Estate, road and village names mentioned in ``text``."""
+    return _places(jieba.lcut(normalise(text)))
+
+
+def _places(tokens: list[str]) -> set[str]:
+    found: set[str] = set()
+    for prev, token in zip(["", *tokens], tokens, strict=False):
+        if token in PLACE_SUFFIXES:
+            if (2 <= len(prev) <= 4 and _CJK.fullmatch(prev) and prev not in STOP_WORDS
+                    and prev not in PLACE_SUFFIXES):
+                found.add(prev + token)
+        elif (len(token) >= 3 and _CJK.fullmatch(token) and token not in _GENERIC_PLACES
+              and any(token.endswith(x) for x in PLACE_SUFFIXES if len(x) <= 2)):
+            found.add(token)
+    return found
+
+
+def same_place(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> bool:
+    """False only when both name places and none is shared."""
+    return not a or not b or bool(a & b)
 
 
 def idf(term: str) -> float:
@@ -113,7 +159,11 @@ def idf(term: str) -> float:
 
 def term_vector(text: str) -> TermVector:
     """Unit-length TF-IDF vector of ``text`` (sub-linear term frequency)."""
-    counts = Counter(tokenize(text))
+    return _vector(tokenize(text))
+
+
+def _vector(tokens: list[str]) -> TermVector:
+    counts = Counter(tokens)
     weights = {t: (1.0 + math.log(n)) * idf(t) for t, n in counts.items()}
     return _unit(weights)
 
@@ -141,6 +191,12 @@ def centroid(vectors: Iterable[Mapping[str, float]]) -> TermVector:
 def key_terms(vector: Mapping[str, float], n: int = 5) -> list[str]:
     """The ``n`` heaviest terms, for summaries and for finding candidate groups."""
     return [t for t, _ in sorted(vector.items(), key=lambda item: (-item[1], item[0]))[:n]]
+
+
+def warm_up() -> None:
+    """Load jieba's dictionary now (about a second) rather than inside the first request."""
+    jieba.initialize()
+    _idf()
 
 
 def similarity(a: str, b: str) -> float:

@@ -31,6 +31,7 @@ from callcenter.clock import Clock
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.models import Ticket, TicketStatus
 from callcenter.tickets.notifications import dedupe_key, push_pending, store_notifications
+from callcenter.tickets.similarity import warm_up
 from callcenter.tickets.supervision_models import NotificationKind, SupervisionRun
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ async def scan_deadlines(session: AsyncSession, calendar: WorkingCalendar, now: 
                          config: SupervisionConfig) -> ReminderBuilder:
     """Find every reminder due at ``now``; only open orders are read (see the indexes)."""
     day = calendar.local_date(now)
-    units = dict((await session.execute(select(Unit.id, Unit.name))).tuples().all())
+    units = dict((await session.execute(select(Unit.id, Unit.name))).all())
     out = ReminderBuilder(calendar, now, day, units)
     horizon = calendar.end_of_day(
         calendar.add_workdays(calendar.working_day_of(now), config.due_soon_working_days))
@@ -109,13 +110,13 @@ async def scan_deadlines(session: AsyncSession, calendar: WorkingCalendar, now: 
     due = await session.execute(select(*columns, Ticket.reply_due_at).where(
         Ticket.status.in_(holds), Ticket.reply_due_at >= now, Ticket.reply_due_at <= horizon,
         Ticket.lead_unit_id.is_not(None)))
-    for ticket_id, number, unit_id, due_at in due.tuples():
+    for ticket_id, number, unit_id, due_at in due:
         out.add(NotificationKind.DUE_SOON, ticket_id,
                 f"工单{number}将于{out.local(due_at)}到期，请按时办结并反馈。", unit_id=unit_id)
 
     late = await session.execute(select(*columns, Ticket.reply_due_at).where(
         Ticket.status.in_(holds), Ticket.reply_due_at < now, Ticket.lead_unit_id.is_not(None)))
-    for ticket_id, number, unit_id, due_at in late.tuples():
+    for ticket_id, number, unit_id, due_at in late:
         out.add(NotificationKind.OVERDUE, ticket_id,
                 f"工单{number}已超过办理时限（{out.local(due_at)}），请立即办理并反馈。",
                 unit_id=unit_id)
@@ -126,7 +127,7 @@ async def scan_deadlines(session: AsyncSession, calendar: WorkingCalendar, now: 
     unaccepted = await session.execute(select(*columns, Ticket.acceptance_due_at).where(
         Ticket.status == str(TicketStatus.DISPATCHED), Ticket.acceptance_due_at < now,
         Ticket.lead_unit_id.is_not(None)))
-    for ticket_id, number, unit_id, due_at in unaccepted.tuples():
+    for ticket_id, number, unit_id, due_at in unaccepted:
         text = f"工单{number}应于{out.local(due_at)}前接收，{out.unit(unit_id)}尚未接收。"
         out.add(NotificationKind.ACCEPTANCE_MISSED, ticket_id, text, unit_id=unit_id)
         out.add(NotificationKind.ACCEPTANCE_MISSED, ticket_id, text, role=SUPERVISORS)
@@ -134,7 +135,7 @@ async def scan_deadlines(session: AsyncSession, calendar: WorkingCalendar, now: 
     uncontacted = await session.execute(select(*columns, Ticket.first_contact_due_at).where(
         Ticket.status.in_(holds), Ticket.first_contact_at.is_(None),
         Ticket.first_contact_due_at < now, Ticket.lead_unit_id.is_not(None)))
-    for ticket_id, number, unit_id, due_at in uncontacted.tuples():
+    for ticket_id, number, unit_id, due_at in uncontacted:
         text = f"工单{number}应于{out.local(due_at)}前联系市民，{out.unit(unit_id)}尚无联系记录。"
         out.add(NotificationKind.FIRST_CONTACT_MISSED, ticket_id, text, unit_id=unit_id)
         out.add(NotificationKind.FIRST_CONTACT_MISSED, ticket_id, text, role=SUPERVISORS)
@@ -216,6 +217,7 @@ class SupervisionScheduler:
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         """Check at start (catch-up), then sleep until each next scheduled run."""
         stop = stop or asyncio.Event()
+        await asyncio.to_thread(warm_up)
         while not stop.is_set():
             try:
                 await self.run_if_due()

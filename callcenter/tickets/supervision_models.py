@@ -69,7 +69,7 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(32))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     flag_id: Mapped[int | None] = mapped_column(ForeignKey("supervision_flags.id"))
-    day: Mapped[date] = mapped_column(Date)
+    day: Mapped[date] = mapped_column(Date, index=True)  # the scan reads a day's keys
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
@@ -88,6 +88,7 @@ class SupervisionFlag(Base):
     status: Mapped[str] = mapped_column(String(16), default=FlagStatus.OPEN)
     summary: Mapped[str] = mapped_column(String(300))
     terms: Mapped[Any] = mapped_column(JSON, default=dict)  # the matter's term vector
+    places: Mapped[Any] = mapped_column(JSON, default=list)  # estates/roads it names
     ticket_ids: Mapped[Any] = mapped_column(JSON, default=list)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     count: Mapped[int] = mapped_column(Integer)
@@ -114,7 +115,8 @@ class TicketTerms(Base):
     __tablename__ = "ticket_terms"
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
-    terms: Mapped[Any] = mapped_column(JSON)
+    terms: Mapped[Any] = mapped_column(JSON)  # term -> weight (unit vector)
+    places: Mapped[Any] = mapped_column(JSON)  # estate/road names: different places differ
 
 
 class KnowledgeArticle(Base):

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Features wired into the app, in order (auth first: its middleware guards the others).
-FEATURES = ("callcenter.auth.http", "callcenter.tickets.http")
+FEATURES = ("callcenter.auth.http", "callcenter.tickets.http", "callcenter.tickets.supervision")
 
 _STATUS_CODES = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden",
                  404: "not_found", 405: "method_not_allowed", 409: "conflict",

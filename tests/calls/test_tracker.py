@@ -112,9 +112,16 @@ def _snapshot(at: datetime, items: list[dict]) -> ev.ChannelsSnapshot:
 
 
 def _captured_channels(captures_dir: Path) -> list[dict]:
-    """The CoreShowChannel items captured mid-call in queue_call (3 live channels)."""
+    """The CoreShowChannel items captured in queue_call (3 live channels), as they were while
+    the call was talking: the capture was taken just after the caller left the bridge, so
+    the caller's BridgeId is put back (the agent leg still shows it)."""
     messages = parse_stream((captures_dir / "queue_call.raw").read_bytes())
-    return [m for m in messages if m.get("Event") == "CoreShowChannel"]
+    items = [dict(m) for m in messages if m.get("Event") == "CoreShowChannel"]
+    bridge = next(i["BridgeId"] for i in items if i["BridgeId"])
+    for item in items:
+        if item["Channel"] == "Local/s@caller-sim-00000000;1":
+            item["BridgeId"] = bridge
+    return items
 
 
 def _split(events, seconds: float):
@@ -219,3 +226,23 @@ async def test_rows_survive_a_database_outage(db_url: str, captures_dir: Path) -
     assert row.disposition == "abandoned" and tracker.writer.failures >= 1
     await tracker.stop()
     await engine.dispose()
+
+
+async def test_restart_mid_call_keeps_what_the_first_process_knew(
+        sessionmaker, captures_dir: Path) -> None:
+    before, after = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    first = await _run(sessionmaker, before)
+    await first.stop()  # the process stops mid-call: the ongoing call is saved as it is
+    (saved,) = await _rows(sessionmaker)
+    assert saved.queue == "support" and saved.ended_at is None
+    second = await _run(sessionmaker, [])  # a new process: the call is only in the snapshot
+    second(ev.ResyncStarted(_at(6), 1))
+    second(_snapshot(_at(6), _captured_channels(captures_dir)))
+    for event in after:
+        second(event)
+    await second.flush()
+    (row,) = await _rows(sessionmaker)
+    assert (row.queue, row.agent_name) == ("support", "Agent 100")
+    assert _utc(row.started_at) == _at(0.054) and _utc(row.answered_at) == _at(0.057)
+    assert row.disposition == "answered" and _utc(row.ended_at) == _at(13.011)
+    await second.stop()

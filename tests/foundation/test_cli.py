@@ -99,3 +99,20 @@ def _wait_for_port(process: subprocess.Popen[str]) -> int:
         if match:
             return int(match.group(1))
     raise AssertionError("service did not report its port:\n" + "".join(seen))
+
+
+def test_demo_shows_where_to_look_and_calls_flowing(tmp_path: Path) -> None:
+    path = config_file(tmp_path, f'[simulator]\nrecordings_dir = "{tmp_path / "rec"}"\n')
+    process = subprocess.run(
+        [sys.executable, "-m", "callcenter", "demo", "--config", str(path),
+         "--duration", "12", "--calls-per-minute", "60"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=90,
+        env={**os.environ, "CALLCENTER_SHARED": str(REPO.parent / "shared")})
+    assert process.returncode == 0, process.stderr
+    out = process.stdout
+    for where in ("/healthz", "/metrics", "/api/v1/", "call_log"):
+        assert where in out
+    assert "AMI connected" in out
+    placed = re.search(r"demo stopped: (\d+) calls placed", out)
+    assert placed and int(placed.group(1)) > 0
+    assert (tmp_path / "var" / "demo.log").is_file()

@@ -114,7 +114,8 @@ def test_production_refuses_a_secret_written_in_the_file(tmp_path: Path) -> None
 def test_production_refuses_the_default_secret_even_from_the_environment(
         tmp_path: Path) -> None:
     path = write(tmp_path, '[service]\nmode = "production"\n')
-    env = dict(GOOD_SECRETS, CALLCENTER_AUTH__TOKEN_SECRET="dev-only-insecure-token-secret-change-me")
+    default = "dev-only-insecure-token-secret-change-me"
+    env = dict(GOOD_SECRETS, CALLCENTER_AUTH__TOKEN_SECRET=default)
     with pytest.raises(ConfigError) as err:
         load_settings(path, env=env)
     assert err.value.key == "auth.token_secret"

@@ -56,3 +56,11 @@ async def test_tables_without_alembic_history_are_unmanaged(sqlite_url: str) -> 
         await engine.dispose()
     state = await migrations.state(sqlite_url)
     assert state.unmanaged and not state.empty
+
+
+async def test_a_drafted_revision_follows_the_head(tmp_path) -> None:
+    path = await migrations.draft_revision("nothing new", "9999_draft", directory=tmp_path)
+    assert path.parent == tmp_path and path.name.startswith("9999_draft")
+    text = path.read_text(encoding="utf-8")
+    assert f"down_revision: str | None = {migrations.head_revision()!r}" in text
+    assert "op." not in text  # the models equal the migrated schema: nothing to do

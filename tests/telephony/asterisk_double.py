@@ -45,6 +45,7 @@ class ReplayAsterisk:
         self.overrides: dict[str, Override] = {}
         self.silent: set[str] = set()
         self.refuse_logins = False
+        self.refuse_challenges = False
         self.actions: list[dict[str, list[str]]] = []
         self.logins = 0
         self.connections_made = 0
@@ -110,7 +111,10 @@ class ReplayAsterisk:
                 self.actions.append(fields)
                 name = fields.get("action", [""])[0].lower()
                 action_id = fields.get("actionid", [""])[0]
-                if name == "challenge":
+                if name == "challenge" and self.refuse_challenges:
+                    writer.write(self._reply(action_id, "Error",
+                                             Message="Must specify AuthType"))
+                elif name == "challenge":
                     challenge = "840115127"
                     writer.write(self._reply(action_id, "Success", Challenge=challenge))
                 elif name == "login":

@@ -146,6 +146,16 @@ async def test_login_refused_is_retried_with_backoff(asterisk, make_client) -> N
     assert asterisk.logins == 1
 
 
+async def test_refused_challenge_is_retried(asterisk, make_client) -> None:
+    asterisk.refuse_challenges = True
+    client = make_client()
+    await client.start()
+    await asterisk.wait_for(lambda: asterisk.count("challenge") >= 3)
+    assert not client.connected and client._task is not None and not client._task.done()
+    asterisk.refuse_challenges = False
+    await client.wait_connected(5)
+
+
 async def test_wrong_secret_is_refused(asterisk, make_client) -> None:
     from pydantic import SecretStr
     client = make_client(secret=SecretStr("wrong"))

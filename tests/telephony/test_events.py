@@ -121,3 +121,21 @@ def test_user_event() -> None:
                                   "UserEvent": "SurveyDone", "Score": "5"})
     assert isinstance(event, ev.UserEvent)
     assert event.name == "SurveyDone" and dict(event.headers) == {"Score": "5"}
+
+
+def test_ring_no_answer_and_recording_stop() -> None:
+    translator = ev.EventTranslator(FrozenClock(START))
+    snapshot = ("Channel: PJSIP/6001-1\r\nChannelState: 6\r\nCallerIDNum: 6001\r\n"
+                "Uniqueid: 5.1\r\nLinkedid: 5.1\r\n")
+    ring = translator.translate(parse_message(
+        "Event: AgentRingNoAnswer\r\nPrivilege: agent,all\r\n" + snapshot
+        + "DestChannel: Local/100@agents-1;1\r\nQueue: support\r\nMemberName: Agent 100\r\n"
+        "Interface: Local/100@agents\r\nRingTime: 15000"))
+    assert isinstance(ring, ev.AgentRingNoAnswer)
+    assert (ring.ring_time_ms, ring.member_name, ring.caller_num) == (15000, "Agent 100", "6001")
+    translator.translate(parse_message(
+        "Event: VarSet\r\nPrivilege: dialplan,all\r\n" + snapshot
+        + "Variable: MIXMONITOR_FILENAME\r\nValue: /rec/5.1.wav"))
+    stop = translator.translate(parse_message(
+        "Event: MixMonitorStop\r\nPrivilege: call,all\r\n" + snapshot.rstrip("\r\n")))
+    assert isinstance(stop, ev.RecordingStopped) and stop.file == "/rec/5.1.wav"

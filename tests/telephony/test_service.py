@@ -154,3 +154,19 @@ async def test_timestamps_use_the_timestamp_header(asterisk: ReplayAsterisk) -> 
         await telephony.stop()
 
 
+
+
+async def test_failed_resync_reconnects_and_resyncs_again(asterisk: ReplayAsterisk) -> None:
+    asterisk.silent.add("coreshowchannels")
+    telephony = Telephony(ami_config(asterisk.port, action_timeout=0.1), AgiConfig(port=0),
+                          None, SystemClock())
+    seen = Collector()
+    telephony.add_listener(seen)
+    await telephony.start()
+    try:
+        await asterisk.wait_for(lambda: asterisk.logins >= 2)
+        asterisk.silent.clear()
+        await seen.wait_for(lambda items: any(isinstance(e, ev.QueuesSnapshot) for e in items))
+        assert telephony.resyncs == 1 and telephony.connected
+    finally:
+        await telephony.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from callcenter.tickets.supervision_models import KnowledgeArticle
 from tests.tickets.conftest import Hotline, local
 
 PROOF = {"attachments": [{"kind": "photo", "name": "现场.jpg", "ref": "files/1.jpg"}]}
@@ -70,7 +71,15 @@ async def test_illegal_transitions_answer_409_naming_the_state(hotline: Hotline)
 
 async def test_direct_answer_closes_at_once(hotline: Hotline) -> None:
     h = hotline
+    async with h.sessionmaker() as session, session.begin():
+        session.add(KnowledgeArticle(id=7, title="社保卡补办", body="任一网点可补办",
+                                     topic="human_resources_social_security", tags=[],
+                                     active=True, created_at=h.clock.now(),
+                                     updated_at=h.clock.now()))
     ticket = await h.new_ticket(ticket_type="consultation")
+    body = await h.call(h.agent, "POST", f"/tickets/{ticket['id']}/direct-answer",
+                        {"answer": "社保卡可在任一网点补办", "article_id": 8}, expect=422)
+    assert body["error"]["field"] == "article_id"
     closed = await h.call(h.agent, "POST", f"/tickets/{ticket['id']}/direct-answer",
                           {"answer": "社保卡可在任一网点补办", "article_id": 7}, expect=200)
     assert closed["status"] == "closed"
@@ -246,9 +255,11 @@ async def test_satisfied_revisit_cannot_be_redispatched(hotline: Hotline) -> Non
 async def test_duplicate_is_linked_to_the_earlier_order(hotline: Hotline) -> None:
     h = hotline
     first = await h.new_ticket()
-    draft = await h.call(h.agent, "POST", "/tickets", {"ticket_type": "complaint",
-                                                       "content": "工地夜间施工噪音"},
-                         expect=201)
+    draft = await h.call(h.agent, "POST", "/tickets", {
+        "ticket_type": "complaint", "content": "小区旁边工地夜间施工噪音很大，影响休息。",
+        "caller": {"phone": "13812345678"}}, expect=201)
+    registered = await h.call(h.agent, "POST", f"/tickets/{draft['id']}/register", expect=200)
+    assert [c["id"] for c in registered["duplicate_candidates"]] == [first["id"]]
     linked = await h.call(h.agent, "POST", f"/tickets/{draft['id']}/link-duplicate",
                           {"duplicate_of": first["id"]}, expect=200)
     assert linked["status"] == "merged" and linked["duplicate_of_id"] == first["id"]

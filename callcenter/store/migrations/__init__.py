@@ -8,6 +8,8 @@ empty database itself and refuse to run against one that is behind.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,15 @@ SCRIPT_LOCATION = Path(__file__).resolve().parent
 VERSION_TABLE = "alembic_version"
 
 
-def alembic_config() -> Config:
+def alembic_config(extra_versions: Path | None = None) -> Config:
     """An in-memory Alembic config pointing at this package's scripts."""
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.set_main_option("path_separator", "os")
-    config.set_main_option("version_locations", str(SCRIPT_LOCATION / "versions"))
+    locations = [str(SCRIPT_LOCATION / "versions")]
+    if extra_versions is not None:
+        locations.append(str(extra_versions))
+    config.set_main_option("version_locations", os.pathsep.join(locations))
     return config
 
 
@@ -106,3 +111,31 @@ def _upgrade_sync(connection: Any, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+async def draft_revision(message: str, rev_id: str | None = None,
+                         directory: Path | None = None) -> Path:
+    """Write a new migration from the difference between the models and the chain's head.
+
+    A scratch SQLite database is brought to head and compared with ``Base.metadata``; the
+    draft (batch operations, portable to PostgreSQL) must be read and edited before use.
+    ``directory``: where to write it (default: the package's ``versions/``).
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite+aiosqlite:///{scratch}/draft.db"
+        await upgrade(url)
+        engine = create_engine(url, sqlite_foreign_keys=False)
+        try:
+            async with engine.begin() as conn:
+                script = await conn.run_sync(_revision_sync, message, rev_id, directory)
+        finally:
+            await engine.dispose()
+    return Path(script.path)
+
+
+def _revision_sync(connection: Any, message: str, rev_id: str | None,
+                   directory: Path | None) -> Any:
+    config = alembic_config(directory)
+    config.attributes["connection"] = connection
+    return command.revision(config, message=message, autogenerate=True, rev_id=rev_id,
+                            version_path=str(directory) if directory else None)

@@ -1,0 +1,141 @@
+"""``callcenter demo``: the simulated Asterisk, the service and generated calls together.
+
+Everything runs in one process on the embedded defaults (SQLite file, in-process bus), so a
+newcomer sees calls flowing within a minute with nothing else installed. The configured
+ports are used when free (AMI 5038, FastAGI 4573, web 8080); taken ones are replaced by
+free ones and the summary says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from callcenter.service import Service, _signals_set
+from callcenter.settings import Settings
+
+STATUS_EVERY = 10.0  # seconds between progress lines
+DEMO_AGENTS = 5
+
+
+def _port_or_free(host: str, wanted: int) -> int:
+    """``wanted`` when it can be bound on ``host``, else a free port from the OS."""
+    for port in (wanted, 0):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError(f"no free port on {host}")
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The service's settings on free ports (AMI is filled in once the simulator runs)."""
+    agi_port = _port_or_free(settings.agi.host, settings.agi.port)
+    web_port = _port_or_free(settings.web.host, settings.web.port)
+    return settings.model_copy(update={
+        "agi": settings.agi.model_copy(update={"port": agi_port}),
+        "web": settings.web.model_copy(update={"port": web_port}),
+    })
+
+
+def simulator_config(settings: Settings) -> Any:
+    """The simulator with an AMI account matching the service's credentials, sending its
+    FastAGI requests to the service's port."""
+    from callcenter.simulator.config import AmiUserConfig
+
+    sim = settings.simulator
+    user = AmiUserConfig(username=settings.ami.username, secret=settings.ami.secret)
+    return sim.model_copy(update={
+        "port": _port_or_free(sim.host, sim.port),
+        "users": [*sim.users, user],
+        "agi_host": settings.agi.host if settings.agi.host != "0.0.0.0" else "127.0.0.1",
+        "agi_port": settings.agi.port,
+    })
+
+
+def with_ami_port(settings: Settings, port: int) -> Settings:
+    ami = settings.ami.model_copy(update={"host": "127.0.0.1", "port": port})
+    return settings.model_copy(update={"ami": ami})
+
+
+async def run_demo(settings: Settings, *, duration: float | None = None,
+                   calls_per_minute: float = 12.0, echo: Callable[[str], None] = print) -> None:
+    """Run until Ctrl-C (or ``duration`` seconds), printing where to look and progress."""
+    from callcenter.simulator.scenario import Simulator
+    from callcenter.simulator.traffic import login_agents, run_traffic
+
+    stop = asyncio.Event()
+    settings = demo_settings(settings)
+    with _signals_set(stop):
+        sim = Simulator(simulator_config(settings))
+        await sim.start()
+        try:
+            service = Service(with_ami_port(settings, sim.ami_port), upgrade=True)
+            await service.start()
+            try:
+                login_agents(sim, DEMO_AGENTS)
+                _print_guide(echo, service, sim.ami_port)
+                traffic = asyncio.create_task(run_traffic(sim, stop, calls_per_minute))
+                await _report_until(stop, duration, service, traffic, echo)
+                stats = await traffic
+                echo(f"demo stopped: {stats.placed} calls placed, {stats.ended} ended")
+            finally:
+                await service.stop()
+        finally:
+            await sim.stop()
+
+
+async def _report_until(stop: asyncio.Event, duration: float | None, service: Service,
+                        traffic: asyncio.Task[Any], echo: Callable[[str], None]) -> None:
+    loop = asyncio.get_running_loop()
+    end = None if duration is None else loop.time() + duration
+    while not stop.is_set():
+        wait = STATUS_EVERY if end is None else max(0.0, min(STATUS_EVERY, end - loop.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        if traffic.done():
+            stop.set()
+        echo(await _status_line(service))
+        if end is not None and loop.time() >= end:
+            stop.set()
+
+
+async def _status_line(service: Service) -> str:
+    from callcenter.calls.models import CallLog
+
+    assert service.sessionmaker is not None
+    async with service.sessionmaker() as session:
+        rows = await session.scalar(select(func.count()).select_from(CallLog))
+    tracker = service.tracker
+    telephony = service.telephony
+    return (f"AMI {'connected' if telephony and telephony.connected else 'DOWN'} · "
+            f"live calls {tracker.live_calls if tracker else 0} · call log rows {rows}")
+
+
+def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int) -> None:
+    settings = service.settings
+    web = f"http://{settings.web.host}:{service.web_port}"
+    lines = [
+        "",
+        "callcenter demo: a simulated Asterisk, the service and citizens calling 12345",
+        f"  health      {web}/healthz",
+        f"  metrics     {web}/metrics",
+        f"  API         {web}/api/v1/  (log in: POST {web}/api/v1/auth/login)",
+        f"  call log    table call_log in {settings.database.url}",
+        f"  simulator   AMI on 127.0.0.1:{ami_port} "
+        f"(user {settings.ami.username}); FastAGI served on port {settings.agi.port}",
+    ]
+    if service.generated_admin_password:
+        lines.append(f"  admin       user {settings.auth.initial_admin_username} "
+                     f"password {service.generated_admin_password}")
+    lines += ["Ctrl-C stops the demo.", ""]
+    for line in lines:
+        echo(line)

@@ -1,0 +1,942 @@
+"""The Asterisk Manager Interface over TCP, as Asterisk 22 (AMI 11.0.0) speaks it.
+
+main/manager.c is the reference: banner, CRLF framing, case-insensitive keys, repeated keys,
+Login (plain and MD5 challenge), read/write permission classes, ActionID echoed, event lists,
+error texts. Actions of one session run in order (a synchronous Originate holds the session
+like Asterisk's session thread does); events are batched into one write per loop turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from callcenter.simulator import events as ev
+from callcenter.simulator.channels import STATE_DESC
+from callcenter.simulator.events import EventSink
+
+if TYPE_CHECKING:
+    from callcenter.simulator.scenario import Simulator
+
+log = logging.getLogger(__name__)
+
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+
+Message = list[tuple[str, str]]
+
+
+def get_header(msg: Message, key: str) -> str:
+    """astman_get_header(): first match, case-insensitive, '' when absent."""
+    low = key.lower()
+    for k, v in msg:
+        if k.lower() == low:
+            return v
+    return ""
+
+
+def get_all(msg: Message, key: str) -> list[str]:
+    low = key.lower()
+    return [v for k, v in msg if k.lower() == low]
+
+
+def ast_true(value: str) -> bool:
+    return value.strip().lower() in ("yes", "true", "y", "t", "1", "on")
+
+
+class AmiUser:
+    def __init__(self, username: str, secret: str, read: int, write: int) -> None:
+        self.username = username
+        self.secret = secret
+        self.readperm = read
+        self.writeperm = write
+
+
+def _ami_addr(sockname: Any) -> str:
+    if not sockname:
+        return "IPV4/TCP/0.0.0.0/0"
+    host, port = sockname[0], sockname[1]
+    family = "IPV6" if ":" in host else "IPV4"
+    return f"{family}/TCP/{host}/{port}"
+
+
+def _tv(ts: float) -> str:
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
+
+
+class AmiSession(asyncio.Protocol, EventSink):
+    def __init__(self, server: AmiServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.buffer = ""
+        self.out: list[bytes] = []
+        self.flush_scheduled = False
+        self.authenticated = False
+        self.username = ""
+        self.readperm = 0
+        self.writeperm = 0
+        self.send_events = 0
+        self.challenge = ""
+        self.closed = False
+        self.queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+        self.session_id = f"0x{id(self):x}"
+
+    # -- transport --------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(BANNER)
+        self.server.sessions.add(self)
+        self.worker = asyncio.get_running_loop().create_task(self._work())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.sessions.discard(self)
+        if self in self.server.sim.hub.sinks:
+            self.server.sim.hub.sinks.remove(self)
+        self.queue.put_nowait(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data.decode("utf-8", "replace")
+        while True:
+            idx = self.buffer.find("\r\n\r\n")
+            sep = 4
+            alt = self.buffer.find("\n\n")
+            if alt != -1 and (idx == -1 or alt < idx):
+                idx, sep = alt, 2
+            if idx == -1:
+                break
+            raw, self.buffer = self.buffer[:idx], self.buffer[idx + sep :]
+            msg: Message = []
+            for line in raw.replace("\r\n", "\n").split("\n"):
+                if not line.strip():
+                    continue
+                key, colon, value = line.partition(":")
+                if not colon:
+                    continue
+                msg.append((key.strip(), value.strip()))
+            if msg:
+                self.queue.put_nowait(msg)
+            else:
+                # a blank message still gets an answer, like manager.c
+                self.queue.put_nowait([])
+        if len(self.buffer) > 1_000_000:
+            self.close()
+
+    def send(self, text: str) -> None:
+        self.write(text.encode("utf-8"))
+
+    def write(self, data: bytes) -> None:
+        if self.closed or self.transport is None:
+            return
+        self.out.append(data)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if self.closed or self.transport is None or not self.out:
+            self.out.clear()
+            return
+        data = b"".join(self.out)
+        self.out.clear()
+        self.transport.write(data)
+        if self.transport.get_write_buffer_size() > self.server.sim.config.max_output_buffer:
+            log.warning("AMI reader too slow, dropping session user=%s", self.username)
+            self.close()
+
+    def deliver(self, flag: int, data: bytes) -> None:
+        if self.authenticated and self.send_events & self.readperm & flag:
+            self.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.flush()
+            self.closed = True
+            self.transport.close()
+
+    # -- actions ----------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            msg = await self.queue.get()
+            if msg is None or self.closed:
+                return
+            try:
+                keep = await self.process(msg)
+            except Exception:  # noqa: BLE001 - a bad action never kills the session
+                log.exception("AMI action failed: %r", msg)
+                self.error(msg, "Internal error")
+                keep = True
+            if not keep:
+                self.close()
+                return
+
+    def response(self, msg: Message, resp: str, message: str | None, listflag: str | None = None) -> None:
+        text = f"Response: {resp}\r\n"
+        aid = get_header(msg, "ActionID")
+        if aid:
+            text += f"ActionID: {aid}\r\n"
+        if listflag:
+            text += f"EventList: {listflag}\r\n"
+        if message is not None:
+            text += f"Message: {message}\r\n"
+        self.send(text + "\r\n")
+
+    def ack(self, msg: Message, message: str) -> None:
+        self.response(msg, "Success", message)
+
+    def error(self, msg: Message, message: str) -> None:
+        self.response(msg, "Error", message)
+
+    def start_ack(self, msg: Message) -> str:
+        text = "Response: Success\r\n"
+        aid = get_header(msg, "ActionID")
+        if aid:
+            text += f"ActionID: {aid}\r\n"
+        return text
+
+    def id_text(self, msg: Message) -> str:
+        aid = get_header(msg, "ActionID")
+        return f"ActionID: {aid}\r\n" if aid else ""
+
+    def list_complete(self, msg: Message, event: str, count: int, extra: str = "") -> None:
+        self.send(
+            f"Event: {event}\r\n{self.id_text(msg)}EventList: Complete\r\nListItems: {count}\r\n{extra}\r\n"
+        )
+
+    async def process(self, msg: Message) -> bool:
+        action = ""
+        for k, v in msg:
+            if k.lower() == "action" and v:
+                action = v
+                break
+        if not action:
+            self.error(msg, "Missing action in request")
+            return True
+        low = action.lower()
+        if not self.authenticated and low not in ("login", "logoff", "challenge"):
+            self.error(msg, "Permission denied")
+            return True
+        spec = ACTIONS.get(low)
+        if spec is None:
+            self.error(
+                msg,
+                f"Invalid/unknown command: {action}. Use Action: ListCommands to show available commands.",
+            )
+            return True
+        authority, handler, _synopsis = spec
+        if authority and not (self.writeperm & authority):
+            self.error(msg, "Permission denied")
+            return True
+        result = await handler(self, msg)
+        return result is not False
+
+
+# -- login and session actions --------------------------------------------------------------
+async def action_login(s: AmiSession, msg: Message) -> bool:
+    if s.authenticated:
+        s.ack(msg, "Already authenticated")
+        return True
+    server = s.server
+    username = get_header(msg, "Username")
+    user = server.users.get(username) if username else None
+    ok = False
+    if user is not None and not server.refuse_logins:
+        if get_header(msg, "AuthType").lower() == "md5":
+            key = get_header(msg, "Key")
+            if key and s.challenge:
+                expected = hashlib.md5((s.challenge + user.secret).encode()).hexdigest()
+                ok = key == expected
+        else:
+            ok = get_header(msg, "Secret") == user.secret
+    if not ok:
+        server.security_event(
+            "InvalidAccountID" if user is None else "InvalidPassword", s, username
+        )
+        await asyncio.sleep(server.sim.config.bad_login_delay)
+        s.error(msg, "Authentication failed")
+        return False
+    assert user is not None
+    s.username = username
+    s.readperm = user.readperm
+    s.writeperm = user.writeperm
+    events = get_header(msg, "Events")
+    if events:
+        mask = ev.eventmask_from_string(events)
+        s.send_events = (mask & user.readperm) if mask >= 0 else user.readperm
+    else:
+        s.send_events = user.readperm
+    s.authenticated = True
+    s.ack(msg, "Authentication accepted")
+    if s.send_events & ev.SYSTEM:
+        sim = server.sim
+        uptime = int(sim.clock.now() - sim.pbx.started_at + sim.uptime_offset)
+        s.send(
+            "Event: FullyBooted\r\nPrivilege: system,all\r\n"
+            f"Uptime: {uptime}\r\nLastReload: {uptime}\r\nStatus: Fully Booted\r\n\r\n"
+        )
+    sim = server.sim
+    sim.hub.sinks.append(s)
+    server.security_event("SuccessfulAuth", s, username)
+    return True
+
+
+async def action_logoff(s: AmiSession, msg: Message) -> bool:
+    s.response(msg, "Goodbye", "Thanks for all the fish.")
+    return False
+
+
+async def action_challenge(s: AmiSession, msg: Message) -> bool:
+    if get_header(msg, "AuthType").lower() == "md5":
+        if not s.challenge:
+            s.challenge = str(s.server.sim.rng.randrange(0, 2**31))
+        s.send(s.start_ack(msg) + f"Challenge: {s.challenge}\r\n\r\n")
+    else:
+        s.error(msg, "Must specify AuthType")
+    return True
+
+
+async def action_ping(s: AmiSession, msg: Message) -> bool:
+    now = s.server.sim.clock.now()
+    s.send(s.start_ack(msg) + f"Ping: Pong\r\nTimestamp: {now:.6f}\r\n\r\n")
+    return True
+
+
+async def action_events(s: AmiSession, msg: Message) -> bool:
+    mask = ev.eventmask_from_string(get_header(msg, "EventMask"))
+    if mask < 0:
+        s.error(msg, "Invalid event mask")
+        return True
+    s.send_events = mask & s.readperm
+    s.send(s.start_ack(msg) + f"Events: {'On' if mask > 0 else 'Off'}\r\n\r\n")
+    return True
+
+
+async def action_listcommands(s: AmiSession, msg: Message) -> bool:
+    text = s.start_ack(msg)
+    for name, (authority, _handler, synopsis) in ACTIONS.items():
+        if authority == 0 or s.writeperm & authority:
+            privs = ",".join(n for n, bit in ev.EVENT_FLAGS.items() if authority & bit) or "<none>"
+            text += f"{ACTION_NAMES[name]}: {synopsis}. (Priv: {privs})\r\n"
+    s.send(text + "\r\n")
+    return True
+
+
+async def action_userevent(s: AmiSession, msg: Message) -> bool:
+    name = get_header(msg, "UserEvent")
+    body = "".join(f"{k}: {v}\r\n" for k, v in msg if k.lower() not in ("userevent", "action"))
+    s.ack(msg, "Event Sent")
+    s.server.sim.hub.emit("UserEvent", ev.USER, f"UserEvent: {name}\r\n{body}")
+    return True
+
+
+async def action_corestatus(s: AmiSession, msg: Message) -> bool:
+    sim = s.server.sim
+    start = sim.pbx.started_at - sim.uptime_offset
+    date = time.strftime("%Y-%m-%d", time.gmtime(start))
+    tod = time.strftime("%H:%M:%S", time.gmtime(start))
+    calls = len({c.linkedid for c in sim.pbx.channels.values()})
+    s.send(
+        s.start_ack(msg)
+        + f"Message: Core Status\r\nCoreStartupDate: {date}\r\nCoreStartupTime: {tod}\r\n"
+        f"CoreReloadDate: {date}\r\nCoreReloadTime: {tod}\r\nCoreCurrentCalls: {calls}\r\n\r\n"
+    )
+    return True
+
+
+# -- channel actions ------------------------------------------------------------------------
+async def action_hangup(s: AmiSession, msg: Message) -> bool:
+    name = get_header(msg, "Channel")
+    if not name:
+        s.error(msg, "No channel specified")
+        return True
+    cause_s = get_header(msg, "Cause")
+    cause = 0
+    if cause_s:
+        cause = int(cause_s) if cause_s.isdigit() and 0 <= int(cause_s) <= 127 else 0
+    pbx = s.server.sim.pbx
+    if name.startswith("/") and name.endswith("/") and len(name) > 1:
+        import re
+
+        try:
+            rx = re.compile(name[1:-1])
+        except re.error:
+            s.error(msg, f"Regex compile failed on: {name}")
+            return True
+        s.response(msg, "Success", "Channels hung up will follow", "start")
+        count = 0
+        for chan in list(pbx.channels.values()):
+            if rx.search(chan.name):
+                chan.soft_hangup(cause or 16)
+                count += 1
+                s.send(f"Event: ChannelHungup\r\nChannel: {chan.name}\r\n{s.id_text(msg)}\r\n")
+        s.list_complete(msg, "ChannelsHungupListComplete", count)
+        return True
+    chan = pbx.find_channel(name)
+    if chan is None:
+        s.error(msg, "No such channel")
+        return True
+    chan.soft_hangup(cause or 16)
+    s.ack(msg, "Channel Hungup")
+    return True
+
+
+async def action_setvar(s: AmiSession, msg: Message) -> bool:
+    varname = get_header(msg, "Variable")
+    if not varname:
+        s.error(msg, "No variable specified")
+        return True
+    name = get_header(msg, "Channel")
+    pbx = s.server.sim.pbx
+    if name:
+        chan = pbx.find_channel(name)
+        if chan is None:
+            s.error(msg, "No such channel")
+            return True
+        chan.set_var(varname, get_header(msg, "Value"))
+    else:
+        pbx.globals[varname] = get_header(msg, "Value")
+    s.ack(msg, "Variable Set")
+    return True
+
+
+async def action_getvar(s: AmiSession, msg: Message) -> bool:
+    from callcenter.simulator.pbx import ChannelVars
+
+    varname = get_header(msg, "Variable")
+    if not varname:
+        s.error(msg, "No variable specified")
+        return True
+    name = get_header(msg, "Channel")
+    pbx = s.server.sim.pbx
+    value = ""
+    if name:
+        chan = pbx.find_channel(name)
+        if chan is None:
+            s.error(msg, "No such channel")
+            return True
+        if varname.endswith(")") and "(" in varname:
+            fname, _, arg = varname[:-1].partition("(")
+            func = pbx._functions_for(chan).get(fname.upper())
+            value = func(arg) if func else ""
+        else:
+            try:
+                value = ChannelVars(pbx, chan)[varname]
+            except KeyError:
+                value = ""
+    else:
+        value = pbx.globals.get(varname, "")
+    s.send(s.start_ack(msg) + f"Variable: {varname}\r\nValue: {value}\r\n\r\n")
+    return True
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600:02d}:{(seconds % 3600) // 60:02d}:{seconds % 60:02d}"
+
+
+async def action_coreshowchannels(s: AmiSession, msg: Message) -> bool:
+    sim = s.server.sim
+    s.response(msg, "Success", "Channels will follow", "start")
+    now = sim.clock.now()
+    aid = s.id_text(msg)
+    chans = [c for c in sim.pbx.channels.values() if not c.dead]
+    parts = []
+    for chan in reversed(chans):
+        parts.append(
+            f"Event: CoreShowChannel\r\n{aid}{chan.snap()}"
+            f"Application: {chan.appl}\r\nApplicationData: {chan.data}\r\n"
+            f"Duration: {_duration(now - chan.created)}\r\n"
+            f"BridgeId: {chan.bridge.uniqueid if chan.bridge else ''}\r\n\r\n"
+        )
+    s.send("".join(parts))
+    s.list_complete(msg, "CoreShowChannelsComplete", len(chans))
+    return True
+
+
+async def action_status(s: AmiSession, msg: Message) -> bool:
+    sim = s.server.sim
+    pbx = sim.pbx
+    name = get_header(msg, "Channel")
+    if name:
+        chan = pbx.find_channel(name)
+        if chan is None:
+            s.error(msg, "No such channel")
+            return True
+        chans = [chan]
+    else:
+        chans = [c for c in pbx.channels.values() if not c.dead]
+    s.response(msg, "Success", "Channel status will follow", "start")
+    wanted = [v.strip() for v in get_header(msg, "Variables").split(",") if v.strip()]
+    all_vars = ast_true(get_header(msg, "AllVariables"))
+    aid = s.id_text(msg)
+    now = sim.clock.now()
+    parts = []
+    for chan in chans:
+        variables = ""
+        for var in wanted:
+            variables += f"Variable: {var}={chan.vars.get(var, '')}\r\n"
+        if all_vars:
+            variables += "".join(f"Variable: {k}={v}\r\n" for k, v in chan.vars.items())
+        parts.append(
+            "Event: Status\r\nPrivilege: Call\r\n"
+            + chan.snap()
+            + f"Type: {chan.tech}\r\nDNID: \r\n"
+            f"EffectiveConnectedLineNum: {chan.conn_num or '<unknown>'}\r\n"
+            f"EffectiveConnectedLineName: {chan.conn_name or '<unknown>'}\r\n"
+            f"TimeToHangup: 0\r\nBridgeID: {chan.bridge.uniqueid if chan.bridge else ''}\r\n"
+            f"Application: {chan.appl}\r\nData: {chan.data}\r\n"
+            "Nativeformats: (ulaw)\r\nReadformat: ulaw\r\nReadtrans: \r\n"
+            "Writeformat: ulaw\r\nWritetrans: \r\nCallgroup: 0\r\nPickupgroup: 0\r\n"
+            f"Seconds: {int(now - chan.created)}\r\n{variables}{aid}\r\n"
+        )
+    s.send("".join(parts))
+    s.list_complete(msg, "StatusComplete", len(chans), f"Items: {len(chans)}\r\n")
+    return True
+
+
+async def action_redirect(s: AmiSession, msg: Message) -> bool:
+    name = get_header(msg, "Channel")
+    context = get_header(msg, "Context")
+    exten = get_header(msg, "Exten")
+    priority = get_header(msg, "Priority")
+    if not name:
+        s.error(msg, "Channel not specified")
+        return True
+    if not context:
+        s.error(msg, "Context not specified")
+        return True
+    if not exten:
+        s.error(msg, "Exten not specified")
+        return True
+    if not priority:
+        s.error(msg, "Priority not specified")
+        return True
+    pbx = s.server.sim.pbx
+    try:
+        pri = int(priority)
+    except ValueError:
+        pri = pbx.dialplan.priority_of_label(context, exten, priority) or 0
+    if pri < 1:
+        s.error(msg, "Priority is invalid")
+        return True
+    chan = pbx.find_channel(name)
+    if chan is None:
+        s.error(msg, f"Channel does not exist: {name}")
+        return True
+    if chan.hungup:
+        s.error(msg, "Redirect failed, channel not up.")
+        return True
+    ok = await s.server.sim.redirect(chan, context, exten, pri)
+    if ok:
+        s.ack(msg, "Redirect successful")
+    else:
+        s.error(msg, "Redirect failed")
+    return True
+
+
+async def action_playdtmf(s: AmiSession, msg: Message) -> bool:
+    pbx = s.server.sim.pbx
+    chan = pbx.find_channel(get_header(msg, "Channel"))
+    if chan is None:
+        s.error(msg, "Channel not found")
+        return True
+    digit = get_header(msg, "Digit")
+    if not digit:
+        s.error(msg, "No digit specified")
+        return True
+    duration = get_header(msg, "Duration")
+    if duration and not duration.isdigit():
+        s.error(msg, "Could not convert Duration parameter")
+        return True
+    ms = int(duration) if duration else 100
+    if ast_true(get_header(msg, "Receive")):
+        pbx.dtmf_received(chan, digit[0], ms or 100)
+    else:
+        pbx.send_dtmf(chan, digit[0], ms or 100)
+    s.ack(msg, "DTMF successfully queued")
+    return True
+
+
+async def action_originate(s: AmiSession, msg: Message) -> bool:
+    from callcenter.simulator.pbx import OriginateParams, parse_callerid
+
+    sim = s.server.sim
+    pbx = sim.pbx
+    name = get_header(msg, "Channel")
+    exten = get_header(msg, "Exten")
+    context = get_header(msg, "Context")
+    priority = get_header(msg, "Priority")
+    timeout = get_header(msg, "Timeout")
+    app = get_header(msg, "Application")
+    channelid = get_header(msg, "ChannelId")
+    otherid = get_header(msg, "OtherChannelId")
+    if len(channelid) > 149 or len(otherid) > 149:
+        s.error(msg, "Uniqueid length exceeds maximum of 149\n")
+        return True
+    if not name:
+        s.error(msg, "Channel not specified")
+        return True
+    pi = 0
+    if priority:
+        try:
+            pi = int(priority)
+        except ValueError:
+            pi = pbx.dialplan.priority_of_label(context, exten, priority) or 0
+            if pi < 1:
+                s.error(msg, "Invalid priority")
+                return True
+    to = 30000
+    if timeout:
+        try:
+            to = int(timeout)
+        except ValueError:
+            s.error(msg, "Invalid timeout")
+            return True
+    if "/" not in name:
+        s.error(msg, "Invalid channel")
+        return True
+    if app and not _originate_app_permitted(app, get_header(msg, "Data"), s.writeperm):
+        s.error(msg, "Originate Access Forbidden: app or data blacklisted")
+        return True
+    if not app and pi and not pbx.dialplan.match(context, exten):
+        s.error(msg, "Extension does not exist.")
+        return True
+    variables: list[tuple[str, str]] = []
+    for value in get_all(msg, "Variable"):
+        for item in value.split(","):
+            k, sep, v = item.partition("=")
+            if sep and k.strip():
+                variables.append((k.strip(), v))
+    num, cname = parse_callerid(get_header(msg, "CallerID"))
+    params = OriginateParams(
+        channel=name, context=context, exten=exten, priority=pi, application=app,
+        data=get_header(msg, "Data"), timeout_ms=to, cid=(num, cname), variables=variables,
+        account=get_header(msg, "Account"), channelid=channelid, otherchannelid=otherid,
+    )
+    aid = get_header(msg, "ActionID")
+    if ast_true(get_header(msg, "Async")):
+        s.ack(msg, "Originate successfully queued")
+        pbx.spawn(sim.originate_async(params, aid))
+        return True
+    if not app and not (exten and context and pi):
+        s.error(msg, "Originate with 'Exten' requires 'Context' and 'Priority'")
+        return True
+    ok, _reason, chan = await pbx.originate(params)
+    if ok and chan is not None:
+        pbx.after_originate(chan, params)
+        s.ack(msg, "Originate successfully queued")
+    else:
+        s.error(msg, "Originate failed")
+    return True
+
+
+def _originate_app_permitted(app: str, data: str, perm: int) -> bool:
+    low = app.lower()
+    for word in ("agi", "dbdeltree", "exec", "externalivr", "mixmonitor", "originate", "reload", "system"):
+        if word in low:
+            return bool(perm & ev.SYSTEM)
+    if "queue" in low:
+        parts = data.split(",")
+        if len(parts) > 5 and parts[5]:
+            return bool(perm & (ev.AGI | ev.SYSTEM))
+        return True
+    for word in ("CURL", "DB", "EVAL", "FILE", "ODBC", "REALTIME", "SHELL"):
+        if word in data:
+            return bool(perm & ev.SYSTEM)
+    return True
+
+
+# -- queue actions ----------------------------------------------------------------------------
+async def action_queueadd(s: AmiSession, msg: Message) -> bool:
+    from callcenter.simulator.queues import RES_EXISTS, RES_NOSUCHQUEUE, RES_OKAY
+
+    queue = get_header(msg, "Queue")
+    interface = get_header(msg, "Interface")
+    if not queue:
+        s.error(msg, "'Queue' not specified.")
+        return True
+    if not interface:
+        s.error(msg, "'Interface' not specified.")
+        return True
+    penalty_s = get_header(msg, "Penalty")
+    penalty = int(penalty_s) if penalty_s.lstrip("-").isdigit() and int(penalty_s) >= 0 else 0
+    wrap_s = get_header(msg, "Wrapuptime")
+    wrap = int(wrap_s) if wrap_s.isdigit() else 0
+    paused = ast_true(get_header(msg, "Paused"))
+    res = s.server.sim.pbx.queues.add_member(
+        queue, interface, get_header(msg, "MemberName"), penalty, paused,
+        get_header(msg, "StateInterface"), get_header(msg, "Reason"), wrap,
+    )
+    if res == RES_OKAY:
+        s.ack(msg, "Added interface to queue")
+    elif res == RES_EXISTS:
+        s.error(msg, "Unable to add interface: Already there")
+    elif res == RES_NOSUCHQUEUE:
+        s.error(msg, "Unable to add interface to queue: No such queue")
+    else:
+        s.error(msg, "Out of memory")
+    return True
+
+
+async def action_queueremove(s: AmiSession, msg: Message) -> bool:
+    from callcenter.simulator.queues import RES_EXISTS, RES_NOSUCHQUEUE, RES_NOT_DYNAMIC, RES_OKAY
+
+    queue = get_header(msg, "Queue")
+    interface = get_header(msg, "Interface")
+    if not queue or not interface:
+        s.error(msg, "Need 'Queue' and 'Interface' parameters.")
+        return True
+    res = s.server.sim.pbx.queues.remove_member(queue, interface)
+    if res == RES_OKAY:
+        s.ack(msg, "Removed interface from queue")
+    elif res == RES_EXISTS:
+        s.error(msg, "Unable to remove interface: Not there")
+    elif res == RES_NOSUCHQUEUE:
+        s.error(msg, "Unable to remove interface from queue: No such queue")
+    elif res == RES_NOT_DYNAMIC:
+        s.error(msg, "Member not dynamic")
+    return True
+
+
+async def action_queuepause(s: AmiSession, msg: Message) -> bool:
+    interface = get_header(msg, "Interface")
+    paused_s = get_header(msg, "Paused")
+    if not interface or not paused_s:
+        s.error(msg, "Need 'Interface' and 'Paused' parameters.")
+        return True
+    paused = ast_true(paused_s)
+    ok = s.server.sim.pbx.queues.set_paused(get_header(msg, "Queue"), interface, get_header(msg, "Reason"), paused)
+    if not ok:
+        s.error(msg, "Interface not found")
+    else:
+        s.ack(msg, "Interface paused successfully" if paused else "Interface unpaused successfully")
+    return True
+
+
+async def action_queuepenalty(s: AmiSession, msg: Message) -> bool:
+    interface = get_header(msg, "Interface")
+    penalty_s = get_header(msg, "Penalty")
+    if not interface or not penalty_s:
+        s.error(msg, "Need 'Interface' and 'Penalty' parameters.")
+        return True
+    try:
+        penalty = int(penalty_s)
+    except ValueError:
+        penalty = 0
+    if not s.server.sim.pbx.queues.set_penalty(get_header(msg, "Queue"), interface, penalty):
+        s.error(msg, "Invalid interface, queuename or penalty")
+    else:
+        s.ack(msg, "Interface penalty set successfully")
+    return True
+
+
+async def action_queuestatus(s: AmiSession, msg: Message) -> bool:
+    sim = s.server.sim
+    qfilter = get_header(msg, "Queue")
+    mfilter = get_header(msg, "Member")
+    aid = s.id_text(msg)
+    s.response(msg, "Success", "Queue status will follow", "start")
+    now = sim.clock.now()
+    parts = []
+    items = 0
+    for q in reversed(list(sim.pbx.queues.queues.values())):
+        if qfilter and q.name.lower() != qfilter.lower():
+            continue
+        sl, sl2 = q.sl_perf()
+        parts.append(
+            f"Event: QueueParams\r\nQueue: {q.name}\r\nMax: {q.maxlen}\r\nStrategy: {q.strategy}\r\n"
+            f"Calls: {len(q.entries)}\r\nHoldtime: {q.holdtime}\r\nTalkTime: {q.talktime}\r\n"
+            f"Completed: {q.completed}\r\nAbandoned: {q.abandoned}\r\nServiceLevel: {q.servicelevel}\r\n"
+            f"ServicelevelPerf: {sl:2.1f}\r\nServicelevelPerf2: {sl2:2.1f}\r\nWeight: {q.weight}\r\n{aid}\r\n"
+        )
+        items += 1
+        for m in reversed(list(q.members.values())):
+            if mfilter and mfilter not in (m.interface, m.membername):
+                continue
+            parts.append(
+                f"Event: QueueMember\r\nQueue: {q.name}\r\nName: {m.membername}\r\nLocation: {m.interface}\r\n"
+                f"StateInterface: {m.state_interface}\r\nMembership: {'dynamic' if m.dynamic else 'static'}\r\n"
+                f"Penalty: {m.penalty}\r\nCallsTaken: {m.calls}\r\nLastCall: {int(m.lastcall)}\r\n"
+                f"LastPause: {int(m.lastpause)}\r\nLoginTime: {int(m.logintime)}\r\n"
+                f"InCall: {1 if m.starttime else 0}\r\nStatus: {m.status}\r\nPaused: {1 if m.paused else 0}\r\n"
+                f"PausedReason: {m.reason_paused}\r\nWrapuptime: {m.wrapuptime}\r\n{aid}\r\n"
+            )
+            items += 1
+        for pos, e in enumerate(q.entries, start=1):
+            c = e.chan
+            parts.append(
+                f"Event: QueueEntry\r\nQueue: {q.name}\r\nPosition: {pos}\r\nChannel: {c.name}\r\n"
+                f"Uniqueid: {c.uniqueid}\r\nCallerIDNum: {c.cid_num or 'unknown'}\r\n"
+                f"CallerIDName: {c.cid_name or 'unknown'}\r\nConnectedLineNum: {c.conn_num or 'unknown'}\r\n"
+                f"ConnectedLineName: {c.conn_name or 'unknown'}\r\nWait: {int(now - e.start)}\r\n"
+                f"Priority: {e.prio}\r\n{aid}\r\n"
+            )
+            items += 1
+    s.send("".join(parts))
+    s.list_complete(msg, "QueueStatusComplete", items)
+    return True
+
+
+async def action_queuesummary(s: AmiSession, msg: Message) -> bool:
+    from callcenter.simulator import devices as ds
+
+    sim = s.server.sim
+    qfilter = get_header(msg, "Queue")
+    aid = s.id_text(msg)
+    s.response(msg, "Success", "Queue summary will follow", "start")
+    now = sim.clock.now()
+    parts = []
+    for q in reversed(list(sim.pbx.queues.queues.values())):
+        if qfilter and q.name.lower() != qfilter.lower():
+            continue
+        logged = sum(1 for m in q.members.values() if m.status not in (ds.UNAVAILABLE, ds.INVALID))
+        avail = sum(
+            1 for m in q.members.values()
+            if m.status not in (ds.UNAVAILABLE, ds.INVALID) and q.member_available(m)
+        )
+        longest = max((int(now - e.start) for e in q.entries), default=0)
+        parts.append(
+            f"Event: QueueSummary\r\nQueue: {q.name}\r\nLoggedIn: {logged}\r\nAvailable: {avail}\r\n"
+            f"Callers: {len(q.entries)}\r\nHoldTime: {q.holdtime}\r\nTalkTime: {q.talktime}\r\n"
+            f"LongestHoldTime: {longest}\r\n{aid}\r\n"
+        )
+    s.send("".join(parts))
+    s.list_complete(msg, "QueueSummaryComplete", len(parts))
+    return True
+
+
+# -- MixMonitor -----------------------------------------------------------------------------
+async def action_mixmonitor(s: AmiSession, msg: Message) -> bool:
+    from callcenter.simulator import apps
+
+    name = get_header(msg, "Channel")
+    if not name:
+        s.error(msg, "No channel specified")
+        return True
+    pbx = s.server.sim.pbx
+    chan = pbx.find_channel(name)
+    if chan is None:
+        s.error(msg, "No such channel")
+        return True
+    file = get_header(msg, "File")
+    options = get_header(msg, "Options")
+    if not file:
+        file = f"{chan.uniqueid}.wav"
+    await apps.app_mixmonitor(pbx, chan, f"{file},{options}")
+    s.send(s.start_ack(msg) + "\r\n")
+    return True
+
+
+async def action_stopmixmonitor(s: AmiSession, msg: Message) -> bool:
+    name = get_header(msg, "Channel")
+    if not name:
+        s.error(msg, "No channel specified")
+        return True
+    pbx = s.server.sim.pbx
+    chan = pbx.find_channel(name)
+    if chan is None:
+        s.error(msg, "No such channel")
+        return True
+    if not pbx.recorder.stop(chan, explicit=True):
+        s.error(msg, "Could not stop monitoring channel")
+        return True
+    s.send(s.start_ack(msg) + "\r\n")
+    return True
+
+
+Handler = Callable[[AmiSession, Message], Awaitable[bool]]
+SYSTEM, CALL, AGENT, USER = ev.SYSTEM, ev.CALL, ev.AGENT, ev.USER
+REPORTING, ORIGINATE = ev.REPORTING, ev.ORIGINATE
+
+ACTIONS: dict[str, tuple[int, Handler, str]] = {
+    "login": (0, action_login, "Login Manager"),
+    "logoff": (0, action_logoff, "Logoff Manager"),
+    "challenge": (0, action_challenge, "Generate Challenge for MD5 Auth"),
+    "ping": (0, action_ping, "Keepalive command"),
+    "events": (0, action_events, "Control Event Flow"),
+    "listcommands": (0, action_listcommands, "List available manager commands"),
+    "hangup": (SYSTEM | CALL, action_hangup, "Hangup channel"),
+    "status": (SYSTEM | CALL | REPORTING, action_status, "List channel status"),
+    "setvar": (CALL, action_setvar, "Sets a channel variable or function value"),
+    "getvar": (CALL | REPORTING, action_getvar, "Gets a channel variable or function value"),
+    "redirect": (CALL, action_redirect, "Redirect (transfer) a call"),
+    "originate": (ORIGINATE, action_originate, "Originate a call"),
+    "userevent": (USER, action_userevent, "Send an arbitrary event"),
+    "corestatus": (SYSTEM | REPORTING, action_corestatus, "Show PBX core status variables"),
+    "coreshowchannels": (SYSTEM | REPORTING, action_coreshowchannels, "List currently active channels"),
+    "playdtmf": (CALL, action_playdtmf, "Play DTMF signal on a specific channel"),
+    "queueadd": (AGENT, action_queueadd, "Add interface to queue"),
+    "queueremove": (AGENT, action_queueremove, "Remove interface from queue"),
+    "queuepause": (AGENT, action_queuepause, "Makes a queue member temporarily unavailable"),
+    "queuepenalty": (AGENT, action_queuepenalty, "Set the penalty for a queue member"),
+    "queuestatus": (0, action_queuestatus, "Show queue status"),
+    "queuesummary": (0, action_queuesummary, "Show queue summary"),
+    "mixmonitor": (SYSTEM, action_mixmonitor, "Record a call and mix the audio during the recording"),
+    "stopmixmonitor": (SYSTEM | CALL, action_stopmixmonitor, "Stop recording a call through MixMonitor"),
+}
+ACTION_NAMES = {
+    "login": "Login", "logoff": "Logoff", "challenge": "Challenge", "ping": "Ping", "events": "Events",
+    "listcommands": "ListCommands", "hangup": "Hangup", "status": "Status", "setvar": "Setvar",
+    "getvar": "Getvar", "redirect": "Redirect", "originate": "Originate", "userevent": "UserEvent",
+    "corestatus": "CoreStatus", "coreshowchannels": "CoreShowChannels", "playdtmf": "PlayDTMF",
+    "queueadd": "QueueAdd", "queueremove": "QueueRemove", "queuepause": "QueuePause",
+    "queuepenalty": "QueuePenalty", "queuestatus": "QueueStatus", "queuesummary": "QueueSummary",
+    "mixmonitor": "MixMonitor", "stopmixmonitor": "StopMixMonitor",
+}
+
+
+class AmiServer:
+    def __init__(self, sim: Simulator, users: dict[str, AmiUser]) -> None:
+        self.sim = sim
+        self.users = users
+        self.sessions: set[AmiSession] = set()
+        self.server: asyncio.base_events.Server | None = None
+        self.refuse_logins = False
+
+    async def start(self, host: str, port: int) -> int:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: AmiSession(self), host, port, reuse_address=True)
+        sock = self.server.sockets[0]
+        return int(sock.getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.drop_all()
+        if self.server is not None:
+            await self.server.wait_closed()
+
+    def drop_all(self) -> None:
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.abort()
+            session.closed = True
+
+    def security_event(self, name: str, s: AmiSession, username: str) -> None:
+        if s.transport is None:
+            return
+        now = self.sim.clock.now()
+        local = _ami_addr(s.transport.get_extra_info("sockname"))
+        remote = _ami_addr(s.transport.get_extra_info("peername"))
+        body = (
+            f"EventTV: {_tv(now)}\r\n"
+            f"Severity: {'Informational' if name == 'SuccessfulAuth' else 'Error'}\r\n"
+            f"Service: AMI\r\nEventVersion: 1\r\nAccountID: {username}\r\nSessionID: {s.session_id}\r\n"
+            f"LocalAddress: {local}\r\nRemoteAddress: {remote}\r\n"
+        )
+        if name == "SuccessfulAuth":
+            body += "UsingPassword: 0\r\n"
+        body += f"SessionTV: {_tv(now)}\r\n"
+        self.sim.hub.emit(name, ev.SECURITY, body)
+
+
+def channel_state_desc(state: int) -> str:
+    return STATE_DESC.get(state, "Unknown")

@@ -1,0 +1,346 @@
+"""The Simulator: a PBX in Python with an AMI server, plus the API tests and the demo drive it.
+
+    sim = Simulator(SimulatorConfig(port=0, time_scale=0.01, seed=1))
+    await sim.start()
+    sim.add_agent("PJSIP/1001", Agent(answer_after=2), queues=["hotline"], login=True)
+    call = sim.place_call("13800138000", behaviour=Caller(talk_time=60))
+    await call.ended
+    await sim.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from callcenter.simulator import events as ev
+from callcenter.simulator.actors import Agent, Caller, Destination
+from callcenter.simulator.ami_server import AmiServer, AmiUser
+from callcenter.simulator.asterisk_conf import ast_true, parse_conf
+from callcenter.simulator.channels import RING, Channel
+from callcenter.simulator.config import SimulatorConfig
+from callcenter.simulator.events import EventHub
+from callcenter.simulator.pbx import OriginateParams, Pbx
+from callcenter.simulator.simclock import SimClock
+
+log = logging.getLogger(__name__)
+
+
+class CallHandle:
+    """An inbound call placed by the scenario: its trunk channel and how it ended."""
+
+    def __init__(self, sim: Simulator, chan: Channel) -> None:
+        self.sim = sim
+        self.channel = chan
+        self.ended: asyncio.Future[None] = chan.ended
+
+    @property
+    def uniqueid(self) -> str:
+        return self.channel.uniqueid
+
+    @property
+    def linkedid(self) -> str:
+        return self.channel.linkedid
+
+    @property
+    def name(self) -> str:
+        return self.channel.name
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return self.channel.vars
+
+    def hangup(self) -> None:
+        """The caller hangs up now."""
+        self.sim.pbx.remote_hangup(self.channel)
+
+    def press(self, digits: str) -> None:
+        for i, digit in enumerate(digits):
+            self.sim.clock.call_later(i * 0.25, self.sim.pbx.dtmf_received, self.channel, digit)
+
+    async def wait_bridged(self, timeout: float = 10.0) -> None:
+        """Wait (wall seconds) until the caller talks to an agent."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.channel.bridge is None:
+            if self.channel.dead:
+                raise RuntimeError(f"{self.name} hung up before being connected")
+            if loop.time() > deadline:
+                raise TimeoutError(f"{self.name} not connected within {timeout}s")
+            await asyncio.sleep(0.005)
+
+    async def recording(self, timeout: float = 10.0) -> Path:
+        """The MixMonitor file of this call once written."""
+        return await self.sim.wait_recording(self.uniqueid, timeout)
+
+
+class EventLog:
+    """In-process copy of every event (name, text) for tests that do not need TCP."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def __call__(self, name: str, flag: int, text: str) -> None:
+        self.events.append((name, text))
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.events]
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = SimulatorConfig(**overrides)
+        elif overrides:
+            config = config.model_copy(update=overrides)
+        self.config = config
+        self.clock = SimClock(config.time_scale, config.start_time)
+        self.rng = random.Random(config.seed)
+        self.hub = EventHub(self.clock)
+        self.pbx: Pbx | None = None  # type: ignore[assignment]
+        self.ami: AmiServer | None = None
+        self.ami_port = 0
+        self.uptime_offset = 8.0
+        self.started = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        from callcenter.simulator.dialplan import load_dialplan
+
+        cfg = self.config
+        confdir = cfg.asterisk_config_dir
+        users, timestampevents = self._load_manager(confdir / "manager.conf")
+        if cfg.timestampevents is not None:
+            timestampevents = cfg.timestampevents
+        self.hub.timestampevents = timestampevents
+        dialplan = load_dialplan(confdir / "extensions.conf")
+        self.pbx = Pbx(cfg, self.clock, self.hub, self.rng, dialplan)
+        self.pbx.load_pjsip(confdir / "pjsip.conf")
+        self.pbx.queues.load(confdir / "queues.conf")
+        self._load_prompts()
+        for agent in cfg.agents:
+            self.add_agent(
+                agent.interface,
+                Agent(name=agent.name, mode=agent.mode, answer_after=agent.answer_after,
+                      talk_time=agent.talk_time, voice=agent.voice or "a01.wav"),
+                queues=agent.queues,
+                login=agent.login,
+                penalty=agent.penalty,
+            )
+        self.ami = AmiServer(self, users)
+        self.ami_port = await self.ami.start(cfg.host, cfg.port)
+        self.started = True
+        log.info("simulator listening ami=%s:%s time_scale=%s", cfg.host, self.ami_port, cfg.time_scale)
+
+    async def stop(self) -> None:
+        if self.ami is not None:
+            await self.ami.stop()
+        if self.pbx is not None:
+            await self.pbx.shutdown()
+        self.started = False
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _load_manager(self, path: Path) -> tuple[dict[str, AmiUser], bool]:
+        users: dict[str, AmiUser] = {}
+        timestampevents = False
+        if path.exists():
+            for sec in parse_conf(path):
+                if sec.name.lower() == "general":
+                    timestampevents = ast_true(sec.get("timestampevents"))
+                    continue
+                secret = sec.get("secret")
+                if secret is None:
+                    continue
+                users[sec.name] = AmiUser(
+                    sec.name,
+                    secret,
+                    ev.perms_from_string(",".join(sec.getall("read"))),
+                    ev.perms_from_string(",".join(sec.getall("write"))),
+                )
+        for user in self.config.users:
+            users[user.username] = AmiUser(
+                user.username,
+                user.secret.get_secret_value(),
+                ev.perms_from_string(user.read),
+                ev.perms_from_string(user.write),
+            )
+        return users, timestampevents
+
+    def _load_prompts(self) -> None:
+        """Prompt lengths: hello-world as in Asterisk's sounds; others from config."""
+        assert self.pbx is not None
+        self.pbx.prompt_durations.update({"hello-world": 11234 / 8000, "beep": 0.8})
+
+    # -- scenario API -----------------------------------------------------------------------
+    def _require(self) -> Pbx:
+        if self.pbx is None:
+            raise RuntimeError("Simulator.start() first")
+        return self.pbx
+
+    def place_call(
+        self,
+        caller_number: str,
+        exten: str = "12345",
+        context: str = "from-pstn",
+        behaviour: Caller | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> CallHandle:
+        """A call arrives on the trunk (PJSIP/trunk-xxxxxxxx) and enters the dialplan."""
+        pbx = self._require()
+        behaviour = behaviour or Caller()
+        ep = endpoint or self.config.trunk
+        chan = pbx.new_channel("PJSIP", ep, state=RING, context=context, exten=exten,
+                               cid=(caller_number, behaviour.name))
+        chan.actor = behaviour
+        chan.dnid = exten  # type: ignore[attr-defined]
+        chan.set_var("SIPDOMAIN", self.config.sip_domain)
+        pbx.start_pbx(chan, context, exten, 1)
+        return CallHandle(self, chan)
+
+    def add_agent(
+        self,
+        interface: str,
+        behaviour: Agent | None = None,
+        *,
+        queues: list[str] | None = None,
+        login: bool = False,
+        penalty: int = 0,
+        name: str | None = None,
+    ) -> Agent:
+        """Register a softphone on `interface`; with login=True also QueueAdd it to `queues`."""
+        pbx = self._require()
+        behaviour = behaviour or Agent()
+        if name:
+            behaviour.name = name
+        device = interface if "/" in interface else f"PJSIP/{interface}"
+        pbx.agents[device] = behaviour
+        pbx.devices.set_registered(device, True)
+        if login:
+            for queue in queues or ["hotline"]:
+                pbx.queues.add_member(queue, device, behaviour.name or device, penalty)
+        return behaviour
+
+    def remove_agent(self, interface: str) -> None:
+        pbx = self._require()
+        device = interface if "/" in interface else f"PJSIP/{interface}"
+        pbx.agents.pop(device, None)
+        pbx.devices.set_registered(device, False)
+
+    def set_agent(self, interface: str, behaviour: Agent) -> None:
+        pbx = self._require()
+        device = interface if "/" in interface else f"PJSIP/{interface}"
+        pbx.agents[device] = behaviour
+
+    def add_destination(self, number: str, behaviour: Destination) -> None:
+        """How the far end of an outbound call to `number` behaves."""
+        self._require().destinations[number] = behaviour
+
+    def set_default_destination(self, behaviour: Destination) -> None:
+        self._require().default_destination = behaviour
+
+    def record_events(self) -> EventLog:
+        log_ = EventLog()
+        self.hub.listeners.append(log_)
+        return log_
+
+    def add_listener(self, callback: Callable[[str, int, str], None]) -> None:
+        self.hub.listeners.append(callback)
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait (wall seconds) until no channel is left."""
+        pbx = self._require()
+        await asyncio.wait_for(pbx.idle.wait(), timeout)
+        await asyncio.sleep(0)
+        await pbx.recorder.flush()
+
+    async def wait_recording(self, uniqueid: str, timeout: float = 10.0) -> Path:
+        pbx = self._require()
+        if uniqueid in pbx.recorder.finished:
+            return pbx.recorder.finished[uniqueid]
+        fut = pbx.recorder.waiters.get(uniqueid)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            pbx.recorder.waiters[uniqueid] = fut
+        return await asyncio.wait_for(asyncio.shield(fut), timeout)
+
+    def drop_ami_connections(self) -> None:
+        """Cut every AMI connection at once (as if Asterisk restarted the manager)."""
+        if self.ami is not None:
+            self.ami.drop_all()
+
+    def refuse_logins(self, refuse: bool = True) -> None:
+        if self.ami is not None:
+            self.ami.refuse_logins = refuse
+
+    @property
+    def channels(self) -> list[Channel]:
+        return list(self._require().channels.values())
+
+    @property
+    def queues(self) -> Any:
+        return self._require().queues.queues
+
+    # -- used by the AMI server -------------------------------------------------------------
+    async def originate_async(self, params: OriginateParams, actionid: str) -> None:
+        pbx = self._require()
+        ok, reason, chan = await pbx.originate(params)
+        body = f"ActionID: {actionid}\r\n" if actionid else ""
+        body += f"Response: {'Success' if ok else 'Failure'}\r\n"
+        body += f"Channel: {chan.name if chan is not None else params.channel}\r\n"
+        if params.application:
+            body += f"Application: {params.application}\r\nData: {params.data}\r\n"
+        else:
+            body += f"Context: {params.context}\r\nExten: {params.exten}\r\n"
+        uid = chan.uniqueid if chan is not None else (params.channelid or "<unknown>")
+        body += (
+            f"Reason: {reason}\r\nUniqueid: {uid}\r\n"
+            f"CallerIDNum: {params.cid[0] or '<unknown>'}\r\nCallerIDName: {params.cid[1] or '<unknown>'}\r\n"
+        )
+        self.hub.emit("OriginateResponse", ev.CALL, body)
+        if ok and chan is not None:
+            pbx.after_originate(chan, params)
+
+    async def redirect(self, chan: Channel, context: str, exten: str, priority: int) -> bool:
+        pbx = self._require()
+        if not pbx.dialplan.match(context, exten):
+            return False
+        task = chan.task
+        if task is None or task.done():
+            return False
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        if chan.bridge is not None:
+            peer = chan.bridge.peer_of(chan)
+            pbx.unbridge_vars(chan, peer) if peer is not None else None
+            pbx.leave_bridge(chan)
+            if peer is not None and not peer.in_pbx:
+                pbx.leave_bridge(peer)
+                pbx.destroy(peer)
+        if chan.dead:
+            return False
+        pbx.start_pbx(chan, context, exten, priority)
+        return True
+
+
+async def run_simulator(config: SimulatorConfig, stop_event: asyncio.Event) -> None:
+    """`callcenter simulate`: run the PBX until stop_event is set."""
+    sim = Simulator(config)
+    await sim.start()
+    try:
+        await stop_event.wait()
+    finally:
+        await sim.stop()

@@ -1,0 +1,237 @@
+"""Telephony + CallTracker against the Asterisk simulator over real TCP (AMI and FastAGI).
+
+Durations are simulated seconds from the simulator's ``Timestamp`` headers. The ground truth
+is the simulator's own record of each call (its event hub, read beside the AMI socket, so it
+also covers the time our connection is cut): bridge and queue times per Linkedid. Under load a
+caller's configured talk time is only a lower bound (the simulator's timers fire late when the
+shared event loop is busy), so rows are compared with what the simulator really did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from callcenter.calls.models import CallLog
+from callcenter.calls.tracker import CallTracker
+from callcenter.clock import SystemClock
+from callcenter.simulator.actors import Agent, Caller
+from callcenter.simulator.scenario import CallHandle, Simulator
+from callcenter.store.base import Base
+from callcenter.telephony import events as ev
+from callcenter.telephony.agi import AgiSession
+from callcenter.telephony.config import AgiConfig, AmiConfig
+from callcenter.telephony.service import Telephony
+
+TIME_SCALE = 0.1  # wall seconds per simulated second
+EXACT = 0.01  # simulated seconds (Timestamps have microseconds; rows keep milliseconds)
+
+
+class Truth:
+    """What the simulator did, per Linkedid, from its own event hub."""
+
+    def __init__(self) -> None:
+        self.talk_start: dict[str, float] = {}
+        self.talk_end: dict[str, float] = {}
+        self.joined: dict[str, float] = {}
+        self.abandoned: dict[str, float] = {}
+
+    def __call__(self, name: str, flag: int, text: str) -> None:
+        if name not in ("BridgeEnter", "BridgeLeave", "QueueCallerJoin", "QueueCallerAbandon"):
+            return
+        f = dict(line.split(": ", 1) for line in text.split("\r\n") if ": " in line)
+        linkedid, at = f["Linkedid"], float(f["Timestamp"])
+        if name == "BridgeEnter" and f["BridgeNumChannels"] == "2":
+            self.talk_start.setdefault(linkedid, at)
+        elif name == "BridgeLeave":
+            self.talk_end.setdefault(linkedid, at)
+        elif name == "QueueCallerJoin":
+            self.joined[linkedid] = at
+        else:
+            self.abandoned[linkedid] = at
+
+    def talk(self, linkedid: str) -> float:
+        return self.talk_end[linkedid] - self.talk_start[linkedid]
+
+    def wait(self, linkedid: str) -> float:
+        return self.abandoned[linkedid] - self.joined[linkedid]
+
+
+class Seen:
+    """Domain events as the service delivers them; wait on conditions, never sleep."""
+
+    def __init__(self) -> None:
+        self.items: list[ev.DomainEvent] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, event: ev.DomainEvent) -> None:
+        self.items.append(event)
+        self._changed.set()
+
+    def count(self, kind: type) -> int:
+        return sum(1 for e in self.items if isinstance(e, kind))
+
+    async def wait_for(self, predicate, timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@dataclass
+class Rig:
+    sim: Simulator
+    telephony: Telephony
+    tracker: CallTracker
+    sessionmaker: async_sessionmaker[AsyncSession]
+    seen: Seen
+    truth: Truth
+
+    async def rows(self) -> dict[str, CallLog]:
+        await self.tracker.flush()
+        async with self.sessionmaker() as session:
+            rows = list((await session.execute(select(CallLog))).scalars())
+        return {row.linkedid: row for row in rows}
+
+
+async def ivr(session: AgiSession) -> None:
+    """The hotline's IVR script as the dialplan calls it: greet, take one key."""
+    await session.answer()
+    choice = await session.get_data("beep", 3000, 1)
+    await session.set_variable("IVR_CHOICE", choice or "")
+
+
+@pytest.fixture
+async def rig(db_url: str) -> AsyncIterator[Rig]:
+    engine = create_async_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    clock = SystemClock()
+    tracker = CallTracker(sessionmaker, clock, flush_interval=0.1)
+    await tracker.start()
+    seen = Seen()
+    # the AGI server must listen before the simulator learns its port
+    telephony = Telephony(AmiConfig(port=1), AgiConfig(port=0), None, clock)
+    telephony.agi.route("ivr", ivr)
+    await telephony.agi.start()
+    sim = Simulator(port=0, time_scale=TIME_SCALE, seed=7, agi_host="127.0.0.1",
+                    agi_port=telephony.agi.port, bad_login_delay=0.05)
+    await sim.start()
+    truth = Truth()
+    sim.add_listener(truth)
+    await telephony.agi.stop()
+    telephony = Telephony(
+        AmiConfig(port=sim.ami_port, username="callcenter", secret=SecretStr("CHANGE_ME"),
+                  reconnect_min=0.05, reconnect_max=0.2, action_timeout=5),
+        AgiConfig(port=telephony.agi.config.port), None, clock)
+    yield_rig = Rig(sim, telephony, tracker, sessionmaker, seen, truth)
+    try:
+        yield yield_rig
+    finally:
+        await telephony.stop()
+        await tracker.stop()
+        await sim.stop()
+        await engine.dispose()
+
+
+async def start_service(rig: Rig, agi_port: int) -> None:
+    rig.telephony.agi.config = AgiConfig(host="127.0.0.1", port=agi_port)
+    rig.telephony.agi.route("ivr", ivr)
+    rig.telephony.add_listener(rig.tracker)
+    rig.telephony.add_listener(rig.seen)
+    await rig.telephony.start()
+    await rig.seen.wait_for(lambda: rig.seen.count(ev.QueuesSnapshot) >= 1)
+
+
+def add_agents(sim: Simulator, count: int, first: int = 2000) -> None:
+    for n in range(count):
+        sim.add_agent(f"PJSIP/{first + n}", Agent(name=f"Agent {first + n}", answer_after=1.0),
+                      queues=["hotline"], login=True)
+
+
+def place(sim: Simulator, count: int, start: int, **caller: object) -> list[CallHandle]:
+    return [sim.place_call(f"1380000{start + n:04d}", behaviour=Caller(keys="1", **caller))
+            for n in range(count)]
+
+
+async def ended(calls: list[CallHandle], timeout: float = 60.0) -> None:
+    await asyncio.wait_for(asyncio.gather(*(c.ended for c in calls)), timeout)
+
+
+async def test_hundred_concurrent_calls_give_hundred_rows(rig: Rig) -> None:
+    await start_service(rig, rig.sim.config.agi_port)
+    add_agents(rig.sim, 70)
+    talkers = place(rig.sim, 70, 0, talk_time=10.0)
+    await asyncio.wait_for(asyncio.gather(*(c.wait_bridged(30) for c in talkers)), 30)
+    # every agent is busy now: these callers give up after 3 s in the queue
+    quitters = place(rig.sim, 30, 100, patience=3.0, talk_time=10.0)
+    await ended(talkers + quitters)
+    await rig.sim.wait_idle(30)
+    await rig.seen.wait_for(lambda: rig.tracker.live_calls == 0)
+    rows = await rig.rows()
+    assert len(rows) == 100
+    for call in talkers:
+        row = rows[call.linkedid]
+        assert row.disposition == "answered", row.linkedid
+        assert row.talk_seconds == pytest.approx(rig.truth.talk(call.linkedid), abs=EXACT)
+        assert row.talk_seconds >= 10.0 - EXACT
+        assert row.agent_name is not None and row.agent_name.startswith("Agent ")
+        assert row.queue == "hotline" and row.direction == "inbound"
+        assert row.caller_number == call.channel.cid_num
+        assert row.ivr_path == "agi:ivr>keys:1"
+        assert row.recording_file and row.recording_file.endswith(".wav")
+    for call in quitters:
+        row = rows[call.linkedid]
+        assert row.disposition == "abandoned", row.linkedid
+        assert row.wait_seconds == pytest.approx(rig.truth.wait(call.linkedid), abs=EXACT)
+        assert row.wait_seconds >= 3.0 - EXACT
+        assert row.talk_seconds == 0 and row.agent_name is None and row.answered_at is None
+    assert all(row.end_estimated is False for row in rows.values())
+
+
+async def test_ami_cut_mid_calls_reconnects_without_duplicates_or_losses(rig: Rig) -> None:
+    await start_service(rig, rig.sim.config.agi_port)
+    add_agents(rig.sim, 60)
+    short = place(rig.sim, 20, 0, talk_time=4.0)
+    long = place(rig.sim, 20, 100, talk_time=20.0)
+    await asyncio.wait_for(asyncio.gather(*(c.wait_bridged(30) for c in short + long)), 30)
+    # Asterisk's manager goes away and refuses logins for a while
+    rig.sim.refuse_logins(True)
+    rig.sim.drop_ami_connections()
+    await rig.seen.wait_for(lambda: rig.seen.count(ev.AmiDisconnected) == 1)
+    await ended(short)  # these calls end while we are blind
+    newcomers = place(rig.sim, 10, 200, talk_time=20.0)  # and these start meanwhile
+    await asyncio.wait_for(asyncio.gather(*(c.wait_bridged(30) for c in newcomers)), 30)
+    rig.sim.refuse_logins(False)
+    await rig.seen.wait_for(lambda: rig.seen.count(ev.QueuesSnapshot) >= 2)
+    assert rig.tracker.live_calls == 30  # 20 long + 10 picked up; the short ones closed
+    await ended(long + newcomers)
+    await rig.sim.wait_idle(30)
+    await rig.seen.wait_for(lambda: rig.tracker.live_calls == 0)
+    rows = await rig.rows()
+    assert len(rows) == 50
+    assert set(rows) == {c.linkedid for c in short + long + newcomers}
+    for call in short:
+        row = rows[call.linkedid]
+        assert row.disposition == "answered" and row.end_estimated is True
+        # the end is only known at the resync, after the real end
+        assert row.talk_seconds >= rig.truth.talk(call.linkedid) - EXACT
+    for call in long:
+        row = rows[call.linkedid]
+        assert row.disposition == "answered" and row.end_estimated is False
+        # bridged before the cut, hung up after the reconnect: exact across the outage
+        assert row.talk_seconds == pytest.approx(rig.truth.talk(call.linkedid), abs=EXACT)
+        assert row.ivr_path == "agi:ivr>keys:1"
+    for call in newcomers:
+        row = rows[call.linkedid]
+        assert row.disposition == "answered" and row.end_estimated is False
+        assert row.caller_number is not None and row.caller_number.startswith("1380000")
+        # picked up by the resync while talking: talk counted from the resync on
+        assert 0 < row.talk_seconds <= rig.truth.talk(call.linkedid) + EXACT

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from callcenter.simulator.config import SimulatorConfig
+from callcenter.simulator.scenario import Simulator
+
+from .support import CAPTURE_DIALPLAN, CAPTURES, SHARED
+
+
+@pytest.fixture(scope="session")
+def captures() -> Path:
+    if not CAPTURES.is_dir():
+        raise RuntimeError(f"captures not found at {CAPTURES}")
+    return CAPTURES
+
+
+@pytest.fixture
+async def capture_sim(tmp_path: Path, captures: Path) -> AsyncIterator[Simulator]:
+    """The simulator running the capture rig's own config (shared/asterisk/captures/dialplan)."""
+    sim = Simulator(
+        SimulatorConfig(
+            port=0,
+            time_scale=0.01,
+            seed=7,
+            asterisk_config_dir=CAPTURE_DIALPLAN,
+            recordings_dir=tmp_path / "rec",
+            speech_samples_dir=SHARED / "speech-samples",
+            bad_login_delay=0.05,
+        )
+    )
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+async def hotline_sim(tmp_path: Path) -> AsyncIterator[Simulator]:
+    """The simulator running the project's config/asterisk (the 12345 hotline)."""
+    sim = Simulator(
+        SimulatorConfig(
+            port=0,
+            time_scale=0.01,
+            seed=11,
+            recordings_dir=tmp_path / "rec",
+            speech_samples_dir=SHARED / "speech-samples",
+            bad_login_delay=0.05,
+        )
+    )
+    await sim.start()
+    yield sim
+    await sim.stop()

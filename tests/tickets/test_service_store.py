@@ -1,0 +1,73 @@
+"""The service on the store: daily numbers under concurrency, racing transitions, timeline."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.tickets.errors import ConcurrentUpdate, IllegalTransition
+from callcenter.tickets.models import TicketEvent
+from callcenter.tickets.schemas import DispatchIn, DraftIn
+from callcenter.tickets.service import TicketService
+from tests.tickets.conftest import Hotline, local
+
+
+async def test_daily_numbers_are_unique_under_concurrency(hotline: Hotline) -> None:
+    h = hotline
+    h.clock.set(local(2026, 11, 23, 23, 59, 59))
+    service, agent = h.service, h.agent.principal
+    drafts = await asyncio.gather(*(service.create_draft(agent, DraftIn(content=f"第{i}件"))
+                                    for i in range(25)))
+    assert sorted(t.number for t in drafts) == [f"20261123-{i:06d}" for i in range(1, 26)]
+    h.clock.set(local(2026, 11, 24, 0, 0, 1))  # a new local day starts a new counter
+    first = await service.create_draft(agent, DraftIn(content="次日"))
+    assert first.number == "20261124-000001"
+
+
+async def test_numbers_stay_unique_across_processes(hotline: Hotline) -> None:
+    """Two service instances (as in two processes) reserve disjoint blocks of numbers."""
+    h = hotline
+    other = TicketService(h.sessionmaker, h.clock, h.service.config.model_copy(
+        update={"number_block": 3}), h.service.taxonomy, h.service.calendar)
+    agent = h.agent.principal
+    drafts = await asyncio.gather(*(
+        (h.service if i % 2 else other).create_draft(agent, DraftIn(content=f"第{i}件"))
+        for i in range(30)))
+    numbers = [t.number for t in drafts]
+    assert len(set(numbers)) == 30
+    assert all(n.startswith("20261123-") for n in numbers)
+
+
+async def test_racing_transitions_let_exactly_one_win(hotline: Hotline) -> None:
+    h = hotline
+    ticket = await h.new_ticket()
+    await h.service.dispatch(h.supervisor.principal, ticket["id"],
+                             DispatchIn(lead_unit_id=h.unit_a))
+    results = await asyncio.gather(
+        *(h.service.accept(h.handler_a.principal, ticket["id"]) for _ in range(4)),
+        return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    losers = [r for r in results if isinstance(r, Exception)]
+    assert len(winners) == 1
+    assert all(isinstance(e, IllegalTransition | ConcurrentUpdate) for e in losers), losers
+    timeline = await h.service.timeline(h.supervisor.principal, ticket["id"])
+    assert [e.action for e in timeline].count("accept") == 1
+
+
+async def test_the_timeline_is_append_only(hotline: Hotline) -> None:
+    h = hotline
+    ticket = await h.new_ticket()
+    async with h.sessionmaker() as session:
+        event = await session.scalar(select(TicketEvent).where(
+            TicketEvent.ticket_id == ticket["id"]))
+        assert event is not None
+        event_id = event.id
+        event.reason = "rewritten history"
+        with pytest.raises(RuntimeError, match="append-only"):
+            await session.flush()
+        await session.rollback()
+        await session.delete(await session.get(TicketEvent, event_id))
+        with pytest.raises(RuntimeError, match="append-only"):
+            await session.flush()
