@@ -51,6 +51,12 @@ COLUMNS = ["id", "number", "status", "channel", "anonymous", "requester_kind", "
            "rework_count", "duplicate_count", "version"]
 
 
+def open_status(age: timedelta, rng: random.Random) -> str:
+    """Orders of the last day may still wait for acceptance; older ones rarely do."""
+    waiting = 0.5 if age < timedelta(days=1) else 0.02
+    return "dispatched" if rng.random() < waiting else rng.choice(("accepted", "in_progress"))
+
+
 def ticket_rows(n: int, calendar: WorkingCalendar, rng: random.Random):
     """Yield COPY records: ticket i created i-th in time order over two years."""
     start = SCAN_AT - timedelta(days=730)
@@ -64,21 +70,20 @@ def ticket_rows(n: int, calendar: WorkingCalendar, rng: random.Random):
         recent = age_days < 20
         roll = rng.random()
         if recent and roll < 0.55:
-            status = rng.choice(OPEN)
+            status = open_status(SCAN_AT - created, rng)
         elif not recent and roll < 0.002:
-            status = rng.choice(OPEN)  # long-forgotten open orders exist too
+            status = open_status(SCAN_AT - created, rng)  # long-forgotten open orders too
         elif roll < 0.6:
             status = "replied"
         else:
             status = "archived"
         reply_due = acceptance_due = contact_due = contact_at = None
         if status in OPEN:
-            reply_due = rng.choice(due_days if rng.random() < 0.85 else past_days)
+            # Seeds: on-time completion 96-98 %, timely acceptance 88-99 %.
+            reply_due = rng.choice(due_days if rng.random() < 0.95 else past_days)
             acceptance_due = created + timedelta(hours=2)
             contact_due = created + timedelta(hours=1)
-            contact_at = None if rng.random() < 0.05 else created + timedelta(minutes=30)
-            if status != "dispatched":
-                acceptance_due = created + timedelta(hours=2)
+            contact_at = None if rng.random() < 0.03 else created + timedelta(minutes=30)
         else:
             reply_due = created + timedelta(days=7)
         content = ""

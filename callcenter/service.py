@@ -167,11 +167,11 @@ class Service:
         await self.telephony.start()
 
     def _route_ivr(self) -> None:
-        """The dialplan's ``AGI(agi://.../ivr)``: the IVR feature when it exists, else a
+        """The dialplan's ``AGI(agi://.../ivr)``: the IVR's greeting when it exists, else a
         pass-through so calls go on to the queue (an unknown script would hang them up)."""
-        ivr = _optional("callcenter.ivr")
-        if ivr is not None and hasattr(ivr, "setup_agi"):
-            ivr.setup_agi(self.telephony, self.settings)
+        greeting = _optional("callcenter.ivr.greeting")
+        if greeting is not None:
+            self.telephony.agi.route("ivr", greeting.greet_and_connect)
             return
 
         async def pass_through(session: Any) -> None:

@@ -59,6 +59,7 @@ class Call:
     bridged_since: datetime | None = None
     bridges: dict[str, set[str]] = field(default_factory=dict)
     ivr: list[str] = field(default_factory=list)
+    ivr_declared: str | None = None
     dialled: bool = False
     last_dial_status: str | None = None
     recording_file: str | None = None
@@ -197,6 +198,8 @@ class CallTracker:
             call.direction_hint = event.value
         elif event.name == "MIXMONITOR_FILENAME":
             call.recording_file = event.value
+        elif event.name == "IVR_PATH" and event.value:
+            call.ivr_declared = event.value  # the IVR script's own account of the path
 
     def _on_dial_begin(self, event: ev.DialBegan) -> None:
         call = self._call_for(event, create=True)
@@ -439,7 +442,8 @@ class CallTracker:
             "queue": call.queue,
             "agent_name": call.agent_name,
             "agent_interface": call.agent_interface,
-            "ivr_path": ">".join(call.ivr)[:255] or None,
+            "ivr_path": ">".join(call.ivr + ([call.ivr_declared] if call.ivr_declared
+                                             else []))[:255] or None,
             "recording_file": call.recording_file,
             "started_at": call.started_at,
             "answered_at": answered_at,

@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class OriginateOutcome:
-    """Result of an Originate: ``outcome`` is answered, busy, no_answer, congestion, hangup,
-    failed, or ``queued`` for ``async_=False``-less fire-and-forget use."""
+    """Result of an Originate: ``outcome`` is answered, busy, no_answer, congestion or failed
+    (from the ``OriginateResponse`` Reason; a synchronous Originate only returns answered)."""
 
     action_id: str
     success: bool

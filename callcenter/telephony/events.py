@@ -339,14 +339,15 @@ class AmiDisconnected(DomainEvent):
     epoch: int
 
 
-ORIGINATE_OUTCOMES = {0: "failed", 1: "hangup", 3: "no_answer", 4: "answered", 5: "busy",
+ORIGINATE_OUTCOMES = {0: "failed", 1: "no_answer", 3: "no_answer", 4: "answered", 5: "busy",
                       8: "congestion"}
-"""OriginateResponse ``Reason`` (Asterisk control frame codes); 0 as failure is unconfirmed."""
+"""OriginateResponse ``Reason`` (Asterisk control frame codes): 1 the far end hung up before
+answering, 3 it rang until the timeout; 0 as failure is unconfirmed (PROTOCOL.md)."""
 
 APPS_OF_INTEREST = frozenset({"AGI", "EAGI", "Queue", "Read", "BackGround", "Background",
                               "Playback", "VoiceMail", "MixMonitor", "Dial"})
-VARIABLES_OF_INTEREST = frozenset({"MIXMONITOR_FILENAME", "IVR_CHOICE", "QUEUESTATUS",
-                                   "AGISTATUS", "DIALSTATUS"})
+VARIABLES_OF_INTEREST = frozenset({"MIXMONITOR_FILENAME", "IVR_CHOICE", "IVR_PATH",
+                                   "QUEUESTATUS", "AGISTATUS", "DIALSTATUS"})
 
 
 class MissingField(Exception):

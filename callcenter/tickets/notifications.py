@@ -2,11 +2,12 @@
 
 A reminder is first inserted in ``notifications`` (a second insert of the same
 ``dedupe_key`` is silently skipped), then, after the commit, published on the bus topic of
-its recipient (``notification.unit.<id>`` or ``notification.role.<role>``) and marked
-delivered. Rows left undelivered by a crash or a bus failure are pushed by the next
-``push_pending`` (a live push may then repeat; the stored row never does).
-Handlers follow the topic through ``GET /api/v1/notifications/ws`` and list or mark their
-notifications read through ``GET /api/v1/notifications`` and ``POST .../read``.
+its recipient (``notification.unit.<id>`` or ``notification.role.<role>``; one event
+``{"notifications": [...]}`` per recipient and push) and marked delivered. Rows left
+undelivered by a crash or a bus failure are pushed by the next ``push_pending`` (a live push
+may then repeat; the stored row never does). Handlers follow their topic through
+``GET /api/v1/notifications/ws`` and list or mark their notifications read through
+``GET /api/v1/notifications`` and ``POST /api/v1/notifications/read``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ARRAY, Integer, and_, any_, cast, func, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PUSH_BATCH = 2000
 PUSH_CONCURRENCY = 32
+LOOKUP_BATCH = 5000
 
 
 def dedupe_key(kind: str, subject: str | int, *, unit_id: int | None = None,
@@ -62,13 +64,16 @@ def addressed_to(principal: Principal) -> ColumnElement[bool]:
                 Notification.recipient_role == str(principal.role))
 
 
+_PLAIN = ("id", "kind", "ticket_id", "flag_id", "recipient_unit_id", "recipient_role", "text")
+_TIMES = ("day", "created_at", "delivered_at", "read_at")
+
+
 def notification_json(n: Notification | Mapping[str, Any]) -> dict[str, Any]:
     """JSON of a notification, from an ORM object or a row mapping."""
-    get = n.get if isinstance(n, Mapping) else lambda key: getattr(n, key)
-    out = {key: get(key) for key in ("id", "kind", "ticket_id", "flag_id",
-                                     "recipient_unit_id", "recipient_role", "text")}
-    for key in ("day", "created_at", "delivered_at", "read_at"):
-        value = get(key)
+    row = n if isinstance(n, Mapping) else {k: getattr(n, k) for k in _PLAIN + _TIMES}
+    out = {key: row[key] for key in _PLAIN}
+    for key in _TIMES:
+        value = row[key]
         out[key] = value.isoformat() if value is not None else None
     return out
 
@@ -76,25 +81,47 @@ def notification_json(n: Notification | Mapping[str, Any]) -> dict[str, Any]:
 async def store_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """Insert ``rows`` (Notification column values) whose dedupe key is new; returns how many.
 
-    The keys already stored for the rows' days are read first, so a repeated scan costs one
-    indexed query; the insert still skips conflicts, for a concurrent writer.
+    A repeated scan therefore writes nothing, and neither does a concurrent one: the unique
+    ``dedupe_key`` decides.
     """
-    if not rows:
+    unique = list({row["dedupe_key"]: row for row in reversed(rows)}.values())
+    if not unique:
         return 0
-    days = sorted({row["day"] for row in rows})
-    existing = set((await session.scalars(
-        select(Notification.dedupe_key).where(Notification.day.in_(days)))).all())
-    new: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row["dedupe_key"] not in existing:
-            new.setdefault(row["dedupe_key"], row)
-    if not new:
-        return 0
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Notification.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    await session.execute(stmt, list(new.values()))
+    if _is_postgresql(session):
+        return await _insert_unnest(session, unique)
+    keys = [row["dedupe_key"] for row in unique]
+    existing: set[str] = set()
+    for start in range(0, len(keys), LOOKUP_BATCH):
+        existing.update((await session.scalars(select(Notification.dedupe_key).where(
+            Notification.dedupe_key.in_(keys[start:start + LOOKUP_BATCH])))).all())
+    new = [row for row in unique if row["dedupe_key"] not in existing]
+    if new:
+        stmt = sqlite.insert(Notification.__table__).on_conflict_do_nothing(
+            index_elements=["dedupe_key"])
+        await session.execute(stmt, new)
     return len(new)
+
+
+def _is_postgresql(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+_UNNEST_COLUMNS = {"dedupe_key": "VARCHAR", "recipient_unit_id": "INTEGER",
+                   "recipient_role": "VARCHAR", "kind": "VARCHAR", "ticket_id": "INTEGER",
+                   "flag_id": "INTEGER", "day": "DATE", "text": "TEXT",
+                   "created_at": "TIMESTAMPTZ"}
+_INSERT_UNNEST = text(
+    f"INSERT INTO notifications ({', '.join(_UNNEST_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _UNNEST_COLUMNS.items())
+    + ") ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+
+
+async def _insert_unnest(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """PostgreSQL: one statement with one array per column, whatever the number of rows
+    (a daily scan of a large city writes tens of thousands of reminders)."""
+    result = await session.execute(
+        _INSERT_UNNEST, {c: [row[c] for row in rows] for c in _UNNEST_COLUMNS})
+    return len(result.all())
 
 
 async def push_pending(sessionmaker: async_sessionmaker[AsyncSession], bus: Bus,
@@ -110,20 +137,26 @@ async def push_pending(sessionmaker: async_sessionmaker[AsyncSession], bus: Bus,
             if not batch:
                 return pushed
             await _publish(bus, batch)
-            await session.execute(update(table)
-                                  .where(table.c.id.in_([n["id"] for n in batch]))
-                                  .values(delivered_at=clock.now()))
+            ids = [n["id"] for n in batch]
+            in_batch = (table.c.id == any_(cast(ids, ARRAY(Integer))) if _is_postgresql(session)
+                        else table.c.id.in_(ids))
+            await session.execute(update(table).where(in_batch).values(delivered_at=clock.now()))
             pushed += len(batch)
         log.info("notifications_pushed count=%d", len(batch))
 
 
 async def _publish(bus: Bus, batch: Sequence[Mapping[str, Any]]) -> None:
-    """A few publishes in flight at once: with Redis each one is a network round trip."""
-    for start in range(0, len(batch), PUSH_CONCURRENCY):
-        await asyncio.gather(*(
-            bus.publish(topic_for(n["recipient_unit_id"], n["recipient_role"]),
-                        notification_json(n))
-            for n in batch[start:start + PUSH_CONCURRENCY]))
+    """One event per recipient topic carrying its new notifications, a few in flight at
+    once: a scan may write tens of thousands of reminders to a few hundred units, and with
+    Redis every publish is a network round trip."""
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for n in batch:
+        topic = topic_for(n["recipient_unit_id"], n["recipient_role"])
+        by_topic.setdefault(topic, []).append(notification_json(n))
+    events = list(by_topic.items())
+    for start in range(0, len(events), PUSH_CONCURRENCY):
+        await asyncio.gather(*(bus.publish(topic, {"notifications": items})
+                               for topic, items in events[start:start + PUSH_CONCURRENCY]))
 
 
 async def list_notifications(session: AsyncSession, principal: Principal, *,
@@ -197,7 +230,8 @@ async def notifications_ws(request: web.Request) -> web.WebSocketResponse:
 
         async def forward() -> None:
             async for _topic, event in subscription:
-                await ws.send_json({"type": "notification", "notification": event})
+                await ws.send_json({"type": "notifications",
+                                    "notifications": event["notifications"]})
 
         pump = asyncio.create_task(forward())
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select, true
+from sqlalchemy import Select, and_, func, or_, select, true, tuple_
 
 from callcenter.auth.principal import Principal, Role
 from callcenter.tickets.lifecycle import OPEN_AT_UNIT, Action
@@ -50,7 +50,6 @@ def search_statement(principal: Principal, q: SearchQuery, *, now: datetime,
     for unit_id in sorted({u for u in (q.unit_id, own_unit(principal)) if u is not None}):
         holder = TicketAssignment.__table__.alias(f"holder_{unit_id}")
         stmt = stmt.join(holder, and_(holder.c.ticket_id == Ticket.id,
-                                      holder.c.ticket_created_at == Ticket.created_at,
                                       holder.c.unit_id == unit_id,
                                       holder.c.active == true()))
         at, ident = holder.c.ticket_created_at, holder.c.ticket_id
@@ -77,7 +76,7 @@ def search_statement(principal: Principal, q: SearchQuery, *, now: datetime,
                               Ticket.content.contains(q.text, autoescape=True)))
     if q.cursor:
         cursor_at, cursor_id = decode_cursor(q.cursor)
-        stmt = stmt.where(or_(at < cursor_at, and_(at == cursor_at, ident < cursor_id)))
+        stmt = stmt.where(tuple_(at, ident) < tuple_(cursor_at, cursor_id))
     return stmt
 
 

@@ -69,7 +69,7 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(32))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     flag_id: Mapped[int | None] = mapped_column(ForeignKey("supervision_flags.id"))
-    day: Mapped[date] = mapped_column(Date, index=True)  # the scan reads a day's keys
+    day: Mapped[date] = mapped_column(Date)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)

@@ -45,3 +45,23 @@ async def test_one_ip_trying_many_usernames_is_limited(client, sessionmaker, clo
     for n in range(8):  # per-IP limit is 8 in this test's config
         assert (await _login(client, f"guess{n}", "password-guess")).status == 401
     assert (await _login(client, "wu")).status == 429
+
+
+async def test_the_limit_is_shared_by_every_process_using_the_database(
+        client, sessionmaker, clock, auth_config, db_url):
+    """A second service process (own engine, own app) sees the first one's failures."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from callcenter.auth.testing import bare_app
+    from callcenter.store.engine import create_engine, create_sessionmaker
+
+    await make_user(sessionmaker, clock, role=Role.AGENT, username="zheng")
+    other_engine = create_engine(db_url)
+    other_app = bare_app(create_sessionmaker(other_engine), clock, config=auth_config)
+    try:
+        async with TestClient(TestServer(other_app)) as other:
+            for target in (client, other, client):
+                assert (await _login(target, "zheng", "wrong-password")).status == 401
+            assert (await _login(other, "zheng")).status == 429
+    finally:
+        await other_engine.dispose()

@@ -8,9 +8,6 @@ redis-server (append-only file on) on a free port, so stopping it harms no one.
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from callcenter.bus.redis import RedisBus
+from tests.bus.private_redis import free_port, start_redis, stop_redis
 
 REDELIVERY = 0.3
 
@@ -62,36 +60,6 @@ async def until_delivered(bus: RedisBus, sub, topic: str) -> None:
         except TimeoutError:
             continue
     raise AssertionError(f"{topic} never arrived after reconnect")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_redis(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # no readiness event exists: poll the port
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("private redis-server did not start")
-
-
-def stop_redis(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(timeout=10)
 
 
 @pytest.fixture

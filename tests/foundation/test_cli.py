@@ -105,7 +105,7 @@ def test_demo_shows_where_to_look_and_calls_flowing(tmp_path: Path) -> None:
     path = config_file(tmp_path, f'[simulator]\nrecordings_dir = "{tmp_path / "rec"}"\n')
     process = subprocess.run(
         [sys.executable, "-m", "callcenter", "demo", "--config", str(path),
-         "--duration", "12", "--calls-per-minute", "60"],
+         "--duration", "5", "--calls-per-minute", "120"],
         cwd=tmp_path, capture_output=True, text=True, timeout=90,
         env={**os.environ, "CALLCENTER_SHARED": str(REPO.parent / "shared")})
     assert process.returncode == 0, process.stderr

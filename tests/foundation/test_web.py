@@ -20,7 +20,7 @@ from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.service import Telephony
 from callcenter.tickets.errors import TicketNotFound
 from callcenter.web.app import create_app
-from tests.bus.test_redis_outages import free_port, start_redis, stop_redis
+from tests.bus.private_redis import free_port, start_redis, stop_redis
 
 
 def settings_for(**env: str):

@@ -105,6 +105,7 @@ async def ivr(session: AgiSession) -> None:
     await session.answer()
     choice = await session.get_data("beep", 3000, 1)
     await session.set_variable("IVR_CHOICE", choice or "")
+    await session.set_variable("IVR_PATH", f"menu:{choice}")
 
 
 @pytest.fixture
@@ -185,7 +186,7 @@ async def test_hundred_concurrent_calls_give_hundred_rows(rig: Rig) -> None:
         assert row.agent_name is not None and row.agent_name.startswith("Agent ")
         assert row.queue == "hotline" and row.direction == "inbound"
         assert row.caller_number == call.channel.cid_num
-        assert row.ivr_path == "agi:ivr>keys:1"
+        assert row.ivr_path == "agi:ivr>keys:1>menu:1"
         assert row.recording_file and row.recording_file.endswith(".wav")
     for call in quitters:
         row = rows[call.linkedid]
@@ -228,10 +229,31 @@ async def test_ami_cut_mid_calls_reconnects_without_duplicates_or_losses(rig: Ri
         assert row.disposition == "answered" and row.end_estimated is False
         # bridged before the cut, hung up after the reconnect: exact across the outage
         assert row.talk_seconds == pytest.approx(rig.truth.talk(call.linkedid), abs=EXACT)
-        assert row.ivr_path == "agi:ivr>keys:1"
+        assert row.ivr_path == "agi:ivr>keys:1>menu:1"
     for call in newcomers:
         row = rows[call.linkedid]
         assert row.disposition == "answered" and row.end_estimated is False
         assert row.caller_number is not None and row.caller_number.startswith("1380000")
         # picked up by the resync while talking: talk counted from the resync on
         assert 0 < row.talk_seconds <= rig.truth.talk(call.linkedid) + EXACT
+
+
+async def test_originate_outcomes_and_outbound_rows(rig: Rig) -> None:
+    from callcenter.simulator.actors import Destination
+
+    await start_service(rig, rig.sim.config.agi_port)
+    rig.sim.add_destination("13800138001", Destination(mode="answer", answer_after=1.0,
+                                                       talk_time=5.0))
+    rig.sim.add_destination("13800138002", Destination(mode="busy"))
+    commands = rig.telephony.commands
+    answered = await commands.originate("PJSIP/trunk/13800138001", application="Playback",
+                                        data="hello-world", caller_id="12345 <12345>")
+    busy = await commands.originate("PJSIP/trunk/13800138002", application="Playback",
+                                    data="hello-world", caller_id="12345 <12345>")
+    assert (answered.outcome, busy.outcome) == ("answered", "busy")
+    await rig.sim.wait_idle(30)
+    await rig.seen.wait_for(lambda: rig.tracker.live_calls == 0)
+    rows = await rig.rows()
+    assert {row.disposition for row in rows.values()} == {"answered", "busy"}
+    assert all(row.direction == "outbound" for row in rows.values())
+    assert {row.called_number for row in rows.values()} == {"13800138001", "13800138002"}

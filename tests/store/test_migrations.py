@@ -64,3 +64,16 @@ async def test_a_drafted_revision_follows_the_head(tmp_path) -> None:
     text = path.read_text(encoding="utf-8")
     assert f"down_revision: str | None = {migrations.head_revision()!r}" in text
     assert "op." not in text  # the models equal the migrated schema: nothing to do
+
+
+def test_every_model_module_is_listed_in_store_models() -> None:
+    """A model module missing from callcenter/store/models.py escapes the schema test."""
+    import re
+    from pathlib import Path
+
+    package = Path(migrations.__file__).resolve().parents[2]
+    listed = (package / "store" / "models.py").read_text(encoding="utf-8")
+    for path in package.rglob("*.py"):
+        if re.search(r"^class \w+\(Base\):", path.read_text(encoding="utf-8"), re.M):
+            module = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+            assert f"import {module} " in listed or f"import {module}\n" in listed, module

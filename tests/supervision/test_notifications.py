@@ -33,10 +33,12 @@ async def test_live_push_list_and_mark_read(client, sessionmaker, bus, clock, ca
         scheduler = SupervisionScheduler(sessionmaker, bus, clock, calendar,
                                          SupervisionConfig())
         await scheduler.run_once()
-        received = [await ws.receive_json(timeout=5) for _ in range(2)]
-    assert sorted((m["notification"]["kind"], m["notification"]["ticket_id"])
-                  for m in received) == sorted([("due_soon", mine.id), ("overdue", late.id)])
-    assert all(m["notification"]["recipient_unit_id"] == unit.id for m in received)
+        message = await ws.receive_json(timeout=5)
+    assert message["type"] == "notifications"
+    received = message["notifications"]
+    assert sorted((n["kind"], n["ticket_id"]) for n in received) == sorted(
+        [("due_soon", mine.id), ("overdue", late.id)])
+    assert all(n["recipient_unit_id"] == unit.id for n in received)
 
     listed = await (await client.get("/api/v1/notifications", headers=as_handler)).json()
     assert listed["unread"] == 2 and len(listed["notifications"]) == 2

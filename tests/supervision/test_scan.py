@@ -79,7 +79,9 @@ async def test_scan_produces_exactly_the_expected_reminders(sessionmaker, bus, c
     scheduler = SupervisionScheduler(sessionmaker, bus, clock, calendar, CONFIG)
     async with bus.subscribe("notification.*") as live:
         result = await scheduler.run_once()
-        pushed = [await live.get(timeout=1) for _ in range(result.pushed)]
+        pushed = []  # one event per recipient, carrying its notifications
+        while sum(len(event["notifications"]) for _, event in pushed) < result.pushed:
+            pushed.append(await live.get(timeout=1))
 
     rows = await _notifications(sessionmaker)
     assert _keyset(rows, t, unit_a, unit_b) == sorted([
@@ -102,7 +104,8 @@ async def test_scan_produces_exactly_the_expected_reminders(sessionmaker, bus, c
     escalation = next(r for r in rows if r.kind == "overdue_escalation")
     assert "住建局" in escalation.text
 
-    topics = sorted({topic for topic, _ in pushed})
+    assert len(pushed) == 3
+    topics = sorted(topic for topic, _ in pushed)
     assert topics == sorted([f"notification.unit.{unit_a.id}",
                              f"notification.unit.{unit_b.id}", "notification.role.supervisor"])
 

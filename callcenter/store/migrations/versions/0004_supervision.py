@@ -70,7 +70,6 @@ def upgrade() -> None:
                     unique=False)
     op.create_index(op.f("ix_notifications_ticket_id"), "notifications", ["ticket_id"],
                     unique=False)
-    op.create_index(op.f("ix_notifications_day"), "notifications", ["day"], unique=False)
     op.create_index("ix_notifications_role_read", "notifications",
                     ["recipient_role", "read_at", "id"], unique=False)
     op.create_index("ix_notifications_unit_read", "notifications",
@@ -142,7 +141,6 @@ def downgrade() -> None:
     op.drop_table("supervision_runs")
     op.drop_index("ix_notifications_unit_read", table_name="notifications")
     op.drop_index("ix_notifications_role_read", table_name="notifications")
-    op.drop_index(op.f("ix_notifications_day"), table_name="notifications")
     op.drop_index(op.f("ix_notifications_ticket_id"), table_name="notifications")
     op.drop_index(op.f("ix_notifications_delivered_at"), table_name="notifications")
     op.drop_table("notifications")

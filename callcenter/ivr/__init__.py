@@ -1,0 +1,1 @@
+"""FastAGI scripts of the inbound IVR (menus as data come with the IVR feature)."""
