@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from callcenter.auth.models import AuditLog
 from tests.tickets.conftest import Hotline
 
+ONE_ENGINE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no data read
 
+
+@ONE_ENGINE
 async def test_every_route_needs_a_token(hotline: Hotline) -> None:
     response = await hotline.client.get("/api/v1/tickets")
     assert response.status == 401
@@ -154,6 +158,7 @@ async def test_dispatch_to_an_unknown_unit_is_refused(hotline: Hotline) -> None:
     assert body["error"]["field"] == "lead_unit_id"
 
 
+@ONE_ENGINE
 async def test_openapi_document_lists_every_route(hotline: Hotline) -> None:
     response = await hotline.client.get("/api/v1/openapi.json")  # public
     assert response.status == 200
