@@ -89,6 +89,19 @@ class WorkingCalendar:
                 "to the calendar directory"
             ) from exc
 
+    def check_years(self, today: date) -> list[int]:
+        """Raise when this year is unknown; return the years ahead (next one) still unknown.
+
+        Deadlines of December orders run into the next year, so the service warns early.
+        """
+        self.is_workday(date(today.year, 1, 1))
+        missing = []
+        try:
+            self.is_workday(date(today.year + 1, 1, 1))
+        except CalendarError:
+            missing.append(today.year + 1)
+        return missing
+
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.zone).date()
 

@@ -347,9 +347,14 @@ async def request_extension(request: web.Request, principal: Principal, body: Ex
 
 
 def build_service(app: web.Application, config: TicketsConfig) -> TicketService:
+    """Load and check the taxonomy and the calendar: a bad file stops the start."""
     taxonomy = load_taxonomy(config.taxonomy_path)
     calendar = WorkingCalendar(config.timezone, config.calendar_dir)
-    return TicketService(app[SESSIONMAKER], app[CLOCK], config, taxonomy, calendar)
+    clock = app[CLOCK]
+    for year in calendar.check_years(calendar.local_date(clock.now())):
+        log.warning("calendar_year_missing year=%s dir=%s hint=add %s.toml before deadlines "
+                    "reach it", year, config.calendar_dir, year)
+    return TicketService(app[SESSIONMAKER], clock, config, taxonomy, calendar)
 
 
 def setup_web(app: web.Application, config: TicketsConfig | None = None) -> None:

@@ -9,6 +9,7 @@ Payloads are parsed here: a bad one answers 422 naming the field; domain errors
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,10 @@ from pydantic import BaseModel, ValidationError
 
 from callcenter.auth.http import require_role
 from callcenter.auth.principal import Principal, Role
+from callcenter.tickets.calendar import CalendarError
 from callcenter.tickets.errors import TicketError
+
+log = logging.getLogger(__name__)
 
 Endpoint = Callable[[web.Request, Principal, Any], Awaitable[BaseModel]]
 
@@ -57,6 +61,9 @@ class Api:
                     result = await endpoint(request, principal, payload)
                 except TicketError as exc:
                     raise error_response(exc.status, exc.code, exc.message, exc.field) from None
+                except CalendarError as exc:  # an office must add the year's calendar file
+                    log.error("calendar_missing error=%s", exc)
+                    raise error_response(503, "calendar_missing", str(exc)) from None
                 return web.json_response(text=result.model_dump_json(), status=spec.status)
 
             handler.api_spec = spec  # type: ignore[attr-defined]
@@ -79,7 +86,8 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
         body["field"] = field
     cls = web.HTTPException
     for candidate in (web.HTTPNotFound, web.HTTPConflict, web.HTTPForbidden,
-                      web.HTTPUnprocessableEntity, web.HTTPBadRequest):
+                      web.HTTPUnprocessableEntity, web.HTTPBadRequest,
+                      web.HTTPServiceUnavailable):
         if candidate.status_code == status:
             cls = candidate
     return cls(text=json.dumps({"error": body}, ensure_ascii=False),

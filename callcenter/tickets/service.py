@@ -110,7 +110,7 @@ class TicketService:
             # ORM-enabled INSERT ... RETURNING: one round trip, no unit-of-work pass (intake
             # is the hot path of the service).
             ticket = (await session.scalars(insert(Ticket).returning(Ticket), [values])).one()
-            self._link_calls(session, ticket, data.calls, "intake", now)
+            await self._link_calls(session, ticket, data.calls, "intake", now)
             await session.execute(insert(TicketEvent), [self._event_values(
                 ticket, principal, Action.CREATE, None, S.DRAFT, now)])
         log.info("ticket_created id=%s number=%s", ticket.id, number)
@@ -132,7 +132,7 @@ class TicketService:
                 ticket.caller_phone = data.caller.phone
                 ticket.caller_address = data.caller.address
             if data.calls:
-                self._link_calls(session, ticket, data.calls, "intake", now)
+                await self._link_calls(session, ticket, data.calls, "intake", now)
             self._event(session, ticket, principal, Action.UPDATE, S.DRAFT, S.DRAFT, now,
                         data={"fields": sorted(changes)})
         return ticket
@@ -372,7 +372,7 @@ class TicketService:
             ticket, assignment, now = loaded.ticket, loaded.assignment, self._now()
             assert assignment is not None
             if data.call:
-                self._link_calls(session, ticket, [data.call], "contact", now)
+                await self._link_calls(session, ticket, [data.call], "contact", now)
             on_time = ticket.first_contact_due_at is None or now <= ticket.first_contact_due_at
             if ticket.first_contact_at is None:
                 ticket.first_contact_at = now
@@ -391,7 +391,7 @@ class TicketService:
             assert assignment is not None
             self._check_evidence(ticket, data)
             if data.call:
-                self._link_calls(session, ticket, [data.call], "contact", now)
+                await self._link_calls(session, ticket, [data.call], "contact", now)
             if ticket.first_contact_at is None and (data.call or data.attachments):
                 ticket.first_contact_at = now
             if not self._is_lead(assignment):
@@ -550,7 +550,7 @@ class TicketService:
             loaded = await self._load(session, principal, ticket_id, Action.REVISIT)
             ticket, now = loaded.ticket, self._now()
             if data.call:
-                self._link_calls(session, ticket, [data.call], "revisit", now)
+                await self._link_calls(session, ticket, [data.call], "revisit", now)
             ticket.revisit_result = data.result
             self._move(session, loaded, principal, Action.REVISIT, now, reason=data.comment,
                        unit_id=ticket.lead_unit_id, data={"result": str(data.result)})
@@ -698,12 +698,19 @@ class TicketService:
                     attachments=[a.model_dump() if hasattr(a, "model_dump") else a
                                  for a in attachments])
 
-    def _link_calls(self, session: AsyncSession, ticket: Ticket, calls: Sequence[CallLinkIn],
-                    purpose: str, now: datetime) -> None:
+    async def _link_calls(self, session: AsyncSession, ticket: Ticket,
+                          calls: Sequence[CallLinkIn], purpose: str, now: datetime) -> None:
+        """Link calls once each: the same call given again (a reply citing the contact call)
+        is already on the order."""
+        if not calls:
+            return
+        known = set((await session.scalars(select(TicketCall.linkedid).where(
+            TicketCall.ticket_id == ticket.id))).all())
         for call in {c.linkedid: c for c in calls}.values():
-            session.add(TicketCall(ticket_id=ticket.id, linkedid=call.linkedid,
-                                   purpose=purpose, recording_ref=call.recording_ref,
-                                   linked_at=now))
+            if call.linkedid not in known:
+                session.add(TicketCall(ticket_id=ticket.id, linkedid=call.linkedid,
+                                       purpose=purpose, recording_ref=call.recording_ref,
+                                       linked_at=now))
 
     def _check_topic(self, topic: str | None) -> None:
         if topic is not None and topic not in self.taxonomy.topics:

@@ -34,7 +34,8 @@ def test_masks():
     # 小区 (estate) and 社区 are not districts: the estate's name is hidden.
     assert mask_address("克拉玛依市阳光小区5栋") == "克拉玛依市****"
     assert mask_address("阳光小区5栋201") == "****"
-    assert mask_address("新疆维吾尔自治区昌吉市呼图壁县雀尔沟镇") == "新疆维吾尔自治区昌吉市呼图壁县****"
+    assert (mask_address("新疆维吾尔自治区昌吉市呼图壁县雀尔沟镇")
+            == "新疆维吾尔自治区昌吉市呼图壁县****")
     assert mask_ip("10.12.3.4") == "10.12.*.*"
     assert mask_phone(None) is None and mask_name("") == ""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -109,7 +110,7 @@ async def ivr(session: AgiSession) -> None:
 
 
 @pytest.fixture
-async def rig(db_url: str) -> AsyncIterator[Rig]:
+async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     engine = create_async_engine(db_url)
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
@@ -123,7 +124,8 @@ async def rig(db_url: str) -> AsyncIterator[Rig]:
     telephony.agi.route("ivr", ivr)
     await telephony.agi.start()
     sim = Simulator(port=0, time_scale=TIME_SCALE, seed=7, agi_host="127.0.0.1",
-                    agi_port=telephony.agi.port, bad_login_delay=0.05)
+                    agi_port=telephony.agi.port, bad_login_delay=0.05,
+                    recordings_dir=tmp_path / "recordings")
     await sim.start()
     truth = Truth()
     sim.add_listener(truth)

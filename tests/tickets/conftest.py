@@ -100,7 +100,7 @@ class Hotline:
         return body
 
     async def new_ticket(self, **overrides: Any) -> dict[str, Any]:
-        """A registered consultation-free complaint with a named caller."""
+        """A registered complaint (unless overridden) from a named caller."""
         draft = {"channel": "phone", "ticket_type": "complaint",
                  "topic": "city_management", "title": "噪音扰民",
                  "content": "小区旁边工地夜间施工噪音很大，影响休息。",

@@ -116,3 +116,12 @@ def test_tickets_config_rejects_unknown_keys() -> None:
         TicketsConfig.model_validate({"acceptance": {"mode": "same_day", "hourz": 2}})
     assert TicketsConfig.model_validate({"acceptance": {"mode": "same_day"}}).acceptance.mode \
         == "same_day"
+
+
+def test_start_up_check_names_the_years_still_missing(tmp_path: Path) -> None:
+    assert CAL.check_years(date(2026, 11, 21)) == [2027]
+    (tmp_path / "2031.toml").write_text("holidays = [2031-01-01]\n")
+    calendar = WorkingCalendar("Asia/Shanghai", tmp_path)
+    assert calendar.check_years(date(2031, 6, 1)) == [2032]
+    with pytest.raises(CalendarError, match="2033"):
+        calendar.check_years(date(2033, 1, 1))

@@ -121,3 +121,15 @@ async def test_acceptance_same_day_mode(hotline: Hotline) -> None:
     h.clock.set(local(2026, 11, 21, 10))  # Saturday: accept by the end of Monday
     ticket = await h.dispatched()
     assert ticket["acceptance_due_at"].startswith("2026-11-23T15:59:59")
+
+
+async def test_a_deadline_in_an_unknown_year_asks_for_the_calendar_file(hotline: Hotline
+                                                                        ) -> None:
+    h = hotline
+    h.clock.set(local(2026, 12, 28, 10))  # a report's 10 working days run into 2027
+    ticket = await h.new_ticket(ticket_type="report")
+    body = await h.call(h.supervisor, "POST", f"/tickets/{ticket['id']}/dispatch",
+                        {"lead_unit_id": h.unit_a}, expect=503)
+    assert body["error"]["code"] == "calendar_missing" and "2027.toml" in body["error"]["message"]
+    unchanged = await h.call(h.supervisor, "GET", f"/tickets/{ticket['id']}", expect=200)
+    assert unchanged["status"] == "registered"

@@ -12,8 +12,10 @@ PROOF = {"attachments": [{"kind": "photo", "name": "现场.jpg", "ref": "files/1
 
 async def test_time_limited_order_from_intake_to_archive(hotline: Hotline) -> None:
     h = hotline
-    draft = await h.call(h.agent, "POST", "/tickets", {"ticket_type": "help", "content": ""},
-                         expect=201)
+    draft = await h.call(h.agent, "POST", "/tickets", {
+        "ticket_type": "help", "content": "",
+        "calls": [{"linkedid": "1700000000.1", "recording_ref": "rec/1700000000.1.wav"}]},
+        expect=201)
     assert draft["status"] == "draft"
     assert draft["number"] == "20261123-000001"
     tid = draft["id"]
@@ -34,8 +36,12 @@ async def test_time_limited_order_from_intake_to_archive(hotline: Hotline) -> No
     await h.call(h.handler_a, "POST", f"/tickets/{tid}/contact",
                  {"call": {"linkedid": "1700000000.42"}}, expect=200)
     replied = await h.call(h.handler_a, "POST", f"/tickets/{tid}/reply",
-                           {"content": "已修复路灯"}, expect=200)
+                           {"content": "已修复路灯", "call": {"linkedid": "1700000000.42"}},
+                           expect=200)
     assert replied["status"] == "replied"
+    calls = (await h.call(h.supervisor, "GET", f"/tickets/{tid}", expect=200))["calls"]
+    assert [(c["linkedid"], c["purpose"]) for c in calls] == [
+        ("1700000000.1", "intake"), ("1700000000.42", "contact")]
     revisited = await h.call(h.agent, "POST", f"/tickets/{tid}/revisit",
                              {"result": "satisfied"}, expect=200)
     assert revisited["revisit_result"] == "satisfied"
