@@ -160,7 +160,8 @@ class Channel:
     def set_state(self, state: int) -> None:
         if state == self.state or self.dead:
             return
-        self.state = state
+        old, self.state = self.state, state
+        self.pbx.devices.moved(self, old)
         self.touch()
         self.emit("Newstate", ev.CALL)
         if state == UP and self.answered_at is None:

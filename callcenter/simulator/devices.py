@@ -29,7 +29,7 @@ class Devices:
     def __init__(self, pbx: Pbx) -> None:
         self.pbx = pbx
         self.states: dict[str, int] = {}
-        self.channels: dict[str, list[Channel]] = {}
+        self.counts: dict[str, list[int]] = {}  # device → live channels per channel state
         self.registered: set[str] = set()  # PJSIP endpoints with a contact (an actor)
 
     def emit(self, device: str, state: int) -> None:
@@ -47,15 +47,14 @@ class Devices:
         return self.compute(device)
 
     def compute(self, device: str) -> int:
-        chans = [c for c in self.channels.get(device, ()) if not c.dead]
-        if device.startswith("PJSIP/") and device not in self.registered and not chans:
+        counts = self.counts.get(device) or [0] * 11
+        live = sum(counts)
+        if device.startswith("PJSIP/") and device not in self.registered and not live:
             return UNAVAILABLE
-        if device.startswith("Local/") and not chans:
-            return NOT_INUSE
         if device.startswith("Local/"):
-            return INUSE if any(c.state == 6 for c in chans) else NOT_INUSE
-        ringing = any(c.state == 5 for c in chans)
-        inuse = any(c.state in (1, 2, 3, 4, 6, 7) for c in chans)
+            return INUSE if counts[6] else NOT_INUSE
+        ringing = counts[5] > 0
+        inuse = any(counts[s] for s in (1, 2, 3, 4, 6, 7))
         if ringing and inuse:
             return RINGINUSE
         if ringing:
@@ -67,12 +66,20 @@ class Devices:
         return NOT_INUSE
 
     def add_channel(self, chan: Channel) -> None:
-        self.channels.setdefault(chan.device, []).append(chan)
+        counts = self.counts.get(chan.device)
+        if counts is None:
+            counts = self.counts[chan.device] = [0] * 11
+        counts[chan.state] += 1
+
+    def moved(self, chan: Channel, old: int) -> None:
+        counts = self.counts[chan.device]
+        counts[old] -= 1
+        counts[chan.state] += 1
 
     def remove_channel(self, chan: Channel) -> None:
-        lst = self.channels.get(chan.device)
-        if lst and chan in lst:
-            lst.remove(chan)
+        counts = self.counts.get(chan.device)
+        if counts is not None:
+            counts[chan.state] -= 1
         self.channel_changed(chan)
 
     def channel_changed(self, chan: Channel) -> None:

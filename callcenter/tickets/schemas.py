@@ -78,6 +78,15 @@ class DraftPatch(_In):
     location: str | None = Field(default=None, max_length=300)
     calls: list[CallLinkIn] | None = Field(default=None, max_length=50)
 
+    @field_validator("channel", "caller", "anonymous", "requester_kind", "public",
+                     "ticket_type", "content", "calls", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        """Absent means unchanged; an explicit null cannot clear a required field."""
+        if value is None:
+            raise ValueError("may be left out but not set to null")
+        return value
+
 
 class ReasonIn(_In):
     reason: str = Field(min_length=1, max_length=2000)

@@ -24,7 +24,7 @@ async def capture_sim(tmp_path: Path, captures: Path) -> AsyncIterator[Simulator
     sim = Simulator(
         SimulatorConfig(
             port=0,
-            time_scale=0.01,
+            time_scale=0.05,
             seed=7,
             asterisk_config_dir=CAPTURE_DIALPLAN,
             recordings_dir=tmp_path / "rec",

@@ -168,7 +168,7 @@ async def test_fastagi_matches_capture(capture_sim: Simulator, captures: Path) -
     port = await agi.start()
     capture_sim.config.agi_port = port
     # FastAGI round trips take real milliseconds: run this one closer to real time
-    capture_sim.clock.rescale(0.2)
+    capture_sim.clock.rescale(0.25)
     try:
         client = await _login(capture_sim, captures / "fastagi.raw")
         await client.action(

@@ -178,3 +178,24 @@ async def test_a_claimed_run_is_not_repeated_by_a_second_process(sessionmaker, b
     assert await two.run_if_due() is None  # claimed, not finished, not stale yet
     clock.advance(timedelta(minutes=61))  # the first process died mid-scan
     assert await two.run_if_due() is not None
+
+
+async def test_run_forever_catches_up_at_start_and_stops_on_request(sessionmaker, bus, clock,
+                                                                   calendar, make_ticket):
+    import asyncio
+
+    unit = await make_unit(sessionmaker)
+    await make_ticket(status="accepted", lead_unit_id=unit.id,
+                      reply_due_at=end_of(calendar, 2026, 10, 8))
+    clock.set(utc(2026, 9, 30, 6, 0))  # 14:00 local: the 08:30 run was missed
+    scheduler = SupervisionScheduler(sessionmaker, bus, clock, calendar, CONFIG)
+    stop = asyncio.Event()
+    async with bus.subscribe(f"notification.unit.{unit.id}") as live:
+        task = asyncio.create_task(scheduler.run_forever(stop))
+        _, event = await live.get(timeout=10)
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    assert [n["kind"] for n in event["notifications"]] == ["due_soon"]
+    async with sessionmaker() as session:
+        run = await session.get(SupervisionRun, date(2026, 9, 30))
+    assert run is not None and run.finished_at is not None

@@ -138,6 +138,9 @@ async def test_payload_errors_name_the_field(hotline: Hotline) -> None:
     body = await h.call(h.agent, "POST", "/tickets", {"colour": "red"}, expect=422)
     assert body["error"]["field"] == "colour"
     draft = await h.call(h.agent, "POST", "/tickets", {"ticket_type": "help"}, expect=201)
+    body = await h.call(h.agent, "PATCH", f"/tickets/{draft['id']}", {"ticket_type": None},
+                        expect=422)
+    assert body["error"]["field"] == "ticket_type"
     body = await h.call(h.agent, "POST", f"/tickets/{draft['id']}/register", expect=422)
     assert body["error"]["field"] == "content"
     response = await h.client.post("/api/v1/tickets", data=b"{not json",
