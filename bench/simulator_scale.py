@@ -1,0 +1,176 @@
+"""Can the simulator play a big hotline on one core? 1,000 concurrent calls, 300 agents.
+
+Every call goes the hotline's real way (config/asterisk): trunk channel, IVR over FastAGI
+(a minimal server in this process), MixMonitor (no WAV written: recording files are written
+only when a call ends, so this bench points recordings at a temporary folder), queue, agent
+ringing and answering, talk, hang-up. One AMI client reads every event over TCP.
+
+"Keeps up" means the event loop stays responsive (timer lateness) and simulated durations
+stay true: callers asked to talk 60 s are reported by AgentComplete as TalkTime 60.
+
+    python bench/simulator_scale.py [--calls 1000] [--agents 300] [--time-scale 0.05]
+    python bench/simulator_scale.py --record   # also append the result to bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from callcenter.simulator import Agent, Caller, Simulator, SimulatorConfig  # noqa: E402
+
+
+async def fastagi_server() -> tuple[asyncio.base_events.Server, int]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()).strip():
+            pass
+        writer.write(b"ANSWER\n")
+        await writer.drain()
+        await reader.readline()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+class AmiReader:
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.events = 0
+        self.talk_times: list[int] = []
+
+    async def run(self, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reader.readline()
+        writer.write(b"Action: Login\r\nUsername: callcenter\r\nSecret: CHANGE_ME\r\nEvents: on\r\n\r\n")
+        buf = b""
+        while True:
+            data = await reader.read(1 << 20)
+            if not data:
+                return
+            self.bytes += len(data)
+            buf += data
+            *blocks, buf = buf.split(b"\r\n\r\n")
+            for block in blocks:
+                if block.startswith(b"Event: "):
+                    self.events += 1
+                    if block.startswith(b"Event: AgentComplete"):
+                        talk = block.split(b"TalkTime: ", 1)[1].split(b"\r\n", 1)[0]
+                        self.talk_times.append(int(talk))
+
+
+async def lag_monitor(samples: list[float], stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        t = loop.time()
+        await asyncio.sleep(0.02)
+        samples.append((loop.time() - t - 0.02) * 1000)
+
+
+async def run(calls: int, agents: int, time_scale: float, talk: float, ramp: float) -> dict:
+    agi, agi_port = await fastagi_server()
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = Simulator(SimulatorConfig(port=0, time_scale=time_scale, seed=1, agi_port=agi_port,
+                                        recordings_dir=Path(tmp)))
+        await sim.start()
+        for n in range(agents):
+            sim.add_agent(f"PJSIP/{2000 + n}", Agent(answer_after=2, voice=None),
+                          queues=["hotline"], login=True)
+        reader = AmiReader()
+        reader_task = asyncio.create_task(reader.run(sim.ami_port))
+        await asyncio.sleep(0.2)
+        lags: list[float] = []
+        stop = asyncio.Event()
+        monitor = asyncio.create_task(lag_monitor(lags, stop))
+        events_before = sim.hub.count
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        handles = []
+        peak = 0
+        for i in range(calls):
+            handles.append(sim.place_call(f"138{i:08d}", behaviour=Caller(talk_time=talk, voice=None)))
+            if i % 50 == 49:
+                await asyncio.sleep(sim.clock.wall(ramp / (calls / 50)))
+                peak = max(peak, sum(1 for c in sim.pbx.channels if c.startswith("PJSIP/trunk")))
+        peak = max(peak, sum(1 for c in sim.pbx.channels if c.startswith("PJSIP/trunk")))
+        await asyncio.gather(*(h.ended for h in handles))
+        await sim.wait_idle(600)
+        wall = time.monotonic() - wall0
+        cpu = time.process_time() - cpu0
+        stop.set()
+        await monitor
+        await asyncio.sleep(0.3)
+        events = sim.hub.count - events_before
+        await sim.stop()
+        reader_task.cancel()
+        agi.close()
+    lags.sort()
+    talk_err = [abs(t - talk) for t in reader.talk_times]
+    return {
+        "calls": calls,
+        "agents": agents,
+        "time_scale": time_scale,
+        "peak_concurrent_calls": peak,
+        "events": events,
+        "events_received": reader.events,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "events_per_s": events / wall,
+        "mb_per_s": reader.bytes / wall / 1e6,
+        "lag_p50_ms": lags[len(lags) // 2] if lags else 0.0,
+        "lag_p99_ms": lags[int(len(lags) * 0.99)] if lags else 0.0,
+        "lag_max_ms": lags[-1] if lags else 0.0,
+        "completed": len(reader.talk_times),
+        "talk_time_error_mean_s": statistics.mean(talk_err) if talk_err else float("nan"),
+    }
+
+
+def verdict(r: dict) -> str:
+    ok = r["lag_p99_ms"] < 100 and r["talk_time_error_mean_s"] <= 1.0 and r["completed"] == r["calls"]
+    return "keeps up" if ok else "falls behind"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, default=1000)
+    ap.add_argument("--agents", type=int, default=300)
+    ap.add_argument("--time-scale", type=float, default=0.05)
+    ap.add_argument("--talk", type=float, default=60.0, help="simulated seconds each caller talks")
+    ap.add_argument("--ramp", type=float, default=10.0, help="simulated seconds to place all calls")
+    ap.add_argument("--record", action="store_true", help="append the result to bench/RESULTS.md")
+    args = ap.parse_args()
+    r = asyncio.run(run(args.calls, args.agents, args.time_scale, args.talk, args.ramp))
+    lines = [
+        f"calls {r['calls']}, agents {r['agents']}, peak concurrent calls {r['peak_concurrent_calls']},"
+        f" time_scale {r['time_scale']}",
+        f"events {r['events']} ({r['events_received']} received over AMI) in {r['wall_s']:.1f} s wall,"
+        f" {r['cpu_s']:.1f} s CPU: {r['events_per_s']:.0f} events/s, {r['mb_per_s']:.1f} MB/s",
+        f"event-loop lag p50 {r['lag_p50_ms']:.1f} ms, p99 {r['lag_p99_ms']:.1f} ms,"
+        f" max {r['lag_max_ms']:.1f} ms",
+        f"calls completed {r['completed']}/{r['calls']}; TalkTime error mean"
+        f" {r['talk_time_error_mean_s']:.2f} s (asked {args.talk:.0f} s)",
+        f"verdict: {verdict(r)}",
+    ]
+    print("\n".join(lines))
+    if args.record:
+        results = ROOT / "bench" / "RESULTS.md"
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        with results.open("a", encoding="utf-8") as fh:
+            fh.write(f"\n## Simulator scale ({stamp}, {machine})\n\n`python bench/simulator_scale.py"
+                     f" --calls {args.calls} --agents {args.agents} --time-scale {args.time_scale}`\n\n")
+            fh.write("".join(f"- {line}\n" for line in lines))
+
+
+if __name__ == "__main__":
+    main()
