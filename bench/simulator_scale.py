@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,9 @@ class AmiReader:
     async def run(self, port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         await reader.readline()
-        writer.write(b"Action: Login\r\nUsername: callcenter\r\nSecret: CHANGE_ME\r\nEvents: on\r\n\r\n")
+        writer.write(
+            b"Action: Login\r\nUsername: callcenter\r\nSecret: CHANGE_ME\r\nEvents: on\r\n\r\n"
+        )
         buf = b""
         while True:
             data = await reader.read(1 << 20)
@@ -81,12 +83,19 @@ async def lag_monitor(samples: list[float], stop: asyncio.Event) -> None:
 async def run(calls: int, agents: int, time_scale: float, talk: float, ramp: float) -> dict:
     agi, agi_port = await fastagi_server()
     with tempfile.TemporaryDirectory() as tmp:
-        sim = Simulator(SimulatorConfig(port=0, time_scale=time_scale, seed=1, agi_port=agi_port,
-                                        recordings_dir=Path(tmp)))
+        sim = Simulator(
+            SimulatorConfig(
+                port=0, time_scale=time_scale, seed=1, agi_port=agi_port, recordings_dir=Path(tmp)
+            )
+        )
         await sim.start()
         for n in range(agents):
-            sim.add_agent(f"PJSIP/{2000 + n}", Agent(answer_after=2, voice=None),
-                          queues=["hotline"], login=True)
+            sim.add_agent(
+                f"PJSIP/{2000 + n}",
+                Agent(answer_after=2, voice=None),
+                queues=["hotline"],
+                login=True,
+            )
         reader = AmiReader()
         reader_task = asyncio.create_task(reader.run(sim.ami_port))
         await asyncio.sleep(0.2)
@@ -98,7 +107,9 @@ async def run(calls: int, agents: int, time_scale: float, talk: float, ramp: flo
         handles = []
         peak = 0
         for i in range(calls):
-            handles.append(sim.place_call(f"138{i:08d}", behaviour=Caller(talk_time=talk, voice=None)))
+            handles.append(
+                sim.place_call(f"138{i:08d}", behaviour=Caller(talk_time=talk, voice=None))
+            )
             if i % 50 == 49:
                 await asyncio.sleep(sim.clock.wall(ramp / (calls / 50)))
                 peak = max(peak, sum(1 for c in sim.pbx.channels if c.startswith("PJSIP/trunk")))
@@ -136,12 +147,18 @@ async def run(calls: int, agents: int, time_scale: float, talk: float, ramp: flo
 
 
 def verdict(r: dict) -> str:
-    ok = r["lag_p99_ms"] < 100 and r["talk_time_error_mean_s"] <= 1.0 and r["completed"] == r["calls"]
+    ok = (
+        r["lag_p99_ms"] < 100
+        and r["talk_time_error_mean_s"] <= 1.0
+        and r["completed"] == r["calls"]
+    )
     return "keeps up" if ok else "falls behind"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--agents", type=int, default=300)
     ap.add_argument("--time-scale", type=float, default=0.05)
@@ -151,9 +168,11 @@ def main() -> None:
     args = ap.parse_args()
     r = asyncio.run(run(args.calls, args.agents, args.time_scale, args.talk, args.ramp))
     lines = [
-        f"calls {r['calls']}, agents {r['agents']}, peak concurrent calls {r['peak_concurrent_calls']},"
+        f"calls {r['calls']}, agents {r['agents']},"
+        f" peak concurrent calls {r['peak_concurrent_calls']},"
         f" time_scale {r['time_scale']}",
-        f"events {r['events']} ({r['events_received']} received over AMI) in {r['wall_s']:.1f} s wall,"
+        f"events {r['events']} ({r['events_received']} received over AMI)"
+        f" in {r['wall_s']:.1f} s wall,"
         f" {r['cpu_s']:.1f} s CPU: {r['events_per_s']:.0f} events/s, {r['mb_per_s']:.1f} MB/s",
         f"event-loop lag p50 {r['lag_p50_ms']:.1f} ms, p99 {r['lag_p99_ms']:.1f} ms,"
         f" max {r['lag_max_ms']:.1f} ms",
@@ -164,11 +183,15 @@ def main() -> None:
     print("\n".join(lines))
     if args.record:
         results = ROOT / "bench" / "RESULTS.md"
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        machine = (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        )
         with results.open("a", encoding="utf-8") as fh:
-            fh.write(f"\n## Simulator scale ({stamp}, {machine})\n\n`python bench/simulator_scale.py"
-                     f" --calls {args.calls} --agents {args.agents} --time-scale {args.time_scale}`\n\n")
+            fh.write(
+                f"\n## Simulator scale ({stamp}, {machine})\n\n`python bench/simulator_scale.py"
+                f" --calls {args.calls} --agents {args.agents} --time-scale {args.time_scale}`\n\n"
+            )
             fh.write("".join(f"- {line}\n" for line in lines))
 
 

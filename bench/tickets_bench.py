@@ -277,7 +277,11 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--creation-only", action="store_true",
+                        help="time ticket creation only (use a small --tickets); no record")
     args = parser.parse_args()
+    if args.creation_only:
+        args.no_record = True
 
     dsn = await create_database(args.pg)
     url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -300,12 +304,15 @@ async def main() -> None:
         service = TicketService(create_sessionmaker(engine), SystemClock(), config, taxonomy,
                                 WorkingCalendar(config.timezone, config.calendar_dir))
         await service.search(Principal(1, "warm", Role.SUPERVISOR, None), SearchQuery())
-        timings = await time_searches(service, topics, args.rounds)
+        timings = {} if args.creation_only else await time_searches(service, topics,
+                                                                    args.rounds)
         every = [t for values in timings.values() for t in values]
         lines = [f"| {name} | {len(v)} | {statistics.median(v):.1f} | "
                  f"{percentile(v, 95):.1f} |" for name, v in timings.items()]
-        lines.append(f"| **all searches** | {len(every)} | {statistics.median(every):.1f} | "
-                     f"**{percentile(every, 95):.1f}** |")
+        if every:
+            lines.append(f"| **all searches** | {len(every)} | {statistics.median(every):.1f}"
+                         f" | **{percentile(every, 95):.1f}** |")
+        await time_creation(service, 50, args.concurrency, False)  # warm pool and caches
         create_rate = await time_creation(service, args.creates, args.concurrency, False)
         intake_rate = await time_creation(service, args.creates // 3, args.concurrency, True)
         await engine.dispose()

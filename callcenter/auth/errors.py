@@ -1,4 +1,7 @@
-"""JSON errors of the API: ``{"error": {"id", "message", "field"?}}`` with an HTTP status."""
+"""JSON errors of the API: ``{"error": {"code", "message", "field"?}}`` with an HTTP status.
+
+The same shape as the app factory's error middleware, so clients parse one error format.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,11 @@ from typing import Any
 from aiohttp import web
 
 
-def http_error(cls: type[web.HTTPException], error_id: str, message: str,
+def http_error(cls: type[web.HTTPException], code: str, message: str,
                field: str | None = None, headers: dict[str, str] | None = None,
                ) -> web.HTTPException:
     """An aiohttp HTTP exception carrying the project's JSON error body; raise it."""
-    body: dict[str, Any] = {"id": error_id, "message": message}
+    body: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
     return cls(text=json.dumps({"error": body}, ensure_ascii=False),
@@ -29,7 +32,8 @@ def forbidden(message: str = "your role may not do this") -> web.HTTPException:
 
 
 def bad_request(message: str, field: str | None = None) -> web.HTTPException:
-    return http_error(web.HTTPBadRequest, "invalid_request", message, field)
+    """A payload or query value that is wrong: 422 naming the field (as every route does)."""
+    return http_error(web.HTTPUnprocessableEntity, "invalid", message, field)
 
 
 def not_found(message: str = "not found") -> web.HTTPException:

@@ -159,11 +159,11 @@ class UserPatch(_Payload):
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse the body into ``model``; a 400 names the first bad field."""
+    """Parse the body into ``model``; a 422 names the first bad field."""
     try:
         data = await request.json()
     except ValueError:
-        raise bad_request("body must be JSON") from None
+        raise bad_request("body must be JSON", "body") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

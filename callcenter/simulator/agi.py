@@ -42,8 +42,10 @@ class SimAgiChannel:
         if not self.chan.dead:
             result = "Success" if code == 200 else "Failure"
             self.chan.emit(
-                "AGIExecEnd", ev.AGI,
-                f"CommandId: {cid}\r\nCommand: {command}\r\nResultCode: {code}\r\nResult: {result}\r\n",
+                "AGIExecEnd",
+                ev.AGI,
+                f"CommandId: {cid}\r\nCommand: {command}\r\nResultCode: {code}\r\n"
+                f"Result: {result}\r\n",
             )
 
     async def answer(self) -> int:
@@ -105,7 +107,9 @@ class SimAgiChannel:
     async def say_number(self, number: int, escape: str) -> int:
         return await self.say_digits(str(number), escape)
 
-    async def record_file(self, path: str, fmt: str, escape: str, timeout_ms: int) -> tuple[int, int]:
+    async def record_file(
+        self, path: str, fmt: str, escape: str, timeout_ms: int
+    ) -> tuple[int, int]:
         seconds = (timeout_ms if timeout_ms > 0 else 10000) / 1000.0
         start = self.pbx.clock.now()
         digit = await self.pbx.read_digit(self.chan, seconds, escape or None) if escape else None
@@ -197,7 +201,9 @@ async def run_agi(pbx: Pbx, chan: Channel, data: str) -> str:
     return await _run_fastagi_with_events(target, url, env, SimAgiChannel(pbx, chan))
 
 
-async def _run_fastagi_with_events(target: str, url: str, env: dict[str, str], channel: SimAgiChannel) -> str:
+async def _run_fastagi_with_events(
+    target: str, url: str, env: dict[str, str], channel: SimAgiChannel
+) -> str:
     """run_fastagi() with res_agi's AGIExecStart/AGIExecEnd around every command line."""
     import asyncio
 
@@ -218,8 +224,10 @@ async def _run_fastagi_with_events(target: str, url: str, env: dict[str, str], c
 
     where = ac.parse_agi_url(target)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(where.host, where.port), 5.0)
-    except (OSError, asyncio.TimeoutError) as exc:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(where.host, where.port), 5.0
+        )
+    except (TimeoutError, OSError) as exc:
         log.warning("fastagi connect failed url=%s error=%r", target, exc)
         return ac.FAILURE
     session = Session(reader, writer, channel, env.get("agi_channel", ""))

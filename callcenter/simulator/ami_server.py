@@ -178,7 +178,9 @@ class AmiSession(asyncio.Protocol, EventSink):
                 self.close()
                 return
 
-    def response(self, msg: Message, resp: str, message: str | None, listflag: str | None = None) -> None:
+    def response(
+        self, msg: Message, resp: str, message: str | None, listflag: str | None = None
+    ) -> None:
         text = f"Response: {resp}\r\n"
         aid = get_header(msg, "ActionID")
         if aid:
@@ -208,7 +210,8 @@ class AmiSession(asyncio.Protocol, EventSink):
 
     def list_complete(self, msg: Message, event: str, count: int, extra: str = "") -> None:
         self.send(
-            f"Event: {event}\r\n{self.id_text(msg)}EventList: Complete\r\nListItems: {count}\r\n{extra}\r\n"
+            f"Event: {event}\r\n{self.id_text(msg)}EventList: Complete\r\n"
+            f"ListItems: {count}\r\n{extra}\r\n"
         )
 
     async def process(self, msg: Message) -> bool:
@@ -228,7 +231,8 @@ class AmiSession(asyncio.Protocol, EventSink):
         if spec is None:
             self.error(
                 msg,
-                f"Invalid/unknown command: {action}. Use Action: ListCommands to show available commands.",
+                f"Invalid/unknown command: {action}."
+                " Use Action: ListCommands to show available commands.",
             )
             return True
         authority, handler, _synopsis = spec
@@ -617,9 +621,18 @@ async def action_originate(s: AmiSession, msg: Message) -> bool:
                 variables.append((k.strip(), v))
     num, cname = parse_callerid(get_header(msg, "CallerID"))
     params = OriginateParams(
-        channel=name, context=context, exten=exten, priority=pi, application=app,
-        data=get_header(msg, "Data"), timeout_ms=to, cid=(num, cname), variables=variables,
-        account=get_header(msg, "Account"), channelid=channelid, otherchannelid=otherid,
+        channel=name,
+        context=context,
+        exten=exten,
+        priority=pi,
+        application=app,
+        data=get_header(msg, "Data"),
+        timeout_ms=to,
+        cid=(num, cname),
+        variables=variables,
+        account=get_header(msg, "Account"),
+        channelid=channelid,
+        otherchannelid=otherid,
     )
     aid = get_header(msg, "ActionID")
     if ast_true(get_header(msg, "Async")):
@@ -640,7 +653,16 @@ async def action_originate(s: AmiSession, msg: Message) -> bool:
 
 def _originate_app_permitted(app: str, data: str, perm: int) -> bool:
     low = app.lower()
-    for word in ("agi", "dbdeltree", "exec", "externalivr", "mixmonitor", "originate", "reload", "system"):
+    for word in (
+        "agi",
+        "dbdeltree",
+        "exec",
+        "externalivr",
+        "mixmonitor",
+        "originate",
+        "reload",
+        "system",
+    ):
         if word in low:
             return bool(perm & ev.SYSTEM)
     if "queue" in low:
@@ -672,8 +694,14 @@ async def action_queueadd(s: AmiSession, msg: Message) -> bool:
     wrap = int(wrap_s) if wrap_s.isdigit() else 0
     paused = ast_true(get_header(msg, "Paused"))
     res = s.server.sim.pbx.queues.add_member(
-        queue, interface, get_header(msg, "MemberName"), penalty, paused,
-        get_header(msg, "StateInterface"), get_header(msg, "Reason"), wrap,
+        queue,
+        interface,
+        get_header(msg, "MemberName"),
+        penalty,
+        paused,
+        get_header(msg, "StateInterface"),
+        get_header(msg, "Reason"),
+        wrap,
     )
     if res == RES_OKAY:
         s.ack(msg, "Added interface to queue")
@@ -713,7 +741,9 @@ async def action_queuepause(s: AmiSession, msg: Message) -> bool:
         s.error(msg, "Need 'Interface' and 'Paused' parameters.")
         return True
     paused = ast_true(paused_s)
-    ok = s.server.sim.pbx.queues.set_paused(get_header(msg, "Queue"), interface, get_header(msg, "Reason"), paused)
+    ok = s.server.sim.pbx.queues.set_paused(
+        get_header(msg, "Queue"), interface, get_header(msg, "Reason"), paused
+    )
     if not ok:
         s.error(msg, "Interface not found")
     else:
@@ -752,21 +782,27 @@ async def action_queuestatus(s: AmiSession, msg: Message) -> bool:
             continue
         sl, sl2 = q.sl_perf()
         parts.append(
-            f"Event: QueueParams\r\nQueue: {q.name}\r\nMax: {q.maxlen}\r\nStrategy: {q.strategy}\r\n"
+            f"Event: QueueParams\r\nQueue: {q.name}\r\nMax: {q.maxlen}\r\n"
+            f"Strategy: {q.strategy}\r\n"
             f"Calls: {len(q.entries)}\r\nHoldtime: {q.holdtime}\r\nTalkTime: {q.talktime}\r\n"
-            f"Completed: {q.completed}\r\nAbandoned: {q.abandoned}\r\nServiceLevel: {q.servicelevel}\r\n"
-            f"ServicelevelPerf: {sl:2.1f}\r\nServicelevelPerf2: {sl2:2.1f}\r\nWeight: {q.weight}\r\n{aid}\r\n"
+            f"Completed: {q.completed}\r\nAbandoned: {q.abandoned}\r\n"
+            f"ServiceLevel: {q.servicelevel}\r\n"
+            f"ServicelevelPerf: {sl:2.1f}\r\nServicelevelPerf2: {sl2:2.1f}\r\n"
+            f"Weight: {q.weight}\r\n{aid}\r\n"
         )
         items += 1
         for m in reversed(list(q.members.values())):
             if mfilter and mfilter not in (m.interface, m.membername):
                 continue
             parts.append(
-                f"Event: QueueMember\r\nQueue: {q.name}\r\nName: {m.membername}\r\nLocation: {m.interface}\r\n"
-                f"StateInterface: {m.state_interface}\r\nMembership: {'dynamic' if m.dynamic else 'static'}\r\n"
+                f"Event: QueueMember\r\nQueue: {q.name}\r\nName: {m.membername}\r\n"
+                f"Location: {m.interface}\r\n"
+                f"StateInterface: {m.state_interface}\r\n"
+                f"Membership: {'dynamic' if m.dynamic else 'static'}\r\n"
                 f"Penalty: {m.penalty}\r\nCallsTaken: {m.calls}\r\nLastCall: {int(m.lastcall)}\r\n"
                 f"LastPause: {int(m.lastpause)}\r\nLoginTime: {int(m.logintime)}\r\n"
-                f"InCall: {1 if m.starttime else 0}\r\nStatus: {m.status}\r\nPaused: {1 if m.paused else 0}\r\n"
+                f"InCall: {1 if m.starttime else 0}\r\nStatus: {m.status}\r\n"
+                f"Paused: {1 if m.paused else 0}\r\n"
                 f"PausedReason: {m.reason_paused}\r\nWrapuptime: {m.wrapuptime}\r\n{aid}\r\n"
             )
             items += 1
@@ -775,7 +811,8 @@ async def action_queuestatus(s: AmiSession, msg: Message) -> bool:
             parts.append(
                 f"Event: QueueEntry\r\nQueue: {q.name}\r\nPosition: {pos}\r\nChannel: {c.name}\r\n"
                 f"Uniqueid: {c.uniqueid}\r\nCallerIDNum: {c.cid_num or 'unknown'}\r\n"
-                f"CallerIDName: {c.cid_name or 'unknown'}\r\nConnectedLineNum: {c.conn_num or 'unknown'}\r\n"
+                f"CallerIDName: {c.cid_name or 'unknown'}\r\n"
+                f"ConnectedLineNum: {c.conn_num or 'unknown'}\r\n"
                 f"ConnectedLineName: {c.conn_name or 'unknown'}\r\nWait: {int(now - e.start)}\r\n"
                 f"Priority: {e.prio}\r\n{aid}\r\n"
             )
@@ -799,12 +836,14 @@ async def action_queuesummary(s: AmiSession, msg: Message) -> bool:
             continue
         logged = sum(1 for m in q.members.values() if m.status not in (ds.UNAVAILABLE, ds.INVALID))
         avail = sum(
-            1 for m in q.members.values()
+            1
+            for m in q.members.values()
             if m.status not in (ds.UNAVAILABLE, ds.INVALID) and q.member_available(m)
         )
         longest = max((int(now - e.start) for e in q.entries), default=0)
         parts.append(
-            f"Event: QueueSummary\r\nQueue: {q.name}\r\nLoggedIn: {logged}\r\nAvailable: {avail}\r\n"
+            f"Event: QueueSummary\r\nQueue: {q.name}\r\nLoggedIn: {logged}\r\n"
+            f"Available: {avail}\r\n"
             f"Callers: {len(q.entries)}\r\nHoldTime: {q.holdtime}\r\nTalkTime: {q.talktime}\r\n"
             f"LongestHoldTime: {longest}\r\n{aid}\r\n"
         )
@@ -871,7 +910,11 @@ ACTIONS: dict[str, tuple[int, Handler, str]] = {
     "originate": (ORIGINATE, action_originate, "Originate a call"),
     "userevent": (USER, action_userevent, "Send an arbitrary event"),
     "corestatus": (SYSTEM | REPORTING, action_corestatus, "Show PBX core status variables"),
-    "coreshowchannels": (SYSTEM | REPORTING, action_coreshowchannels, "List currently active channels"),
+    "coreshowchannels": (
+        SYSTEM | REPORTING,
+        action_coreshowchannels,
+        "List currently active channels",
+    ),
     "playdtmf": (CALL, action_playdtmf, "Play DTMF signal on a specific channel"),
     "queueadd": (AGENT, action_queueadd, "Add interface to queue"),
     "queueremove": (AGENT, action_queueremove, "Remove interface from queue"),
@@ -879,17 +922,42 @@ ACTIONS: dict[str, tuple[int, Handler, str]] = {
     "queuepenalty": (AGENT, action_queuepenalty, "Set the penalty for a queue member"),
     "queuestatus": (0, action_queuestatus, "Show queue status"),
     "queuesummary": (0, action_queuesummary, "Show queue summary"),
-    "mixmonitor": (SYSTEM, action_mixmonitor, "Record a call and mix the audio during the recording"),
-    "stopmixmonitor": (SYSTEM | CALL, action_stopmixmonitor, "Stop recording a call through MixMonitor"),
+    "mixmonitor": (
+        SYSTEM,
+        action_mixmonitor,
+        "Record a call and mix the audio during the recording",
+    ),
+    "stopmixmonitor": (
+        SYSTEM | CALL,
+        action_stopmixmonitor,
+        "Stop recording a call through MixMonitor",
+    ),
 }
 ACTION_NAMES = {
-    "login": "Login", "logoff": "Logoff", "challenge": "Challenge", "ping": "Ping", "events": "Events",
-    "listcommands": "ListCommands", "hangup": "Hangup", "status": "Status", "setvar": "Setvar",
-    "getvar": "Getvar", "redirect": "Redirect", "originate": "Originate", "userevent": "UserEvent",
-    "corestatus": "CoreStatus", "coreshowchannels": "CoreShowChannels", "playdtmf": "PlayDTMF",
-    "queueadd": "QueueAdd", "queueremove": "QueueRemove", "queuepause": "QueuePause",
-    "queuepenalty": "QueuePenalty", "queuestatus": "QueueStatus", "queuesummary": "QueueSummary",
-    "mixmonitor": "MixMonitor", "stopmixmonitor": "StopMixMonitor",
+    "login": "Login",
+    "logoff": "Logoff",
+    "challenge": "Challenge",
+    "ping": "Ping",
+    "events": "Events",
+    "listcommands": "ListCommands",
+    "hangup": "Hangup",
+    "status": "Status",
+    "setvar": "Setvar",
+    "getvar": "Getvar",
+    "redirect": "Redirect",
+    "originate": "Originate",
+    "userevent": "UserEvent",
+    "corestatus": "CoreStatus",
+    "coreshowchannels": "CoreShowChannels",
+    "playdtmf": "PlayDTMF",
+    "queueadd": "QueueAdd",
+    "queueremove": "QueueRemove",
+    "queuepause": "QueuePause",
+    "queuepenalty": "QueuePenalty",
+    "queuestatus": "QueueStatus",
+    "queuesummary": "QueueSummary",
+    "mixmonitor": "MixMonitor",
+    "stopmixmonitor": "StopMixMonitor",
 }
 
 
@@ -903,7 +971,9 @@ class AmiServer:
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: AmiSession(self), host, port, reuse_address=True)
+        self.server = await loop.create_server(
+            lambda: AmiSession(self), host, port, reuse_address=True
+        )
         sock = self.server.sockets[0]
         return int(sock.getsockname()[1])
 
@@ -929,7 +999,8 @@ class AmiServer:
         body = (
             f"EventTV: {_tv(now)}\r\n"
             f"Severity: {'Informational' if name == 'SuccessfulAuth' else 'Error'}\r\n"
-            f"Service: AMI\r\nEventVersion: 1\r\nAccountID: {username}\r\nSessionID: {s.session_id}\r\n"
+            f"Service: AMI\r\nEventVersion: 1\r\nAccountID: {username}\r\n"
+            f"SessionID: {s.session_id}\r\n"
             f"LocalAddress: {local}\r\nRemoteAddress: {remote}\r\n"
         )
         if name == "SuccessfulAuth":

@@ -35,8 +35,13 @@ def _args(data: str) -> list[str]:
 async def execute(pbx: Pbx, chan: Channel, app: str, data: str) -> int:
     handler = APPS.get(app.lower())
     if handler is None:
-        log.warning("No application '%s' for extension (%s, %s, %s)", app, chan.context, chan.exten,
-                    chan.priority)
+        log.warning(
+            "No application '%s' for extension (%s, %s, %s)",
+            app,
+            chan.context,
+            chan.exten,
+            chan.priority,
+        )
         return APP_HANGUP
     return await handler(pbx, chan, data)
 

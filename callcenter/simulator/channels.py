@@ -175,7 +175,11 @@ class Channel:
         self.cid_num, self.cid_name = num, name
         self.touch()
         if not self.dead:
-            self.emit("NewCallerid", ev.CALL, "CID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n")
+            self.emit(
+                "NewCallerid",
+                ev.CALL,
+                "CID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n",
+            )
 
     def set_connected(self, num: str, name: str) -> None:
         if (num, name) == (self.conn_num, self.conn_name):
@@ -201,7 +205,9 @@ class Channel:
             self.cdr_lastapp, self.cdr_lastdata = appl, data
         if cep_changed and appl and not self.dead:
             self.emit(
-                "Newexten", ev.DIALPLAN, f"Extension: {exten}\r\nApplication: {appl}\r\nAppData: {data}\r\n"
+                "Newexten",
+                ev.DIALPLAN,
+                f"Extension: {exten}\r\nApplication: {appl}\r\nAppData: {data}\r\n",
             )
 
     def set_app(self, appl: str, data: str) -> None:

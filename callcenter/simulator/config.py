@@ -22,7 +22,7 @@ class AmiUserConfig(BaseModel):
 
 
 class AgentConfig(BaseModel):
-    """A softphone the simulator plays (and, with `login`, adds to queues via QueueAdd-like login)."""
+    """A softphone the simulator plays; with `login` it is added to `queues` at start."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -15,7 +15,9 @@ async def dial_exec(pbx: Pbx, chan: Channel, args: list[str]) -> int:
     from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
 
     targets = [t for t in (args[0] if args else "").split("&") if t]
-    timeout = float(args[1]) if len(args) > 1 and args[1].strip().replace(".", "").isdigit() else None
+    timeout = (
+        float(args[1]) if len(args) > 1 and args[1].strip().replace(".", "").isdigit() else None
+    )
     options = args[2] if len(args) > 2 else ""
     outs: list[Outbound] = []
     for target in targets:
@@ -36,9 +38,15 @@ async def dial_exec(pbx: Pbx, chan: Channel, args: list[str]) -> int:
     loop_deadline = None if timeout is None else pbx.clock.now() + timeout
     while pending and winner is None:
         hang = asyncio.ensure_future(chan.hangup_event.wait())
-        wall = None if loop_deadline is None else pbx.clock.wall(max(0.0, loop_deadline - pbx.clock.now()))
+        wall = (
+            None
+            if loop_deadline is None
+            else pbx.clock.wall(max(0.0, loop_deadline - pbx.clock.now()))
+        )
         try:
-            done, _ = await asyncio.wait(set(pending) | {hang}, timeout=wall, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                set(pending) | {hang}, timeout=wall, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             hang.cancel()
         if chan.hungup:
@@ -62,7 +70,13 @@ async def dial_exec(pbx: Pbx, chan: Channel, args: list[str]) -> int:
                 out.finish(status)
                 statuses.append(status)
     if winner is None:
-        final = "BUSY" if "BUSY" in statuses else "CONGESTION" if "CONGESTION" in statuses else "NOANSWER"
+        final = (
+            "BUSY"
+            if "BUSY" in statuses
+            else "CONGESTION"
+            if "CONGESTION" in statuses
+            else "NOANSWER"
+        )
         chan.set_var("DIALSTATUS", final)
         return APP_CONTINUE
     peer = winner.chan

@@ -229,10 +229,28 @@ class Pbx:
         uid2 = uniqueid2 or self.new_uniqueid()
         link = linkedid or uid1
         device = f"Local/{exten}@{context}"
-        one = Channel(self, base + ";1", uid1, link, tech="Local", device=device, state=DOWN,
-                      context=context, exten=exten)
-        two = Channel(self, base + ";2", uid2, link, tech="Local", device=device, state=RING,
-                      context=context, exten=exten)
+        one = Channel(
+            self,
+            base + ";1",
+            uid1,
+            link,
+            tech="Local",
+            device=device,
+            state=DOWN,
+            context=context,
+            exten=exten,
+        )
+        two = Channel(
+            self,
+            base + ";2",
+            uid2,
+            link,
+            tech="Local",
+            device=device,
+            state=RING,
+            context=context,
+            exten=exten,
+        )
         one.local_half, two.local_half = 1, 2
         one.local_peer, two.local_peer = two, one
         self._register(one)
@@ -261,7 +279,11 @@ class Pbx:
         self.recorder.channel_gone(chan)
         chan.softhangup = True
         chan.hangup_event.set()
-        chan.emit("Hangup", ev.CALL, f"Cause: {chan.hangup_cause}\r\nCause-txt: {cause_text(chan.hangup_cause)}\r\n")
+        chan.emit(
+            "Hangup",
+            ev.CALL,
+            f"Cause: {chan.hangup_cause}\r\nCause-txt: {cause_text(chan.hangup_cause)}\r\n",
+        )
         chan.dead = True
         chan.touch()
         self._emit_cdr(chan)
@@ -390,7 +412,8 @@ class Pbx:
                     c.emit(
                         "DTMFEnd",
                         ev.DTMF,
-                        f"Digit: {digit}\r\nDurationMs: {duration_ms}\r\nDirection: {direction}\r\n",
+                        f"Digit: {digit}\r\nDurationMs: {duration_ms}\r\n"
+                        f"Direction: {direction}\r\n",
                     )
             for c, direction in path:
                 if direction == "Received" and not c.dead:
@@ -427,7 +450,9 @@ class Pbx:
             self.recorder.answered(chan, self.clock.now())
             if actor.keys:
                 for i, digit in enumerate(actor.keys):
-                    self.clock.call_later(actor.first_key_after + i * actor.key_delay, self._press, chan, digit)
+                    self.clock.call_later(
+                        actor.first_key_after + i * actor.key_delay, self._press, chan, digit
+                    )
             if actor.talk_time is not None:
                 self.clock.call_later(actor.talk_time, self.remote_hangup, chan)
 
@@ -479,7 +504,9 @@ class Pbx:
             return
         chan.request_hangup(None)
 
-    async def read_digit(self, chan: Channel, timeout: float | None, allowed: str | None = None) -> str | None:
+    async def read_digit(
+        self, chan: Channel, timeout: float | None, allowed: str | None = None
+    ) -> str | None:
         """Next digit within `timeout` simulated seconds; None on timeout; '' on hang-up."""
         self.prompt_keys(chan, allowed)
         if chan.hungup:
@@ -548,8 +575,12 @@ class Pbx:
         funcs: dict[str, Callable[[str], str]] = {
             "CALLERID": callerid,
             "CONNECTEDLINE": connected,
-            "CHANNEL": lambda arg: {"name": chan.name, "uniqueid": chan.uniqueid, "linkedid": chan.linkedid,
-                                    "language": chan.language}.get(arg.strip(), ""),
+            "CHANNEL": lambda arg: {
+                "name": chan.name,
+                "uniqueid": chan.uniqueid,
+                "linkedid": chan.linkedid,
+                "language": chan.language,
+            }.get(arg.strip(), ""),
             "LEN": lambda arg: str(len(arg)),
         }
         funcs.update(self.functions)
@@ -586,7 +617,9 @@ class Pbx:
             chan.soft_hangup(chan.hangup_cause or NORMAL_CLEARING)
             self.destroy(chan, NORMAL_CLEARING)
 
-    def start_pbx(self, chan: Channel, context: str, exten: str, priority: int = 1) -> asyncio.Task[Any]:
+    def start_pbx(
+        self, chan: Channel, context: str, exten: str, priority: int = 1
+    ) -> asyncio.Task[Any]:
         task = self.spawn(self.run_pbx(chan, context, exten, priority), name=f"pbx {chan.name}")
         chan.task = task
         return task
@@ -609,8 +642,9 @@ class Pbx:
             target, _, _opts = rest.partition("/")
             exten, _, context = target.partition("@")
             context = context or "default"
-            one, two = self.new_local_pair(exten, context, linkedid=linkedid, uniqueid=uniqueid,
-                                           uniqueid2=uniqueid2)
+            one, two = self.new_local_pair(
+                exten, context, linkedid=linkedid, uniqueid=uniqueid, uniqueid2=uniqueid2
+            )
             return Outbound(self, interface, one, two, appl=appl, cid=cid, requestor=requestor)
         if tech.upper() != "PJSIP":
             return None
@@ -627,8 +661,15 @@ class Pbx:
         else:
             return None
         context = ep.context if ep is not None else "default"
-        chan = self.new_channel("PJSIP", endpoint, state=DOWN, context=context, exten="s",
-                                linkedid=linkedid, uniqueid=uniqueid)
+        chan = self.new_channel(
+            "PJSIP",
+            endpoint,
+            state=DOWN,
+            context=context,
+            exten="s",
+            linkedid=linkedid,
+            uniqueid=uniqueid,
+        )
         chan.actor = actor
         return Outbound(self, interface, chan, None, appl=appl, cid=cid, requestor=requestor)
 
@@ -645,8 +686,14 @@ class Pbx:
     # -- Originate --------------------------------------------------------------------------
     async def originate(self, params: OriginateParams) -> tuple[bool, int, Channel | None]:
         """ast_pbx_outgoing_exten/app with AST_OUTGOING_WAIT: returns (success, reason, chan)."""
-        out = self.request(params.channel, requestor=None, appl="AppDial2", cid=params.cid,
-                           uniqueid=params.channelid or None, uniqueid2=params.otherchannelid or None)
+        out = self.request(
+            params.channel,
+            requestor=None,
+            appl="AppDial2",
+            cid=params.cid,
+            uniqueid=params.channelid or None,
+            uniqueid2=params.otherchannelid or None,
+        )
         if out is None:
             return False, 0, None
         chan = out.chan
@@ -658,7 +705,9 @@ class Pbx:
         out.announce(dialstring=out.dialstring())
         out.start()
         result = await out.wait(params.timeout_ms / 1000.0)
-        reason = {"ANSWER": 4, "BUSY": 5, "CONGESTION": 8, "NOANSWER": 3, "HANGUP": 1}.get(result.status, 0)
+        reason = {"ANSWER": 4, "BUSY": 5, "CONGESTION": 8, "NOANSWER": 3, "HANGUP": 1}.get(
+            result.status, 0
+        )
         if result.status != "ANSWER":
             out.finish(result.status)
             return False, reason, chan
@@ -791,7 +840,9 @@ class Outbound:
             chan.set_var("DIALEDPEERNUMBER", self.interface.split("/", 1)[1])
         if dialstring is not None:
             req = self.requestor.snap() if self.requestor is not None else ""
-            self.pbx.hub.emit("DialBegin", ev.CALL, req + chan.snap("Dest") + f"DialString: {dialstring}\r\n")
+            self.pbx.hub.emit(
+                "DialBegin", ev.CALL, req + chan.snap("Dest") + f"DialString: {dialstring}\r\n"
+            )
 
     def start(self) -> None:
         """Start ringing the far end (or the Local ;2 dialplan)."""
@@ -811,13 +862,27 @@ class Outbound:
         else:
             mode, after = "answer", 1.0
         if mode == "answer":
-            self.timers.append(pbx.clock.call_later(max(after, ring_delay + 0.01), self._far_answer))
+            self.timers.append(
+                pbx.clock.call_later(max(after, ring_delay + 0.01), self._far_answer)
+            )
         elif mode == "busy":
-            self.timers.append(pbx.clock.call_later(max(0.5, ring_delay + 0.01), self._far_reject, "BUSY", USER_BUSY))
+            self.timers.append(
+                pbx.clock.call_later(
+                    max(0.5, ring_delay + 0.01), self._far_reject, "BUSY", USER_BUSY
+                )
+            )
         elif mode == "congestion":
-            self.timers.append(pbx.clock.call_later(max(0.2, ring_delay + 0.01), self._far_reject, "CONGESTION", CONGESTION))
+            self.timers.append(
+                pbx.clock.call_later(
+                    max(0.2, ring_delay + 0.01), self._far_reject, "CONGESTION", CONGESTION
+                )
+            )
         elif mode == "hangup":
-            self.timers.append(pbx.clock.call_later(max(after, ring_delay + 0.01), self._far_reject, "HANGUP", NORMAL_CLEARING))
+            self.timers.append(
+                pbx.clock.call_later(
+                    max(after, ring_delay + 0.01), self._far_reject, "HANGUP", NORMAL_CLEARING
+                )
+            )
 
     async def _watch_local(self) -> None:
         two = self.local2
@@ -825,7 +890,9 @@ class Outbound:
         await two.ended
         if not self.result.done():
             cause = two.hangup_cause
-            status = "BUSY" if cause == USER_BUSY else "CONGESTION" if cause == CONGESTION else "HANGUP"
+            status = (
+                "BUSY" if cause == USER_BUSY else "CONGESTION" if cause == CONGESTION else "HANGUP"
+            )
             self.result.set_result(DialResult(status, self.ringing))
 
     def _ring(self) -> None:
@@ -853,8 +920,11 @@ class Outbound:
             moved = True
         chan.set_state(UP)
         if moved:
-            chan.emit("Newexten", ev.DIALPLAN,
-                      f"Extension: {chan.exten}\r\nApplication: {chan.appl}\r\nAppData: {chan.data}\r\n")
+            chan.emit(
+                "Newexten",
+                ev.DIALPLAN,
+                f"Extension: {chan.exten}\r\nApplication: {chan.appl}\r\nAppData: {chan.data}\r\n",
+            )
         self.result.set_result(DialResult("ANSWER", self.ringing))
         if chan.actor is not None:
             self.pbx.actor_answered(chan)
@@ -897,7 +967,9 @@ class Outbound:
 
     def publish_end(self, status: str) -> None:
         req = self.requestor.snap() if self.requestor is not None else ""
-        self.pbx.hub.emit("DialEnd", ev.CALL, req + self.chan.snap("Dest") + f"DialStatus: {status}\r\n")
+        self.pbx.hub.emit(
+            "DialEnd", ev.CALL, req + self.chan.snap("Dest") + f"DialStatus: {status}\r\n"
+        )
 
     def finish(self, status: str, *, cause: int | None = None, publish: bool = True) -> None:
         """The attempt failed or was cancelled: DialEnd and hang up the outgoing channel."""

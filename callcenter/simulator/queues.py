@@ -21,11 +21,20 @@ from callcenter.simulator.channels import NORMAL_CLEARING, Channel
 if TYPE_CHECKING:
     from callcenter.simulator.pbx import Outbound, Pbx
 
-STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered")
+STRATEGIES = (
+    "ringall",
+    "leastrecent",
+    "fewestcalls",
+    "random",
+    "rrmemory",
+    "linear",
+    "wrandom",
+    "rrordered",
+)
 RES_OKAY, RES_EXISTS, RES_NOSUCHQUEUE, RES_NOT_DYNAMIC = 0, -1, -3, -5
 
 
-@dataclass
+@dataclass(eq=False)
 class Member:
     queue: Queue
     interface: str
@@ -66,14 +75,14 @@ class Member:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class Ring:
     member: Member
     out: Outbound
     done: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class QueueEntry:
     queue: Queue
     chan: Channel
@@ -120,6 +129,7 @@ class Queue:
         self.rrpos = 0
         self._kick: asyncio.Handle | None = None
         self.avail_state: int | None = None
+        self._avail_pending: asyncio.Handle | None = None
 
     # -- member state -----------------------------------------------------------------------
     def usable(self, m: Member) -> bool:
@@ -142,12 +152,25 @@ class Queue:
 
     def empty_by(self, rule: str) -> bool:
         """get_member_status(): True when no member passes the joinempty/leavewhenempty rule."""
-        if not rule or ast_false(rule) and rule.lower() not in ("no", "false", "0", "off", "n", "f"):
+        if (
+            not rule
+            or ast_false(rule)
+            and rule.lower() not in ("no", "false", "0", "off", "n", "f")
+        ):
             return False
         low = rule.lower()
         if ast_true(low):
             return False
-        words = {"penalty", "paused", "inuse", "ringing", "unavailable", "invalid", "unknown", "wrapup"}
+        words = {
+            "penalty",
+            "paused",
+            "inuse",
+            "ringing",
+            "unavailable",
+            "invalid",
+            "unknown",
+            "wrapup",
+        }
         if low in ("no", "false", "0", "off", "n", "f", "strict"):
             conds = {"paused", "invalid", "unavailable"} if low != "strict" else words
         else:
@@ -173,7 +196,17 @@ class Queue:
         return True
 
     def update_avail(self) -> None:
-        state = ds.NOT_INUSE if any(self.usable(m) or m.pending for m in self.members.values()) else ds.INUSE
+        """Queue:<name>_avail, evaluated once per loop turn (device states are async anyway)."""
+        if self._avail_pending is None:
+            self._avail_pending = asyncio.get_running_loop().call_soon(self._update_avail)
+
+    def _update_avail(self) -> None:
+        self._avail_pending = None
+        state = (
+            ds.NOT_INUSE
+            if any(self.usable(m) or m.pending for m in self.members.values())
+            else ds.INUSE
+        )
         if self.avail_state is None:
             self.avail_state = state
             return
@@ -299,8 +332,16 @@ class QueueManager:
                     penalty = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
                     name = parts[2] if len(parts) > 2 and parts[2] else iface
                     state_iface = parts[3] if len(parts) > 3 and parts[3] else iface
-                    m = Member(q, iface, name, state_iface, penalty, dynamic=False, logintime=now,
-                               ringinuse=q.ringinuse)
+                    m = Member(
+                        q,
+                        iface,
+                        name,
+                        state_iface,
+                        penalty,
+                        dynamic=False,
+                        logintime=now,
+                        ringinuse=q.ringinuse,
+                    )
                     m.status = self.pbx.devices.state_of(state_iface)
                     q.members[iface] = m
             self.queues[q.name] = q
@@ -337,14 +378,26 @@ class QueueManager:
             return RES_EXISTS
         now = self.pbx.clock.now()
         state_iface = state_interface or interface
-        m = Member(q, interface, membername or interface, state_iface, penalty, paused=paused,
-                   reason_paused=reason if paused else "", dynamic=True, logintime=now,
-                   wrapuptime=wrapuptime, ringinuse=q.ringinuse)
+        m = Member(
+            q,
+            interface,
+            membername or interface,
+            state_iface,
+            penalty,
+            paused=paused,
+            reason_paused=reason if paused else "",
+            dynamic=True,
+            logintime=now,
+            wrapuptime=wrapuptime,
+            ringinuse=q.ringinuse,
+        )
         if paused:
             m.lastpause = now
         m.status = self.pbx.devices.state_of(state_iface)
         q.members[interface] = m
-        self.pbx.devices.emit(f"Queue:{q.name}_pause_{interface}", ds.INUSE if paused else ds.NOT_INUSE)
+        self.pbx.devices.emit(
+            f"Queue:{q.name}_pause_{interface}", ds.INUSE if paused else ds.NOT_INUSE
+        )
         self.pbx.hub.emit("QueueMemberAdded", ev.AGENT, m.blob())
         q.update_avail()
         q.kick()
@@ -379,7 +432,9 @@ class QueueManager:
                 m.lastpause = now if paused else m.lastpause
             m.paused = paused
             m.reason_paused = reason if paused else ""
-            self.pbx.devices.emit(f"Queue:{q.name}_pause_{interface}", ds.INUSE if paused else ds.NOT_INUSE)
+            self.pbx.devices.emit(
+                f"Queue:{q.name}_pause_{interface}", ds.INUSE if paused else ds.NOT_INUSE
+            )
             self.pbx.hub.emit("QueueMemberPause", ev.AGENT, m.blob())
             q.update_avail()
             q.kick()
@@ -407,8 +462,12 @@ class QueueManager:
         caller = entry.chan
         rings: list[Ring] = []
         for m in members:
-            out = pbx.request(m.interface, requestor=caller, appl="AppQueue",
-                              cid=(caller.cid_num, caller.cid_name))
+            out = pbx.request(
+                m.interface,
+                requestor=caller,
+                appl="AppQueue",
+                cid=(caller.cid_num, caller.cid_name),
+            )
             if out is None:
                 continue
             m.pending = True
@@ -420,7 +479,8 @@ class QueueManager:
             pbx.hub.emit(
                 "AgentCalled",
                 ev.AGENT,
-                body + f"Queue: {entry.queue.name}\r\nInterface: {m.interface}\r\nMemberName: {m.membername}\r\n",
+                body + f"Queue: {entry.queue.name}\r\nInterface: {m.interface}\r\n"
+                f"MemberName: {m.membername}\r\n",
             )
             pbx.hub.emit("DialBegin", ev.CALL, body + f"DialString: {m.interface}\r\n")
             caller.dialed_peer = agent
@@ -444,7 +504,14 @@ class QueueManager:
         options = args[1] if len(args) > 1 else ""
         qtimeout = args[4] if len(args) > 4 else ""
         q = self.queues.get(name)
-        for var in ("ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS", "QUEUEWAIT", "QUEUEWAIT_MS"):
+        for var in (
+            "ANSWEREDTIME",
+            "ANSWEREDTIME_MS",
+            "DIALEDTIME",
+            "DIALEDTIME_MS",
+            "QUEUEWAIT",
+            "QUEUEWAIT_MS",
+        ):
             chan.set_var(var, "")
         if q is None:
             chan.set_var("QUEUESTATUS", "UNKNOWN")
@@ -456,14 +523,19 @@ class QueueManager:
             chan.set_var("QUEUESTATUS", "FULL")
             return APP_CONTINUE
         start = clock.now()
-        expire = start + float(qtimeout) if qtimeout.strip().isdigit() and int(qtimeout) > 0 else None
+        expire = (
+            start + float(qtimeout) if qtimeout.strip().isdigit() and int(qtimeout) > 0 else None
+        )
         entry = QueueEntry(q, chan, start, opos=len(q.entries) + 1)
         q.entries.append(entry)
         chan.queue_entry = entry
         if len(q.entries) == 1:
             pbx.devices.emit(f"Queue:{q.name}", ds.RINGING)
-        chan.emit("QueueCallerJoin", ev.AGENT,
-                  f"Queue: {q.name}\r\nPosition: {entry.pos}\r\nCount: {len(q.entries)}\r\n")
+        chan.emit(
+            "QueueCallerJoin",
+            ev.AGENT,
+            f"Queue: {q.name}\r\nPosition: {entry.pos}\r\nCount: {len(q.entries)}\r\n",
+        )
         chan.emit("MusicOnHoldStart", ev.CALL, f"Class: {q.musicclass}\r\n")
         entry.moh = True
         pbx.actor_queued(chan)
@@ -516,7 +588,9 @@ class QueueManager:
         if expire is not None:
             timeout = self.pbx.clock.wall(max(0.0, expire - self.pbx.clock.now()))
         try:
-            done, _ = await asyncio.wait({fut, hang}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {fut, hang}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             hang.cancel()
         if hang in done or chan.hungup:
@@ -542,10 +616,13 @@ class QueueManager:
         pending = {ring.out.result: ring for ring in rings if not ring.done}
         while pending:
             hang = asyncio.ensure_future(chan.hangup_event.wait())
-            wall = None if deadline is None else pbx.clock.wall(max(0.0, deadline - pbx.clock.now()))
+            wall = (
+                None if deadline is None else pbx.clock.wall(max(0.0, deadline - pbx.clock.now()))
+            )
             try:
-                done, _ = await asyncio.wait(set(pending) | {hang}, timeout=wall,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    set(pending) | {hang}, timeout=wall, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 hang.cancel()
             if chan.hungup or hang in done:
@@ -603,8 +680,11 @@ class QueueManager:
             q.entries.remove(entry)
         if not q.entries:
             self.pbx.devices.emit(f"Queue:{q.name}", ds.NOT_INUSE)
-        entry.chan.emit("QueueCallerLeave", ev.AGENT,
-                        f"Queue: {q.name}\r\nPosition: {pos}\r\nCount: {len(q.entries)}\r\n")
+        entry.chan.emit(
+            "QueueCallerLeave",
+            ev.AGENT,
+            f"Queue: {q.name}\r\nPosition: {pos}\r\nCount: {len(q.entries)}\r\n",
+        )
         entry.chan.set_var("QUEUEPOSITION", str(pos))
         q.kick()
 
@@ -684,7 +764,8 @@ class QueueManager:
         pbx.hub.emit(
             "AgentConnect",
             ev.AGENT,
-            body + f"Queue: {q.name}\r\nInterface: {member.interface}\r\nMemberName: {member.membername}\r\n"
+            body + f"Queue: {q.name}\r\nInterface: {member.interface}\r\n"
+            f"MemberName: {member.membername}\r\n"
             f"HoldTime: {holdtime}\r\nRingTime: {ringtime}\r\n",
         )
         if not member.starttime:
@@ -730,8 +811,11 @@ class QueueManager:
         pbx.hub.emit(
             "AgentComplete",
             ev.AGENT,
-            chan.snap() + agent.snap("Dest") + f"Queue: {q.name}\r\nInterface: {member.interface}\r\n"
-            f"MemberName: {member.membername}\r\nHoldTime: {holdtime}\r\nTalkTime: {int(end - talk_start)}\r\n"
+            chan.snap()
+            + agent.snap("Dest")
+            + f"Queue: {q.name}\r\nInterface: {member.interface}\r\n"
+            f"MemberName: {member.membername}\r\nHoldTime: {holdtime}\r\n"
+            f"TalkTime: {int(end - talk_start)}\r\n"
             f"Reason: {reason}\r\n",
         )
         self._member_settled(member)

@@ -155,7 +155,9 @@ class Recorder:
             await asyncio.gather(*list(self.pending), return_exceptions=True)
 
 
-def _write_file(path: Path, voices: list[tuple[str, float, str]], duration: float, stereo: bool) -> None:
+def _write_file(
+    path: Path, voices: list[tuple[str, float, str]], duration: float, stereo: bool
+) -> None:
     from callcenter.simulator.wav import Segment, read_pcm, write_mixmonitor
 
     cache: dict[str, Any] = {}

@@ -1,11 +1,11 @@
 """The Simulator: a PBX in Python with an AMI server, plus the API tests and the demo drive it.
 
-    sim = Simulator(SimulatorConfig(port=0, time_scale=0.01, seed=1))
-    await sim.start()
-    sim.add_agent("PJSIP/1001", Agent(answer_after=2), queues=["hotline"], login=True)
-    call = sim.place_call("13800138000", behaviour=Caller(talk_time=60))
-    await call.ended
-    await sim.stop()
+sim = Simulator(SimulatorConfig(port=0, time_scale=0.01, seed=1))
+await sim.start()
+sim.add_agent("PJSIP/1001", Agent(answer_after=2), queues=["hotline"], login=True)
+call = sim.place_call("13800138000", behaviour=Caller(talk_time=60))
+await call.ended
+await sim.stop()
 """
 
 from __future__ import annotations
@@ -125,8 +125,13 @@ class Simulator:
         for agent in cfg.agents:
             self.add_agent(
                 agent.interface,
-                Agent(name=agent.name, mode=agent.mode, answer_after=agent.answer_after,
-                      talk_time=agent.talk_time, voice=agent.voice or "a01.wav"),
+                Agent(
+                    name=agent.name,
+                    mode=agent.mode,
+                    answer_after=agent.answer_after,
+                    talk_time=agent.talk_time,
+                    voice=agent.voice or "a01.wav",
+                ),
                 queues=agent.queues,
                 login=agent.login,
                 penalty=agent.penalty,
@@ -134,7 +139,9 @@ class Simulator:
         self.ami = AmiServer(self, users)
         self.ami_port = await self.ami.start(cfg.host, cfg.port)
         self.started = True
-        log.info("simulator listening ami=%s:%s time_scale=%s", cfg.host, self.ami_port, cfg.time_scale)
+        log.info(
+            "simulator listening ami=%s:%s time_scale=%s", cfg.host, self.ami_port, cfg.time_scale
+        )
 
     async def stop(self) -> None:
         if self.ami is not None:
@@ -200,8 +207,14 @@ class Simulator:
         pbx = self._require()
         behaviour = behaviour or Caller()
         ep = endpoint or self.config.trunk
-        chan = pbx.new_channel("PJSIP", ep, state=RING, context=context, exten=exten,
-                               cid=(caller_number, behaviour.name))
+        chan = pbx.new_channel(
+            "PJSIP",
+            ep,
+            state=RING,
+            context=context,
+            exten=exten,
+            cid=(caller_number, behaviour.name),
+        )
         chan.actor = behaviour
         chan.dnid = exten  # type: ignore[attr-defined]
         chan.set_var("SIPDOMAIN", self.config.sip_domain)
@@ -305,7 +318,8 @@ class Simulator:
         uid = chan.uniqueid if chan is not None else (params.channelid or "<unknown>")
         body += (
             f"Reason: {reason}\r\nUniqueid: {uid}\r\n"
-            f"CallerIDNum: {params.cid[0] or '<unknown>'}\r\nCallerIDName: {params.cid[1] or '<unknown>'}\r\n"
+            f"CallerIDNum: {params.cid[0] or '<unknown>'}\r\n"
+            f"CallerIDName: {params.cid[1] or '<unknown>'}\r\n"
         )
         self.hub.emit("OriginateResponse", ev.CALL, body)
         if ok and chan is not None:

@@ -72,7 +72,7 @@ async def run_traffic(
         try:
             await asyncio.wait_for(stop_event.wait(), sim.clock.wall(gap))
             break
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         call = sim.place_call(random_number(sim), behaviour=random_caller(sim))
         stats.placed += 1

@@ -3,13 +3,19 @@
 Chinese working days are not Monday to Friday: public holidays are moved around with make-up
 working weekends (调休). The ``chinesecalendar`` package knows the State Council's schedule for
 past years and the current one; a file ``<year>.toml`` in the calendar directory adds (or
-corrects) a year. A year known by neither is an error, never a silent guess.
+corrects) a year. A year known by neither gets a *provisional* calendar: weekends and the
+fixed-date statutory holidays (元旦 1 Jan, 劳动节 1 May, 国庆 1-3 Oct) only. A hotline cannot
+stop registering orders in December because next year's schedule is not published yet; the
+office is warned loudly (once per year, at start and on first use) and every deadline
+computed over such a year says so (``provisional_years``), so it can be reviewed once the
+State Council publishes the year and the office adds ``<year>.toml``.
 
 Day boundaries are the office's local zone (Asia/Shanghai); every instant returned is UTC.
 """
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -21,9 +27,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from callcenter.tickets.config import ConfigError
 
+log = logging.getLogger(__name__)
 
-class CalendarError(LookupError):
-    """The calendar does not know a year: add ``<year>.toml`` to the calendar directory."""
+# Statutory holidays that fall on a fixed date every year (the lunar ones cannot be guessed,
+# nor can the make-up working weekends): the provisional calendar of an unknown year.
+FIXED_HOLIDAYS = ((1, 1), (5, 1), (10, 1), (10, 2), (10, 3))
 
 
 class YearOverride(BaseModel):
@@ -71,36 +79,57 @@ class WorkingCalendar:
     def __init__(self, tz: str = "Asia/Shanghai", overrides_dir: Path | None = None) -> None:
         self.zone = ZoneInfo(tz)
         self._overrides = load_overrides(overrides_dir) if overrides_dir else {}
+        self._overrides_dir = overrides_dir
+        self._sources: dict[int, str] = {}
         self.is_workday = lru_cache(maxsize=4096)(self._is_workday)
 
+    def source_of(self, year: int) -> str:
+        """Where ``year``'s working days come from: ``override``, ``library`` or
+        ``provisional`` (neither knows it: weekends and fixed-date holidays only)."""
+        source = self._sources.get(year)
+        if source is None:
+            source = self._find_source(year)
+            self._sources[year] = source
+            if source == "provisional":
+                log.warning(
+                    "calendar_provisional year=%s dir=%s hint=deadlines in %s use weekends and "
+                    "fixed-date holidays only; add %s.toml with the State Council schedule",
+                    year, self._overrides_dir, year, year)
+        return source
+
+    def _find_source(self, year: int) -> str:
+        if year in self._overrides:
+            return "override"
+        try:
+            chinese_calendar.is_workday(date(year, 6, 1))
+        except NotImplementedError:
+            return "provisional"
+        return "library"
+
     def _is_workday(self, day: date) -> bool:
-        override = self._overrides.get(day.year)
-        if override is not None:
+        source = self.source_of(day.year)
+        if source == "override":
+            override = self._overrides[day.year]
             if day in override.workdays:
                 return True
             if day in override.holidays:
                 return False
             return day.weekday() < 5
-        try:
+        if source == "library":
             return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError as exc:
-            raise CalendarError(
-                f"no working-day calendar for {day.year}: add {day.year}.toml "
-                "to the calendar directory"
-            ) from exc
+        return day.weekday() < 5 and (day.month, day.day) not in FIXED_HOLIDAYS
+
+    def provisional_years(self, first: date, last: date) -> list[int]:
+        """The years between two days (inclusive) whose calendar is only provisional."""
+        return [y for y in range(first.year, last.year + 1)
+                if self.source_of(y) == "provisional"]
 
     def check_years(self, today: date) -> list[int]:
-        """Raise when this year is unknown; return the years ahead (next one) still unknown.
+        """The years (this one and the next) that only have a provisional calendar.
 
         Deadlines of December orders run into the next year, so the service warns early.
         """
-        self.is_workday(date(today.year, 1, 1))
-        missing = []
-        try:
-            self.is_workday(date(today.year + 1, 1, 1))
-        except CalendarError:
-            missing.append(today.year + 1)
-        return missing
+        return self.provisional_years(today, date(today.year + 1, 1, 1))
 
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.zone).date()

@@ -11,7 +11,7 @@ from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from callcenter.tickets.models import TicketType
 
@@ -35,6 +35,21 @@ class AcceptanceDeadline(BaseModel):
     hours: float = Field(default=2.0, gt=0, le=24)
 
 
+class SupervisionConfig(BaseModel):
+    """督办 (section ``[tickets.supervision]``): the daily scan and the hotspot triggers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    run_at: time = time(8, 30)  # office local time, on working days
+    due_soon_working_days: int = Field(default=2, ge=0, le=30)
+    stale_run_minutes: int = Field(default=60, ge=1)  # a claimed run not finished: redo
+    hotspot_window_days: int = Field(default=7, ge=1, le=90)
+    hotspot_min_callers: int = Field(default=10, ge=2)
+    hotspot_min_unit_complaints: int = Field(default=10, ge=2)
+    hotspot_similarity: float = Field(default=0.45, gt=0, le=1)
+
+
 class TicketsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -50,6 +65,21 @@ class TicketsConfig(BaseModel):
     page_size_max: int = Field(default=100, ge=1, le=1000)
     # Ticket numbers reserved per round trip to the daily counter (see service.next_number).
     number_block: int = Field(default=20, ge=1, le=1000)
+    supervision: SupervisionConfig = SupervisionConfig()
+
+    @model_validator(mode="after")
+    def _one_due_soon_horizon(self) -> TicketsConfig:
+        """The "due soon" list filter and the reminders must name the same orders."""
+        if "due_soon_working_days" not in self.supervision.model_fields_set:
+            self.supervision = self.supervision.model_copy(
+                update={"due_soon_working_days": self.due_soon_working_days})
+        elif self.supervision.due_soon_working_days != self.due_soon_working_days:
+            raise ValueError(
+                f"supervision.due_soon_working_days ({self.supervision.due_soon_working_days})"
+                f" differs from due_soon_working_days ({self.due_soon_working_days})")
+        if self.office_day_end <= self.office_day_start:
+            raise ValueError("office_day_end must be after office_day_start")
+        return self
 
 
 class Deadlines(BaseModel):

@@ -351,9 +351,7 @@ def build_service(app: web.Application, config: TicketsConfig) -> TicketService:
     taxonomy = load_taxonomy(config.taxonomy_path)
     calendar = WorkingCalendar(config.timezone, config.calendar_dir)
     clock = app[CLOCK]
-    for year in calendar.check_years(calendar.local_date(clock.now())):
-        log.warning("calendar_year_missing year=%s dir=%s hint=add %s.toml before deadlines "
-                    "reach it", year, config.calendar_dir, year)
+    calendar.check_years(calendar.local_date(clock.now()))  # logs each provisional year
     return TicketService(app[SESSIONMAKER], clock, config, taxonomy, calendar)
 
 

@@ -111,7 +111,7 @@ _ERRORS = {401: "not authenticated", 403: "role not allowed", 404: "not found or
 _ERROR = {
     "type": "object",
     "properties": {"error": {"type": "object", "properties": {
-        "code": {"type": "string"}, "id": {"type": "string"},
+        "code": {"type": "string"},
         "field": {"type": "string"}, "message": {"type": "string"}},
         "required": ["code", "message"]}},
     "required": ["error"],

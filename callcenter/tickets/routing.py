@@ -19,7 +19,6 @@ from pydantic import BaseModel, ValidationError
 
 from callcenter.auth.http import require_role
 from callcenter.auth.principal import Principal, Role
-from callcenter.tickets.calendar import CalendarError
 from callcenter.tickets.errors import TicketError
 
 log = logging.getLogger(__name__)
@@ -61,9 +60,6 @@ class Api:
                     result = await endpoint(request, principal, payload)
                 except TicketError as exc:
                     raise error_response(exc.status, exc.code, exc.message, exc.field) from None
-                except CalendarError as exc:  # an office must add the year's calendar file
-                    log.error("calendar_missing error=%s", exc)
-                    raise error_response(503, "calendar_missing", str(exc)) from None
                 return web.json_response(text=result.model_dump_json(), status=spec.status)
 
             handler.api_spec = spec  # type: ignore[attr-defined]
@@ -80,8 +76,8 @@ class Api:
 
 def error_response(status: int, code: str, message: str, field: str | None = None
                    ) -> web.HTTPException:
-    """The project's JSON error; ``code`` and ``id`` carry the same value (auth uses ``id``)."""
-    body: dict[str, Any] = {"code": code, "id": code, "message": message}
+    """The project's JSON error: ``{"error": {"code", "message", "field"?}}``."""
+    body: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
     cls = web.HTTPException

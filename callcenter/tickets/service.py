@@ -252,7 +252,7 @@ class TicketService:
             await self._end_assignments(session, ticket, now)
             escalation = ticket.status == S.ESCALATED
             self._assign(session, ticket, data, now)
-            self._set_deadlines(ticket, now)
+            provisional = self._set_deadlines(ticket, now)
             ticket.handling_mode = data.mode
             ticket.lead_unit_id = data.lead_unit_id
             ticket.dispatched_at = now
@@ -265,7 +265,8 @@ class TicketService:
                        unit_id=data.lead_unit_id,
                        data={"mode": data.mode, "assisting_unit_ids": data.assisting_unit_ids,
                              "escalation_decision": escalation,
-                             "reply_due_at": ticket.reply_due_at.isoformat()})
+                             "reply_due_at": ticket.reply_due_at.isoformat(),
+                             **provisional})
         return ticket
 
     async def _check_units(self, session: AsyncSession, data: DispatchIn) -> None:
@@ -288,7 +289,9 @@ class TicketService:
                                          state=AssignmentState.DISPATCHED, active=True,
                                          dispatched_at=now))
 
-    def _set_deadlines(self, ticket: Ticket, now: datetime) -> None:
+    def _set_deadlines(self, ticket: Ticket, now: datetime) -> dict[str, Any]:
+        """Acceptance, first-contact and reply deadlines of a dispatch at ``now``; returns
+        the provisional-calendar marker for the timeline (empty when the calendar is sure)."""
         cal, cfg = self.calendar, self.config
         if cfg.acceptance.mode == "same_day":
             ticket.acceptance_due_at = cal.end_of_working_day(now)
@@ -297,6 +300,17 @@ class TicketService:
                 now, cfg.acceptance.hours, cfg.office_day_start, cfg.office_day_end)
         ticket.first_contact_due_at = now + timedelta(hours=cfg.first_contact_hours)
         ticket.reply_due_at = cal.working_days_deadline(now, self._reply_days(ticket))
+        return self._provisional(now, ticket.reply_due_at)
+
+    def _provisional(self, start: datetime, due: datetime) -> dict[str, Any]:
+        """``{"provisional_calendar": [years]}`` when a deadline was counted over a year
+        that only has the provisional calendar (see ``calendar.py``), else ``{}``."""
+        years = self.calendar.provisional_years(self.calendar.local_date(start),
+                                                self.calendar.local_date(due))
+        if not years:
+            return {}
+        log.warning("deadline_provisional ticket_due=%s years=%s", due.isoformat(), years)
+        return {"provisional_calendar": years}
 
     def _reply_days(self, ticket: Ticket) -> int:
         company = ticket.requester_kind == RequesterKind.COMPANY
@@ -500,6 +514,7 @@ class TicketService:
                 raise TicketNotFound(f"no extension request {extension_id} on this ticket")
             if extension.decision != ExtensionDecision.PENDING:
                 raise IllegalTransition("decide", f"an extension already {extension.decision}")
+            provisional: dict[str, Any] = {}
             if data.approve:
                 self._check_extension_cap(ticket, extension.days)
                 ticket.extension_days += extension.days
@@ -507,6 +522,7 @@ class TicketService:
                     due_day = self.calendar.local_date(ticket.reply_due_at)
                     ticket.reply_due_at = self.calendar.end_of_day(
                         self.calendar.add_workdays(due_day, extension.days))
+                    provisional = self._provisional(now, ticket.reply_due_at)
             extension.decision = (ExtensionDecision.APPROVED if data.approve
                                   else ExtensionDecision.REFUSED)
             extension.decided_by, extension.decided_at = principal.user_id, now
@@ -515,13 +531,18 @@ class TicketService:
                        reason=data.reason, unit_id=extension.unit_id,
                        data={"extension_id": extension.id, "approved": data.approve,
                              "days": extension.days,
-                             "reply_due_at": _iso(ticket.reply_due_at)})
+                             "reply_due_at": _iso(ticket.reply_due_at), **provisional})
         return extension
 
     # --- office review, revisit, archive -------------------------------------------------
 
     async def rework(self, principal: Principal, ticket_id: int, data: ReworkIn) -> Ticket:
-        """返工: the reply is not good enough; the unit works on it again."""
+        """返工 / 退回重办: the reply is not good enough; the unit handles the order again.
+
+        A redo is a new handling period (重办): the reply deadline is the type's working days
+        counted again from the rework, as at dispatch. Extensions already granted still count
+        against the order's cap; the unit may ask for more within it.
+        """
         async with self._tx() as session:
             loaded = await self._load(session, principal, ticket_id, Action.REWORK)
             ticket, now = loaded.ticket, self._now()
@@ -536,12 +557,14 @@ class TicketService:
                     assignment.replied_at = None
             if ticket.status == S.PROMISED:  # the plan itself was rejected
                 ticket.promised_completion_date = None
-                ticket.reply_due_at = self.calendar.working_days_deadline(
-                    ticket.dispatched_at or now, self._reply_days(ticket) + ticket.extension_days)
+            ticket.reply_due_at = self.calendar.working_days_deadline(
+                now, self._reply_days(ticket))
             ticket.replied_at = None
             ticket.rework_count += 1
             self._move(session, loaded, principal, Action.REWORK, now, reason=data.reason,
-                       unit_id=unit_id)
+                       unit_id=unit_id,
+                       data={"reply_due_at": ticket.reply_due_at.isoformat(),
+                             **self._provisional(now, ticket.reply_due_at)})
         return ticket
 
     async def record_revisit(self, principal: Principal, ticket_id: int, data: RevisitIn

@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +28,7 @@ from callcenter.auth.principal import Role
 from callcenter.bus import Bus
 from callcenter.clock import Clock
 from callcenter.tickets.calendar import WorkingCalendar
+from callcenter.tickets.config import SupervisionConfig
 from callcenter.tickets.models import Ticket, TicketStatus
 from callcenter.tickets.notifications import dedupe_key, push_pending, store_notifications
 from callcenter.tickets.similarity import warm_up
@@ -41,20 +41,8 @@ log = logging.getLogger(__name__)
 UNIT_HOLDS = (TicketStatus.DISPATCHED, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS)
 SUPERVISORS = str(Role.SUPERVISOR)
 
-
-class SupervisionConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    run_at: time = time(8, 30)  # office local time, on working days
-    due_soon_working_days: int = Field(default=2, ge=0, le=30)
-    stale_run_minutes: int = Field(default=60, ge=1)  # a claimed run not finished: redo
-    hotspot_window_days: int = Field(default=7, ge=1, le=90)
-    hotspot_min_callers: int = Field(default=10, ge=2)
-    hotspot_min_unit_complaints: int = Field(default=10, ge=2)
-    hotspot_similarity: float = Field(default=0.45, gt=0, le=1)
-    duplicate_window_days: int = Field(default=30, ge=1, le=365)
-    duplicate_min_similarity: float = Field(default=0.3, gt=0, le=1)
+__all__ = ["SupervisionConfig", "SupervisionScheduler", "ScanResult", "scan_deadlines",
+           "setup_web"]
 
 
 @dataclass
@@ -216,6 +204,9 @@ class SupervisionScheduler:
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         """Check at start (catch-up), then sleep until each next scheduled run."""
+        if not self.config.enabled:
+            log.warning("supervision_disabled hint=set tickets.supervision.enabled = true")
+            return
         stop = stop or asyncio.Event()
         await asyncio.to_thread(warm_up)
         while not stop.is_set():

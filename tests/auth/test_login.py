@@ -49,7 +49,7 @@ async def test_bad_credentials_do_not_say_which_part_was_wrong(client, sessionma
                                      json={"username": "nobody", "password": TEST_PASSWORD})
     assert wrong_password.status == unknown_user.status == 401
     assert await wrong_password.json() == await unknown_user.json() == {
-        "error": {"id": "invalid_credentials", "message": "invalid username or password"}}
+        "error": {"code": "invalid_credentials", "message": "invalid username or password"}}
 
 
 async def test_inactive_user_cannot_log_in(client, sessionmaker, clock):
@@ -63,7 +63,7 @@ async def test_inactive_user_cannot_log_in(client, sessionmaker, clock):
 
 async def test_malformed_login_names_the_field(client):
     response = await client.post("/api/v1/auth/login", json={"username": "x"})
-    assert response.status == 400
+    assert response.status == 422
     assert (await response.json())["error"]["field"] == "password"
 
 
@@ -72,7 +72,7 @@ async def test_every_api_route_needs_a_token_except_login(client):
                  "/api/v1/no-such-route"):
         response = await client.get(path)
         assert response.status == 401, path
-        assert (await response.json())["error"]["id"] == "unauthenticated"
+        assert (await response.json())["error"]["code"] == "unauthenticated"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     # The OpenAPI document is public: not being served here gives 404, not 401.
     assert (await client.get("/api/v1/openapi.json")).status == 404
@@ -132,7 +132,7 @@ async def test_roles_admin_manages_units_and_users(client: TestClient, sessionma
     response = await client.post("/api/v1/units", headers=as_agent,
                                  json={"code": "SWJ", "name": "水务局"})
     assert response.status == 403
-    assert (await response.json())["error"]["id"] == "forbidden"
+    assert (await response.json())["error"]["code"] == "forbidden"
     response = await client.post("/api/v1/units", headers=as_admin,
                                  json={"code": "SWJ", "name": "水务局"})
     assert response.status == 201
@@ -145,7 +145,7 @@ async def test_roles_admin_manages_units_and_users(client: TestClient, sessionma
 
     no_unit = await client.post("/api/v1/users", headers=as_admin, json={
         "username": "zhao", "password": TEST_PASSWORD, "role": "unit_handler"})
-    assert no_unit.status == 400
+    assert no_unit.status == 422
     assert (await no_unit.json())["error"]["field"] == "unit_id"
     weak = await client.post("/api/v1/users", headers=as_admin, json={
         "username": "zhao", "password": "123", "role": "agent"})

@@ -110,7 +110,7 @@ async def test_unmasked_reads_leave_an_audit_trail_supervisors_can_query(
     entry = (await by_object.json())["entries"][0]
     assert entry["username"] == agent.username and entry["ip"] == "10.0.0.5"
     bad = await client.get("/api/v1/audit?from=yesterday", headers=headers)
-    assert bad.status == 400 and (await bad.json())["error"]["field"] == "from"
+    assert bad.status == 422 and (await bad.json())["error"]["field"] == "from"
 
 
 def test_address_mask_stops_at_the_street():

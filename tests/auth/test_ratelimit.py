@@ -22,7 +22,7 @@ async def test_too_many_failures_lock_the_username_until_the_window_slides(
     # Even the right password is refused while the window is full: no oracle for guessing.
     limited = await _login(client, "sun")
     assert limited.status == 429
-    assert (await limited.json())["error"]["id"] == "rate_limited"
+    assert (await limited.json())["error"]["code"] == "rate_limited"
     assert int(limited.headers["Retry-After"]) == 7 * 60 + 1
     # The first failure leaves the window 10 minutes after it happened.
     clock.advance(timedelta(minutes=7, seconds=1))

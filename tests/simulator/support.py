@@ -63,7 +63,9 @@ class RawAmiClient:
         assert self.writer is not None
         self.writer.write(text.encode())
 
-    async def wait_for(self, pred: Callable[[AmiMessage], bool], timeout: float = 10.0) -> AmiMessage:
+    async def wait_for(
+        self, pred: Callable[[AmiMessage], bool], timeout: float = 10.0
+    ) -> AmiMessage:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         seen = 0
@@ -74,13 +76,17 @@ class RawAmiClient:
             seen = len(self.messages)
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise asyncio.TimeoutError("AMI message not received")
+                raise TimeoutError("AMI message not received")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
-            if self._task is not None and self._task.done() and not any(pred(m) for m in self.messages[seen:]):
+            if (
+                self._task is not None
+                and self._task.done()
+                and not any(pred(m) for m in self.messages[seen:])
+            ):
                 raise ConnectionError("AMI connection closed")
 
     async def response(self, action_id: str, timeout: float = 10.0) -> AmiMessage:
@@ -151,7 +157,9 @@ class FastAgiServer:
         finally:
             writer.close()
 
-    async def command(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, cmd: str) -> str:
+    async def command(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, cmd: str
+    ) -> str:
         writer.write((cmd + "\n").encode())
         await writer.drain()
         while True:
@@ -181,7 +189,9 @@ def channel_of(msg: AmiMessage) -> str:
     return ""
 
 
-def by_channel(messages: Iterable[AmiMessage], ignore: Iterable[str] = ()) -> dict[str, list[AmiMessage]]:
+def by_channel(
+    messages: Iterable[AmiMessage], ignore: Iterable[str] = ()
+) -> dict[str, list[AmiMessage]]:
     skip = {e.lower() for e in ignore}
     out: dict[str, list[AmiMessage]] = {}
     for m in messages:

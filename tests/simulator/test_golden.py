@@ -20,12 +20,31 @@ from .support import FastAgiServer, RawAmiClient, by_channel
 
 FLOATING = {"AgentComplete", "Cdr", "DeviceStateChange", "QueueMemberStatus", "OriginateResponse"}
 LIST_EVENTS = {
-    "CoreShowChannel", "CoreShowChannelsComplete", "QueueParams", "QueueMember", "QueueEntry",
-    "QueueStatusComplete", "QueueSummary", "QueueSummaryComplete",
+    "CoreShowChannel",
+    "CoreShowChannelsComplete",
+    "QueueParams",
+    "QueueMember",
+    "QueueEntry",
+    "QueueStatusComplete",
+    "QueueSummary",
+    "QueueSummaryComplete",
 }
 # values that must match too (not only the field names)
-VALUE_KEYS = ("Application", "AppData", "Variable", "DialStatus", "Cause", "Reason", "Queue",
-              "ChannelStateDesc", "Context", "Digit", "Direction", "Command", "Disposition")
+VALUE_KEYS = (
+    "Application",
+    "AppData",
+    "Variable",
+    "DialStatus",
+    "Cause",
+    "Reason",
+    "Queue",
+    "ChannelStateDesc",
+    "Context",
+    "Digit",
+    "Direction",
+    "Command",
+    "Disposition",
+)
 NATURAL = ("Uniqueid", "Linkedid", "AppData", "Value")  # differ from run to run
 
 
@@ -43,8 +62,13 @@ def _values(msgs: list[AmiMessage]) -> list[tuple[str, ...]]:
 
 
 def _events(messages: list[AmiMessage]) -> list[AmiMessage]:
-    return [m for m in messages if m.is_event and m.name not in LIST_EVENTS
-            and m.name not in ("FullyBooted", "SuccessfulAuth")]
+    return [
+        m
+        for m in messages
+        if m.is_event
+        and m.name not in LIST_EVENTS
+        and m.name not in ("FullyBooted", "SuccessfulAuth")
+    ]
 
 
 def assert_same_calls(capture: Path, raw: bytes, *, extra_ignore: set[str] = frozenset()) -> None:
@@ -59,7 +83,9 @@ def assert_same_calls(capture: Path, raw: bytes, *, extra_ignore: set[str] = fro
         for p in compare_shapes(msgs, got[chan]):
             problems.append(f"{chan or '(no channel)'}: {p}")
         if _values(msgs) != _values(got[chan]):
-            problems.append(f"{chan}: values differ\n  want {_values(msgs)}\n  got  {_values(got[chan])}")
+            problems.append(
+                f"{chan}: values differ\n  want {_values(msgs)}\n  got  {_values(got[chan])}"
+            )
     # floating events: same count and same field names
     for name in FLOATING - {"DeviceStateChange"}:
         w = [event_shape(m) for m in expected if m.name == name]
@@ -93,8 +119,14 @@ async def _finish(sim: Simulator, client: RawAmiClient) -> None:
 async def test_queue_call_matches_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "queue_call.raw")
     resp = await client.action(
-        "Originate", Channel="Local/s@caller-sim", Context="queue-test", Exten="s", Priority="1",
-        CallerID="Sim Caller <5551000>", Timeout="30000", Async="true",
+        "Originate",
+        Channel="Local/s@caller-sim",
+        Context="queue-test",
+        Exten="s",
+        Priority="1",
+        CallerID="Sim Caller <5551000>",
+        Timeout="30000",
+        Async="true",
     )
     assert resp.get("Message") == "Originate successfully queued"
     await client.wait_for(lambda m: m.get("Event") == "AgentConnect")
@@ -107,8 +139,14 @@ async def test_queue_call_matches_capture(capture_sim: Simulator, captures: Path
 async def test_mixmonitor_matches_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "mixmonitor.raw")
     await client.action(
-        "Originate", Channel="Local/s@caller-sim", Context="queue-test", Exten="rec", Priority="1",
-        CallerID="Sim Caller <5551000>", Timeout="30000", Async="true",
+        "Originate",
+        Channel="Local/s@caller-sim",
+        Context="queue-test",
+        Exten="rec",
+        Priority="1",
+        CallerID="Sim Caller <5551000>",
+        Timeout="30000",
+        Async="true",
     )
     await _finish(capture_sim, client)
     assert_same_calls(captures / "mixmonitor.raw", client.raw)
@@ -120,13 +158,24 @@ async def test_mixmonitor_matches_capture(capture_sim: Simulator, captures: Path
 async def test_abandon_matches_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "abandon.raw")
     await client.action(
-        "Originate", Channel="Local/abandon@caller-sim", Context="queue-test", Exten="slow",
-        Priority="1", CallerID="Sim Caller <5551000>", Timeout="30000", Async="true",
+        "Originate",
+        Channel="Local/abandon@caller-sim",
+        Context="queue-test",
+        Exten="slow",
+        Priority="1",
+        CallerID="Sim Caller <5551000>",
+        Timeout="30000",
+        Async="true",
     )
     await client.wait_for(lambda m: m.get("Event") == "AgentCalled")
     status = await client.list_action("QueueStatus", Queue="support-slow")
-    assert [m.name for m in status] == ["Success", "QueueParams", "QueueMember", "QueueEntry",
-                                        "QueueStatusComplete"]
+    assert [m.name for m in status] == [
+        "Success",
+        "QueueParams",
+        "QueueMember",
+        "QueueEntry",
+        "QueueStatusComplete",
+    ]
     want = [m for m in parse_raw(captures / "abandon.raw") if m.get("ActionID", "").endswith("/31")]
     assert compare_shapes(want, status) == []
     await _finish(capture_sim, client)
@@ -148,8 +197,13 @@ async def _summary_after(sim: Simulator) -> tuple[str | None, ...]:
 async def test_ivr_matches_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "ivr.raw")
     await client.action(
-        "Originate", Channel="Local/s@ivr-test", Application="Wait", Data="10",
-        CallerID="IVR Tester <5552000>", Timeout="30000", Async="true",
+        "Originate",
+        Channel="Local/s@ivr-test",
+        Application="Wait",
+        Data="10",
+        CallerID="IVR Tester <5552000>",
+        Timeout="30000",
+        Async="true",
     )
     await _finish(capture_sim, client)
     assert_same_calls(captures / "ivr.raw", client.raw)
@@ -172,21 +226,33 @@ async def test_fastagi_matches_capture(capture_sim: Simulator, captures: Path) -
     try:
         client = await _login(capture_sim, captures / "fastagi.raw")
         await client.action(
-            "Originate", Channel="Local/s@caller-sim", Context="agi-test", Exten="s", Priority="1",
-            CallerID="Sim Caller <5551000>", Timeout="30000", Async="true",
+            "Originate",
+            Channel="Local/s@caller-sim",
+            Context="agi-test",
+            Exten="s",
+            Priority="1",
+            CallerID="Sim Caller <5551000>",
+            Timeout="30000",
+            Async="true",
         )
         await _finish(capture_sim, client)
     finally:
         await agi.stop()
     assert [r for _, r in agi.replies] == [
-        "200 result=0", "200 result=0 endpos=11234", "200 result=1", "200 result=1", "200 result=1"
+        "200 result=0",
+        "200 result=0 endpos=11234",
+        "200 result=1",
+        "200 result=1",
+        "200 result=1",
     ]
     env = agi.envs[0]
     assert list(env)[:4] == ["agi_network", "agi_network_script", "agi_request", "agi_channel"]
     assert env["agi_network_script"] == "test" and env["agi_context"] == "agi-test"
     import os
+
     if os.environ.get("DBG"):
         from callcenter.simulator.captures import parse_raw as pr
+
         for m in pr(client.raw):
             if m.get("Channel", "").endswith(";1"):
                 print(m.name, m.get("Command") or m.get("Application") or m.get("Variable") or "")
@@ -196,15 +262,31 @@ async def test_fastagi_matches_capture(capture_sim: Simulator, captures: Path) -
 async def test_queue_members_replies_match_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "queue_members.raw")
     got = [
-        await client.action("QueueAdd", Interface="Local/102@agents", MemberName="Agent 102",
-                            Paused="false", Penalty="0", Queue="support"),
+        await client.action(
+            "QueueAdd",
+            Interface="Local/102@agents",
+            MemberName="Agent 102",
+            Paused="false",
+            Penalty="0",
+            Queue="support",
+        ),
     ]
     got += await client.list_action("QueueStatus", Member="Local/102@agents", Queue="support")
-    got.append(await client.action("QueuePause", Interface="Local/102@agents", Paused="true",
-                                   Queue="support", Reason="lunch"))
+    got.append(
+        await client.action(
+            "QueuePause",
+            Interface="Local/102@agents",
+            Paused="true",
+            Queue="support",
+            Reason="lunch",
+        )
+    )
     got += await client.list_action("QueueStatus", Member="Local/102@agents", Queue="support")
-    got.append(await client.action("QueuePause", Interface="Local/102@agents", Paused="false",
-                                   Queue="support"))
+    got.append(
+        await client.action(
+            "QueuePause", Interface="Local/102@agents", Paused="false", Queue="support"
+        )
+    )
     got.append(await client.action("QueueRemove", Interface="Local/102@agents", Queue="support"))
     got.append(await client.action("QueueRemove", Interface="Local/102@agents", Queue="support"))
     got += await client.list_action("QueueStatus", Queue="support")
@@ -228,8 +310,11 @@ async def test_queue_status_idle_matches_capture(capture_sim: Simulator, capture
     client = await _login(capture_sim, captures / "queue_status.raw")
     got = await client.list_action("QueueStatus")
     got += await client.list_action("QueueSummary", Queue="support")
-    want = [m for m in parse_raw(captures / "queue_status.raw")
-            if m.get("ActionID", "").endswith(("/7", "/8"))]
+    want = [
+        m
+        for m in parse_raw(captures / "queue_status.raw")
+        if m.get("ActionID", "").endswith(("/7", "/8"))
+    ]
     assert compare_shapes(want, got) == []
     assert [m.get("Queue") for m in got] == [m.get("Queue") for m in want]
     await client.close()

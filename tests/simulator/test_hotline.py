@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import wave
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,7 +48,9 @@ def events_of(client: RawAmiClient, channel_role: str) -> list[AmiMessage]:
 async def test_queued_call_answered_by_agent(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
     sim = hotline_sim
     client = await ami(sim)
-    sim.add_agent("PJSIP/1001", Agent(answer_after=3, voice="a01.wav"), queues=["hotline"], login=True)
+    sim.add_agent(
+        "PJSIP/1001", Agent(answer_after=3, voice="a01.wav"), queues=["hotline"], login=True
+    )
     call = sim.place_call("13800138000", behaviour=Caller(talk_time=20, voice="c01.wav"))
     await call.ended
     await sim.wait_idle()
@@ -71,12 +72,19 @@ async def test_queued_call_answered_by_agent(hotline_sim: Simulator, ivr: FastAg
     assert connect.get("Interface") == "PJSIP/1001" and connect.get("MemberName") == "PJSIP/1001"
     # the caller's channel from entering the queue to its end is what sip_call.raw shows for
     # a real PJSIP caller (RTCP and RTP QoS variables aside)
-    real = [m for m in parse_raw(CAPTURES / "sip_call.raw")
-            if m.get("Channel") == "PJSIP/6001-00000000" and m.is_event]
-    real = real[next(i for i, m in enumerate(real) if m.get("Application") == "Queue"):]
-    real = [m for m in real if not m.name.startswith("RTCP")
-            and not (m.get("Variable") or "").startswith(("RTPAUDIOQOS", "BRIDGEPVTCALLID"))]
-    ours = caller[next(i for i, m in enumerate(caller) if m.get("Application") == "Queue"):]
+    real = [
+        m
+        for m in parse_raw(CAPTURES / "sip_call.raw")
+        if m.get("Channel") == "PJSIP/6001-00000000" and m.is_event
+    ]
+    real = real[next(i for i, m in enumerate(real) if m.get("Application") == "Queue") :]
+    real = [
+        m
+        for m in real
+        if not m.name.startswith("RTCP")
+        and not (m.get("Variable") or "").startswith(("RTPAUDIOQOS", "BRIDGEPVTCALLID"))
+    ]
+    ours = caller[next(i for i, m in enumerate(caller) if m.get("Application") == "Queue") :]
     floating = ("AgentComplete", "Cdr", "NewConnectedLine")
     assert compare_shapes(real, ours, ignore_events=floating, ignore_fields=("Timestamp",)) == []
     # timestampevents = yes in manager.conf: Timestamp right after Privilege, simulated clock
@@ -88,7 +96,9 @@ async def test_queued_call_answered_by_agent(hotline_sim: Simulator, ivr: FastAg
     await client.close()
 
 
-async def test_caller_abandons_while_agent_rings(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
+async def test_caller_abandons_while_agent_rings(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
     sim = hotline_sim
     client = await ami(sim)
     sim.add_agent("PJSIP/1001", Agent(mode="never"), queues=["hotline"], login=True)
@@ -99,7 +109,7 @@ async def test_caller_abandons_while_agent_rings(hotline_sim: Simulator, ivr: Fa
     names = [m.name for m in events_of(client, "PJSIP/trunk")]
     i = names.index("QueueCallerAbandon")
     assert names.index("HangupRequest") < names.index("MusicOnHoldStop") < i
-    assert names[i:i + 3] == ["QueueCallerAbandon", "QueueCallerLeave", "VarSet"]
+    assert names[i : i + 3] == ["QueueCallerAbandon", "QueueCallerLeave", "VarSet"]
     dial_ends = [m.get("DialStatus") for m in parse_raw(client.raw) if m.get("Event") == "DialEnd"]
     assert dial_ends == ["CANCEL", "CANCEL"]
     abandon = next(m for m in parse_raw(client.raw) if m.get("Event") == "QueueCallerAbandon")
@@ -118,8 +128,11 @@ async def test_ring_no_answer_then_next_agent(hotline_sim: Simulator, ivr: FastA
     await sim.wait_idle()
     await asyncio.sleep(0.05)
     msgs = [m for m in parse_raw(client.raw) if m.is_event]
-    seq = [(m.name, m.get("Interface") or m.get("DialStatus") or "") for m in msgs
-           if m.name in ("AgentCalled", "AgentRingNoAnswer", "DialEnd", "AgentConnect")]
+    seq = [
+        (m.name, m.get("Interface") or m.get("DialStatus") or "")
+        for m in msgs
+        if m.name in ("AgentCalled", "AgentRingNoAnswer", "DialEnd", "AgentConnect")
+    ]
     assert seq == [
         ("AgentCalled", "PJSIP/1001"),
         ("AgentRingNoAnswer", "PJSIP/1001"),
@@ -131,7 +144,9 @@ async def test_ring_no_answer_then_next_agent(hotline_sim: Simulator, ivr: FastA
     ]
     rna = next(m for m in msgs if m.name == "AgentRingNoAnswer")
     assert rna.get("RingTime") == "15000"  # queues.conf: timeout = 15
-    statuses = [(m.get("Interface"), m.get("Status")) for m in msgs if m.name == "QueueMemberStatus"]
+    statuses = [
+        (m.get("Interface"), m.get("Status")) for m in msgs if m.name == "QueueMemberStatus"
+    ]
     assert ("PJSIP/1001", "6") in statuses and ("PJSIP/1002", "2") in statuses
     await client.close()
 
@@ -157,7 +172,9 @@ async def test_paused_agent_is_skipped_and_wrapup_respected(hotline_sim: Simulat
 
 async def test_mixmonitor_wav_has_both_voices(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
     sim = hotline_sim
-    sim.add_agent("PJSIP/1001", Agent(answer_after=2, voice="a01.wav"), queues=["hotline"], login=True)
+    sim.add_agent(
+        "PJSIP/1001", Agent(answer_after=2, voice="a01.wav"), queues=["hotline"], login=True
+    )
     call = sim.place_call("13800000005", behaviour=Caller(talk_time=25, voice="c02.wav"))
     await call.ended
     path = await call.recording()
@@ -169,7 +186,7 @@ async def test_mixmonitor_wav_has_both_voices(hotline_sim: Simulator, ivr: FastA
     call_length = 2 + 25 + 1.4  # agent rings 2 s, talk 25 s, greeting 1.4 s (and a little)
     assert abs(duration - call_length) < 3
     samples = np.frombuffer(frames, dtype="<i2").astype(np.float64)
-    second = lambda t: samples[int(t * 8000): int((t + 1) * 8000)]  # noqa: E731
+    second = lambda t: samples[int(t * 8000) : int((t + 1) * 8000)]  # noqa: E731
     bridged = duration - 25
     assert np.sqrt(np.mean(second(bridged + 1) ** 2)) > 100  # the agent greets
     assert np.sqrt(np.mean(second(0.2) ** 2)) < 50  # before anyone speaks: silence
@@ -178,7 +195,9 @@ async def test_mixmonitor_wav_has_both_voices(hotline_sim: Simulator, ivr: FastA
 async def test_stereo_recording_by_ami_action(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
     sim = hotline_sim
     client = await ami(sim)
-    sim.add_agent("PJSIP/1001", Agent(answer_after=1, voice="a01.wav"), queues=["hotline"], login=True)
+    sim.add_agent(
+        "PJSIP/1001", Agent(answer_after=1, voice="a01.wav"), queues=["hotline"], login=True
+    )
     call = sim.place_call("13800000006", behaviour=Caller(talk_time=15, voice="c03.wav"))
     await call.wait_bridged()
     resp = await client.action("MixMonitor", Channel=call.name, File="stereo-test.wav", Options="D")
@@ -207,3 +226,53 @@ async def test_many_callers_share_agents_evenly(hotline_sim: Simulator, ivr: Fas
     assert sorted(taken.values()) == [2, 2, 2]
     assert sim.queues["hotline"].completed == 6
     assert role("PJSIP/trunk-0000000a") == "PJSIP/trunk"
+
+
+async def test_ivr_keypresses_and_agent_hangs_up(hotline_sim: Simulator) -> None:
+    sim = hotline_sim
+    replies: list[str] = []
+
+    async def menu(reader, writer, env):
+        replies.append(await agi.command(reader, writer, "ANSWER"))
+        replies.append(await agi.command(reader, writer, "GET DATA menu 5000 2"))
+        replies.append(await agi.command(reader, writer, "WAIT FOR DIGIT 5000"))
+        replies.append(await agi.command(reader, writer, 'SET VARIABLE IVR_CHOICE "done"'))
+
+    agi = FastAgiServer(menu)
+    sim.config.agi_port = await agi.start()
+    log = sim.record_events()
+    sim.add_agent("PJSIP/1003", Agent(answer_after=1, talk_time=8), queues=["hotline"], login=True)
+    call = sim.place_call(
+        "13600000000", behaviour=Caller(keys="127", key_delay=0.5, talk_time=None)
+    )
+    await call.ended
+    await sim.wait_idle()
+    await agi.stop()
+    assert replies == ["200 result=0", "200 result=12", "200 result=55", "200 result=1"]
+    dtmf = [t.split("Digit: ")[1][0] for n, t in log.events if n == "DTMFEnd"]
+    assert dtmf == ["1", "2", "7"]
+    assert call.variables["IVR_CHOICE"] == "done"
+    complete = next(t for n, t in log.events if n == "AgentComplete")
+    assert "Reason: agent\r\n" in complete and "TalkTime: 8\r\n" in complete
+    ends = [
+        (n, t.split("Channel: ")[1].split("-")[0])
+        for n, t in log.events
+        if n in ("HangupRequest", "Hangup") and "Channel: " in t
+    ]
+    assert ends[0] == ("HangupRequest", "PJSIP/1003")
+    assert ends[-1] == ("Hangup", "PJSIP/trunk")
+
+
+async def test_demo_traffic_places_and_ends_calls(hotline_sim: Simulator) -> None:
+    from callcenter.simulator.traffic import login_agents, run_traffic
+
+    sim = hotline_sim
+    sim.config.agi_host, sim.config.agi_port = "127.0.0.1", 9
+    login_agents(sim, count=4)
+    stop = asyncio.Event()
+    stats = await run_traffic(sim, stop, calls_per_minute=120, max_calls=6)
+    assert stats.placed == 6
+    await sim.wait_idle(20)
+    assert stats.ended == 6
+    hotline = sim.queues["hotline"]
+    assert hotline.completed + hotline.abandoned == 6

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, time
 from pathlib import Path
 
 import pytest
 
-from callcenter.tickets.calendar import CalendarError, WorkingCalendar
+from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.config import REPO, ConfigError, TicketsConfig, load_taxonomy
 from tests.tickets.conftest import local
 
@@ -85,8 +86,24 @@ def test_override_file_defines_a_year_the_library_does_not_know(tmp_path: Path) 
     # Dispatched on New Year's Day: 4 Jan (Sat), 6 Jan (Mon), 7 Jan (Tue).
     assert calendar.working_days_deadline(local(2031, 1, 1, 9), 3) == calendar.end_of_day(
         date(2031, 1, 7))
-    with pytest.raises(CalendarError, match="2032.toml"):
-        calendar.is_workday(date(2032, 3, 1))
+    assert calendar.source_of(2031) == "override" and calendar.source_of(2026) == "library"
+
+
+def test_a_year_nobody_knows_gets_a_provisional_calendar_and_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    calendar = WorkingCalendar("Asia/Shanghai", tmp_path)
+    with caplog.at_level(logging.WARNING, logger="callcenter.tickets.calendar"):
+        assert calendar.is_workday(date(2032, 3, 1))  # an ordinary Monday
+    assert calendar.source_of(2032) == "provisional"
+    assert any("calendar_provisional year=2032" in r.getMessage() for r in caplog.records)
+    assert not calendar.is_workday(date(2032, 1, 1))  # 元旦, Thursday
+    assert not calendar.is_workday(date(2032, 10, 1))  # 国庆, Friday
+    assert calendar.is_workday(date(2032, 10, 4))  # Monday: only 1-3 Oct are fixed dates
+    assert not calendar.is_workday(date(2032, 5, 1))  # 劳动节 (a Saturday anyway)
+    # Dispatched Wed 29 Sep 2032, 3 working days: Thu 30 Sep, Mon 4 Oct, Tue 5 Oct.
+    assert calendar.working_days_deadline(local(2032, 9, 29, 10), 3) == calendar.end_of_day(
+        date(2032, 10, 5))
+    assert calendar.provisional_years(date(2031, 12, 30), date(2032, 1, 5)) == [2031, 2032]
 
 
 def test_override_file_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
@@ -123,5 +140,4 @@ def test_start_up_check_names_the_years_still_missing(tmp_path: Path) -> None:
     (tmp_path / "2031.toml").write_text("holidays = [2031-01-01]\n")
     calendar = WorkingCalendar("Asia/Shanghai", tmp_path)
     assert calendar.check_years(date(2031, 6, 1)) == [2032]
-    with pytest.raises(CalendarError, match="2033"):
-        calendar.check_years(date(2033, 1, 1))
+    assert calendar.check_years(date(2033, 1, 1)) == [2033, 2034]

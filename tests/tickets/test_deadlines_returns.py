@@ -123,13 +123,46 @@ async def test_acceptance_same_day_mode(hotline: Hotline) -> None:
     assert ticket["acceptance_due_at"].startswith("2026-11-23T15:59:59")
 
 
-async def test_a_deadline_in_an_unknown_year_asks_for_the_calendar_file(hotline: Hotline
-                                                                        ) -> None:
+async def test_a_deadline_in_an_unknown_year_uses_the_provisional_calendar(
+        hotline: Hotline) -> None:
+    """chinesecalendar stops at 2026 and there is no 2027.toml: orders are still dispatched,
+    over weekends and 元旦 only, and the timeline says the deadline is provisional."""
     h = hotline
     h.clock.set(local(2026, 12, 28, 10))  # a report's 10 working days run into 2027
     ticket = await h.new_ticket(ticket_type="report")
-    body = await h.call(h.supervisor, "POST", f"/tickets/{ticket['id']}/dispatch",
-                        {"lead_unit_id": h.unit_a}, expect=503)
-    assert body["error"]["code"] == "calendar_missing" and "2027.toml" in body["error"]["message"]
-    unchanged = await h.call(h.supervisor, "GET", f"/tickets/{ticket['id']}", expect=200)
-    assert unchanged["status"] == "registered"
+    dispatched = await h.call(h.supervisor, "POST", f"/tickets/{ticket['id']}/dispatch",
+                              {"lead_unit_id": h.unit_a}, expect=200)
+    # 29, 30, 31 Dec; 1 Jan is 元旦; 4-8 Jan; 11, 12 Jan.
+    assert dispatched["reply_due_at"].startswith("2027-01-12T15:59:59")
+    timeline = await h.call(h.supervisor, "GET", f"/tickets/{ticket['id']}/timeline",
+                            expect=200)
+    dispatch = [e for e in timeline["events"] if e["action"] == "dispatch"][0]
+    assert dispatch["data"]["provisional_calendar"] == [2027]
+    # A deadline inside a year the library knows carries no marker.
+    h.clock.set(local(2026, 11, 23, 10))
+    sure = await h.dispatched(ticket_type="consultation")
+    sure_timeline = await h.call(h.supervisor, "GET", f"/tickets/{sure['id']}/timeline",
+                                 expect=200)
+    assert all("provisional_calendar" not in e["data"] for e in sure_timeline["events"])
+
+
+async def test_rework_starts_a_fresh_handling_period(hotline: Hotline) -> None:
+    """退回重办: the unit gets the type's working days again, counted from the rework."""
+    h = hotline
+    h.clock.set(local(2026, 11, 23, 10))  # Monday: a complaint is due Monday 30 Nov
+    tid = (await h.dispatched())["id"]
+    assert (await h.call(h.supervisor, "GET", f"/tickets/{tid}", expect=200))[
+        "reply_due_at"].startswith("2026-11-30T15:59:59")
+    await h.call(h.handler_a, "POST", f"/tickets/{tid}/accept", expect=200)
+    await h.call(h.handler_a, "POST", f"/tickets/{tid}/start", expect=200)
+    h.clock.set(local(2026, 11, 27, 16))  # Friday: replied, sent back the same day
+    await h.call(h.handler_a, "POST", f"/tickets/{tid}/reply", {"content": "已处理", **PROOF},
+                 expect=200)
+    back = await h.call(h.supervisor, "POST", f"/tickets/{tid}/rework",
+                        {"reason": "答复空泛，未说明处理结果"}, expect=200)
+    assert back["status"] == "in_progress" and back["overdue"] is False
+    assert back["reply_due_at"].startswith("2026-12-04T15:59:59")  # 5 working days from Fri
+    timeline = await h.call(h.supervisor, "GET", f"/tickets/{tid}/timeline", expect=200)
+    rework = timeline["events"][-1]
+    assert rework["action"] == "rework" and rework["reason"] == "答复空泛，未说明处理结果"
+    assert rework["data"]["reply_due_at"].startswith("2026-12-04T15:59:59")
