@@ -101,14 +101,21 @@ class StreamServer:
             head = dict(line.split(": ", 1) for line in raw.decode().split("\r\n") if ": " in line)
             aid, action = head.get("ActionID", ""), head.get("Action", "").lower()
             if action in ("coreshowchannels", "queuestatus"):
-                done = "CoreShowChannelsComplete" if action == "coreshowchannels" \
+                done = (
+                    "CoreShowChannelsComplete"
+                    if action == "coreshowchannels"
                     else "QueueStatusComplete"
-                writer.write(f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n"
-                             f"Message: follows\r\n\r\nEvent: {done}\r\nActionID: {aid}\r\n"
-                             f"EventList: Complete\r\nListItems: 0\r\n\r\n".encode())
+                )
+                writer.write(
+                    f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n"
+                    f"Message: follows\r\n\r\nEvent: {done}\r\nActionID: {aid}\r\n"
+                    f"EventList: Complete\r\nListItems: 0\r\n\r\n".encode()
+                )
             else:
-                writer.write(f"Response: Success\r\nActionID: {aid}\r\n"
-                             f"Message: Authentication accepted\r\n\r\n".encode())
+                writer.write(
+                    f"Response: Success\r\nActionID: {aid}\r\n"
+                    f"Message: Authentication accepted\r\n\r\n".encode()
+                )
             if action == "login":
                 self.writer = writer
                 self.ready.set()
@@ -116,7 +123,7 @@ class StreamServer:
     async def send(self, data: bytes, chunk: int = 65536) -> None:
         assert self.writer is not None
         for start in range(0, len(data), chunk):
-            self.writer.write(data[start:start + chunk])
+            self.writer.write(data[start : start + chunk])
             await self.writer.drain()
 
 
@@ -135,11 +142,13 @@ class Rig:
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.drop_all)
             await conn.run_sync(Base.metadata.create_all)
-        self.tracker = CallTracker(async_sessionmaker(self.engine, expire_on_commit=False),
-                                   SystemClock())
+        self.tracker = CallTracker(
+            async_sessionmaker(self.engine, expire_on_commit=False), SystemClock()
+        )
         await self.tracker.start()
-        config = AmiConfig(port=port, username="bench", secret=SecretStr("x"), auth="plain",
-                           ping_interval=3600)
+        config = AmiConfig(
+            port=port, username="bench", secret=SecretStr("x"), auth="plain", ping_interval=3600
+        )
         self.telephony = Telephony(config, AgiConfig(port=0), None, SystemClock())
         self.telephony.add_listener(self.tracker)
         self.telephony.add_listener(self._watch)
@@ -190,9 +199,16 @@ async def part_throughput(tmp: Path, reps: int, rounds: int) -> dict[str, float]
         ours.append(rate)
         raw.append(panoramisk_rate(stream))
         log(f"  ours {ours[-1]:,.0f} ev/s, panoramisk raw parse {raw[-1]:,.0f} ev/s")
-    return {"events": events, "calls": calls, "ours": max(ours), "panoramisk": max(raw),
-            "ratio": max(ours) / max(raw), "rows": written, "live_after": live,
-            "rounds": rounds}
+    return {
+        "events": events,
+        "calls": calls,
+        "ours": max(ours),
+        "panoramisk": max(raw),
+        "ratio": max(ours) / max(raw),
+        "rows": written,
+        "live_after": live,
+        "rounds": rounds,
+    }
 
 
 def call_template() -> tuple[list[bytes], list[bytes]]:
@@ -206,14 +222,16 @@ def stamp(message: bytes, now: float) -> bytes:
     return message[:-2] + b"Timestamp: %.6f\r\n\r\n" % now
 
 
-async def send_calls(rig: Rig, calls: int, offset: int, phase: list[bytes],
-                     batch: int = 4) -> None:
+async def send_calls(rig: Rig, calls: int, offset: int, phase: list[bytes], batch: int = 4) -> None:
     """Write one phase of every call, ``batch`` calls at a time, paced over ~1 s."""
     pause = 1.0 / max(1, calls // batch)
     for first in range(0, calls, batch):
         now = time.time()
-        chunk = b"".join(stamp(m, now).replace(b"1795239874.", b"9%09d." % (offset + n))
-                         for n in range(first, min(calls, first + batch)) for m in phase)
+        chunk = b"".join(
+            stamp(m, now).replace(b"1795239874.", b"9%09d." % (offset + n))
+            for n in range(first, min(calls, first + batch))
+            for m in phase
+        )
         await rig.server.send(chunk)
         await asyncio.sleep(pause)
 
@@ -233,6 +251,7 @@ async def part_concurrent(tmp: Path, calls: int) -> dict[str, float]:
     lags: list[float] = []
     peak_live = 0
     async with Rig(tmp) as rig:
+
         def lag(event: ev.DomainEvent) -> None:
             nonlocal peak_live
             if isinstance(event, ev.ChannelEvent):
@@ -257,12 +276,20 @@ async def part_concurrent(tmp: Path, calls: int) -> dict[str, float]:
         tracemalloc.stop()
         live_after = rig.tracker.live_calls
     lags.sort()
-    return {"calls": calls, "events": len(lags), "peak_live": peak_live,
-            "p50_ms": statistics.median(lags) * 1000,
-            "p99_ms": lags[int(len(lags) * 0.99) - 1] * 1000, "max_ms": lags[-1] * 1000,
-            "rows": rows_first, "live_after": live_after,
-            "mem_baseline_kb": settled / 1024, "mem_peak_kb": peak / 1024,
-            "mem_after_kb": after / 1024, "mem_growth_kb": (after - settled) / 1024}
+    return {
+        "calls": calls,
+        "events": len(lags),
+        "peak_live": peak_live,
+        "p50_ms": statistics.median(lags) * 1000,
+        "p99_ms": lags[int(len(lags) * 0.99) - 1] * 1000,
+        "max_ms": lags[-1] * 1000,
+        "rows": rows_first,
+        "live_after": live_after,
+        "mem_baseline_kb": settled / 1024,
+        "mem_peak_kb": peak / 1024,
+        "mem_after_kb": after / 1024,
+        "mem_growth_kb": (after - settled) / 1024,
+    }
 
 
 def machine() -> str:
@@ -278,30 +305,47 @@ def machine() -> str:
 def report(one: dict[str, float], two: dict[str, float]) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = [
-        (f"full path (TCP -> parse -> domain events -> call tracker -> SQLite), events/s, "
-         f"best of {one['rounds']:.0f}",
-         f"{one['ours']:,.0f}"),
-        ("panoramisk 1.4 `Message.from_line` raw parse of the same stream, events/s, best",
-         f"{one['panoramisk']:,.0f}"),
+        (
+            f"full path (TCP -> parse -> domain events -> call tracker -> SQLite), events/s, "
+            f"best of {one['rounds']:.0f}",
+            f"{one['ours']:,.0f}",
+        ),
+        (
+            "panoramisk 1.4 `Message.from_line` raw parse of the same stream, events/s, best",
+            f"{one['panoramisk']:,.0f}",
+        ),
         ("ratio full path / panoramisk raw parse", f"{one['ratio']:.2f}"),
-        ("stream", f"{one['events']:,.0f} events, {one['calls']:,.0f} calls, "
-                   f"{one['rows']:,.0f} rows written, {one['live_after']:.0f} left live"),
-        ("concurrent calls (peak live in the tracker)",
-         f"{two['calls']:,.0f} ({two['peak_live']:,.0f})"),
-        ("event-to-state lag p50 / p99 / max, ms",
-         f"{two['p50_ms']:.2f} / {two['p99_ms']:.2f} / {two['max_ms']:.2f}"),
-        ("rows written / calls left live after the calls ended",
-         f"{two['rows']:,.0f} / {two['live_after']:.0f}"),
-        (f"traced memory before -> peak during -> after {two['calls']:,.0f} more calls, KiB",
-         f"{two['mem_baseline_kb']:,.0f} -> {two['mem_peak_kb']:,.0f} -> "
-         f"{two['mem_after_kb']:,.0f} ({two['mem_growth_kb']:+,.0f}; the tracker keeps the "
-         f"last 10,000 ended Linkedids so late events cannot reopen a call)"),
+        (
+            "stream",
+            f"{one['events']:,.0f} events, {one['calls']:,.0f} calls, "
+            f"{one['rows']:,.0f} rows written, {one['live_after']:.0f} left live",
+        ),
+        (
+            "concurrent calls (peak live in the tracker)",
+            f"{two['calls']:,.0f} ({two['peak_live']:,.0f})",
+        ),
+        (
+            "event-to-state lag p50 / p99 / max, ms",
+            f"{two['p50_ms']:.2f} / {two['p99_ms']:.2f} / {two['max_ms']:.2f}",
+        ),
+        (
+            "rows written / calls left live after the calls ended",
+            f"{two['rows']:,.0f} / {two['live_after']:.0f}",
+        ),
+        (
+            f"traced memory before -> peak during -> after {two['calls']:,.0f} more calls, KiB",
+            f"{two['mem_baseline_kb']:,.0f} -> {two['mem_peak_kb']:,.0f} -> "
+            f"{two['mem_after_kb']:,.0f} ({two['mem_growth_kb']:+,.0f}; the tracker keeps the "
+            f"last 10,000 ended Linkedids so late events cannot reopen a call)",
+        ),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    return (f"\n## Telephony: AMI event throughput and call-state lag "
-            f"(bench/ami_throughput.py)\n\n{now}; {machine()}; one process, one event loop "
-            f"(AMI server, client, tracker and SQLite writes share the core).\n\n"
-            f"| measure | value |\n|---|---|\n{table}\n")
+    return (
+        f"\n## Telephony: AMI event throughput and call-state lag "
+        f"(bench/ami_throughput.py)\n\n{now}; {machine()}; one process, one event loop "
+        f"(AMI server, client, tracker and SQLite writes share the core).\n\n"
+        f"| measure | value |\n|---|---|\n{table}\n"
+    )
 
 
 async def main() -> None:

@@ -4,6 +4,11 @@ The tracker hands over row dicts; the writer coalesces them per Linkedid and ups
 batches from its own task, so the AMI reader never waits on the database. A failed batch
 stays pending and is retried with backoff (the database may be down for a while); a newer
 version of a row replaces an older pending one, so nothing is lost and nothing is doubled.
+
+One bad row must not hold the others back forever: text longer than its column is cut to
+fit (PostgreSQL would refuse it; an AMI caller ID can be any length), and a batch refused
+for its data (SQLSTATE class 22/23) is retried row by row so that only the offending row is
+rejected, logged with its Linkedid.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ import contextlib
 import logging
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import String, func
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calls.models import CallLog
@@ -28,6 +33,8 @@ KEEP_KNOWN = ("caller_number", "called_number", "queue", "agent_name", "agent_in
               "ivr_path", "recording_file", "hangup_cause")
 """Columns a later, less informed version (a call picked up after a restart) must not erase:
 a NULL in the new version keeps the stored value."""
+TEXT_LIMITS = {column.name: column.type.length for column in CallLog.__table__.columns
+               if isinstance(column.type, String) and column.type.length}
 
 
 class CallLogWriter:
@@ -46,10 +53,12 @@ class CallLogWriter:
         self._task: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
         self.rows_written = 0
+        self.rows_rejected = 0
         self.failures = 0
 
     def submit(self, row: dict[str, Any], *, urgent: bool = False) -> None:
         """Queue a row (latest version wins); ``urgent`` flushes without waiting the interval."""
+        row = _fit(row)
         self._pending[row["linkedid"]] = row
         self._idle.clear()
         if urgent:
@@ -85,8 +94,13 @@ class CallLogWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._flush_interval)
             self._wake.clear()
-            if self._pending:
+            if not self._pending:
+                continue
+            try:
                 await self._flush_until_done()
+            except Exception:  # a bug here must not stop the call log for good
+                log.exception("calls.writer_crashed pending=%d", len(self._pending))
+                await asyncio.sleep(self._retry_max)
 
     async def _flush_until_done(self) -> None:
         delay = self._retry_min
@@ -105,17 +119,65 @@ class CallLogWriter:
                 return True
             batch = [self._pending[key] for key in keys]
             try:
-                async with self._sessionmaker() as session, session.begin():
-                    await _upsert(session, batch)
+                await self._write(batch)
             except (SQLAlchemyError, OSError, ConnectionError) as exc:
                 self.failures += 1
-                log.warning("calls.write_failed rows=%d error=%r", len(batch), exc)
-                return False
-            for key, row in zip(keys, batch, strict=True):
-                if self._pending.get(key) is row:  # not replaced by a newer version meanwhile
-                    del self._pending[key]
-            self.rows_written += len(batch)
+                if not _refused_for_its_data(exc):
+                    log.warning("calls.write_failed rows=%d error=%r", len(batch), exc)
+                    return False
+                await self._write_one_by_one(batch)
+                return True
+            self._written(batch)
             return True
+
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await _upsert(session, batch)
+
+    def _written(self, batch: list[dict[str, Any]]) -> None:
+        for row in batch:
+            key = row["linkedid"]
+            if self._pending.get(key) is row:  # not replaced by a newer version meanwhile
+                del self._pending[key]
+        self.rows_written += len(batch)
+
+    async def _write_one_by_one(self, batch: list[dict[str, Any]]) -> None:
+        """Isolate the rows the database refuses; the others are written (or stay pending
+        if the database goes away meanwhile)."""
+        for row in batch:
+            try:
+                await self._write([row])
+            except (SQLAlchemyError, OSError, ConnectionError) as exc:
+                if not _refused_for_its_data(exc):
+                    log.warning("calls.write_failed rows=1 error=%r", exc)
+                    return
+                log.error("calls.row_rejected linkedid=%s error=%r", row["linkedid"], exc)
+                if self._pending.get(row["linkedid"]) is row:
+                    del self._pending[row["linkedid"]]
+                self.rows_rejected += 1
+                continue
+            self._written([row])
+
+
+def _fit(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with every text cut to its column's length."""
+    fitted = dict(row)
+    for column, limit in TEXT_LIMITS.items():
+        value = fitted.get(column)
+        if isinstance(value, str) and len(value) > limit:
+            fitted[column] = value[:limit]
+    return fitted
+
+
+def _refused_for_its_data(exc: BaseException) -> bool:
+    """True when the database refused the data itself (SQLSTATE class 22 data exception,
+    23 integrity violation), as opposed to being unreachable or misconfigured."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
+        return state[:2] in ("22", "23")
+    return False
 
 
 async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

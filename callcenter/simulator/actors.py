@@ -38,12 +38,15 @@ class Agent:
 
     mode: answer (after `answer_after` s), never (rings until timeout), busy, congestion.
     talk_time: the agent hangs up after this long in a call (None: the caller ends it).
+    hangup_after_answer: the agent hangs up this long after answering, connected or not (a
+    hang-up during the queue's member announcement makes app_queue send AgentDump).
     """
 
     name: str | None = None
     mode: Literal["answer", "never", "busy", "congestion"] = "answer"
     answer_after: float = 2.0
     talk_time: float | None = None
+    hangup_after_answer: float | None = None
     voice: str | None = "a01.wav"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from callcenter.simulator import events as ev
@@ -32,21 +33,23 @@ class SimAgiChannel:
     def state(self) -> int:
         return self.chan.state
 
-    def _start(self, command: str) -> int:
+    def command_events(self, command: str) -> Callable[[int], None]:
+        """res_agi's AGIExecStart now and AGIExecEnd (with the reply code) when it is done."""
         cid = self.pbx.rng.randrange(1, 2**31)
         if not self.chan.dead:
             self.chan.emit("AGIExecStart", ev.AGI, f"CommandId: {cid}\r\nCommand: {command}\r\n")
-        return cid
 
-    def _end(self, cid: int, command: str, code: int = 200) -> None:
-        if not self.chan.dead:
-            result = "Success" if code == 200 else "Failure"
-            self.chan.emit(
-                "AGIExecEnd",
-                ev.AGI,
-                f"CommandId: {cid}\r\nCommand: {command}\r\nResultCode: {code}\r\n"
-                f"Result: {result}\r\n",
-            )
+        def finished(code: int) -> None:
+            if not self.chan.dead:
+                result = "Success" if code == 200 else "Failure"
+                self.chan.emit(
+                    "AGIExecEnd",
+                    ev.AGI,
+                    f"CommandId: {cid}\r\nCommand: {command}\r\nResultCode: {code}\r\n"
+                    f"Result: {result}\r\n",
+                )
+
+        return finished
 
     async def answer(self) -> int:
         if self.chan.state != UP and not self.chan.hungup:
@@ -174,7 +177,7 @@ def rewrite_url(url: str, host: str | None, port: int | None) -> str:
 
 
 async def run_agi(pbx: Pbx, chan: Channel, data: str) -> str:
-    from callcenter.simulator.agi_client import build_agi_env
+    from callcenter.simulator.agi_client import build_agi_env, run_fastagi
     from callcenter.simulator.dialplan import split_app_args
 
     args = split_app_args(data) if data else []
@@ -198,45 +201,7 @@ async def run_agi(pbx: Pbx, chan: Channel, data: str) -> str:
         url=url,
     )
     target = rewrite_url(url, pbx.config.agi_host, pbx.config.agi_port)
-    return await _run_fastagi_with_events(target, url, env, SimAgiChannel(pbx, chan))
-
-
-async def _run_fastagi_with_events(
-    target: str, url: str, env: dict[str, str], channel: SimAgiChannel
-) -> str:
-    """run_fastagi() with res_agi's AGIExecStart/AGIExecEnd around every command line."""
-    import asyncio
-
-    from callcenter.simulator import agi_client as ac
-
-    class Session(ac.AgiSession):
-        last_code = 200
-
-        async def send(self, text: str) -> None:
-            if text[:3].isdigit():
-                self.last_code = int(text[:3])
-            await super().send(text)
-
-        async def handle(self, line: str) -> None:
-            cid = channel._start(line)
-            await super().handle(line)
-            channel._end(cid, line, self.last_code)
-
-    where = ac.parse_agi_url(target)
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(where.host, where.port), 5.0
-        )
-    except (TimeoutError, OSError) as exc:
-        log.warning("fastagi connect failed url=%s error=%r", target, exc)
-        return ac.FAILURE
-    session = Session(reader, writer, channel, env.get("agi_channel", ""))
-    try:
-        await session.send(ac._handshake(url, ac.parse_agi_url(url), env))
-        return await session.run()
-    finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+    channel = SimAgiChannel(pbx, chan)
+    return await run_fastagi(
+        target, env, channel, on_command=channel.command_events, script_url=url
+    )

@@ -218,6 +218,8 @@ class Outcome:
 
 
 Handler = Callable[["AgiSession", list[str]], Awaitable[Outcome]]
+# before a command: called with its line; returns what to call with the reply's status code
+CommandHook = Callable[[str], Callable[[int], None]]
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,7 @@ class AgiSession:
         writer: asyncio.StreamWriter,
         channel: AgiChannel,
         channel_name: str,
+        on_command: CommandHook | None = None,
     ) -> None:
         self.reader = reader
         self.writer = writer
@@ -286,9 +289,13 @@ class AgiSession:
         self.status = SUCCESS
         self.send_sighup = not _ast_false(channel.get_variable("AGISIGHUP"))
         self.exit_on_hangup = _ast_true(channel.get_variable("AGIEXITONHANGUP"))
+        self.on_command = on_command
+        self.last_code = 0  # status code of the last reply sent (200, 510, 511, 520)
 
     async def send(self, text: str) -> None:
         """ast_agi_send(): write and ignore a closed socket, as ast_carefulwrite does."""
+        if text[:3].isdigit():
+            self.last_code = int(text[:3])
         try:
             self.writer.write(text.encode("utf-8", "surrogateescape"))
             await self.writer.drain()
@@ -364,6 +371,13 @@ class AgiSession:
             await self.send("HANGUP\n")
 
     async def handle(self, line: str) -> None:
+        """One command line; the on_command hook sees it before and its reply code after."""
+        finished = self.on_command(line) if self.on_command is not None else None
+        await self._handle(line)
+        if finished is not None:
+            finished(self.last_code)
+
+    async def _handle(self, line: str) -> None:
         """agi_handle_command(): find, check dead-mode permission, run, send the reply."""
         argv = parse_agi_args(line)
         command = find_command(argv)
@@ -727,12 +741,22 @@ def _handshake(url: str, target: AgiTarget, env: Mapping[str, str]) -> str:
 
 
 async def run_fastagi(
-    url: str, env: dict[str, str], channel: AgiChannel, *, connect_timeout: float = 5.0
+    url: str,
+    env: dict[str, str],
+    channel: AgiChannel,
+    *,
+    connect_timeout: float = 5.0,
+    on_command: CommandHook | None = None,
+    script_url: str | None = None,
 ) -> str:
     """Run one FastAGI session; return AGISTATUS (SUCCESS, FAILURE or HANGUP).
 
     The caller sets the AGISTATUS channel variable (Asterisk's AGI application does it after
-    the session). `env` is normally build_agi_env()'s result.
+    the session). `env` is normally build_agi_env()'s result. `on_command(line)` is called
+    before each command and returns a callable that gets the reply's status code (res_agi's
+    AGIExecStart/AGIExecEnd hang on this). `script_url` is the URL the dialplan named, when
+    the connection goes elsewhere (a test server on another port): agi_network_script is
+    taken from it.
     """
     target = parse_agi_url(url)
     try:
@@ -743,10 +767,11 @@ async def run_fastagi(
         log.warning("fastagi connect failed url=%s error=%r", url, exc)
         return FAILURE
     channel_name = env.get("agi_channel", "")
-    session = AgiSession(reader, writer, channel, channel_name)
+    session = AgiSession(reader, writer, channel, channel_name, on_command)
     log.info("fastagi connected url=%s channel=%s", url, channel_name)
+    announced = script_url or url
     try:
-        await session.send(_handshake(url, target, env))
+        await session.send(_handshake(announced, parse_agi_url(announced), env))
         status = await session.run()
     finally:
         writer.close()

@@ -48,12 +48,23 @@ def ast_true(value: str) -> bool:
     return value.strip().lower() in ("yes", "true", "y", "t", "1", "on")
 
 
+DEFAULT_WRITETIMEOUT_MS = 100  # manager.c: user->writetimeout, values below 100 rejected
+
+
 class AmiUser:
-    def __init__(self, username: str, secret: str, read: int, write: int) -> None:
+    def __init__(
+        self,
+        username: str,
+        secret: str,
+        read: int,
+        write: int,
+        writetimeout_ms: int = DEFAULT_WRITETIMEOUT_MS,
+    ) -> None:
         self.username = username
         self.secret = secret
         self.readperm = read
         self.writeperm = write
+        self.writetimeout_ms = max(DEFAULT_WRITETIMEOUT_MS, writetimeout_ms)
 
 
 def _ami_addr(sockname: Any) -> str:
@@ -86,17 +97,25 @@ class AmiSession(asyncio.Protocol, EventSink):
         self.queue: asyncio.Queue[Message | None] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
         self.session_id = f"0x{id(self):x}"
+        self.writetimeout_ms = DEFAULT_WRITETIMEOUT_MS
+        self.write_blocked: asyncio.TimerHandle | None = None
+        self.gone = asyncio.Event()  # set when the connection is lost (for tests, scenarios)
 
     # -- transport --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        # Asterisk writes with a blocking write bounded by writetimeout: any byte the kernel
+        # does not take at once counts as a blocked write (pause_writing below)
+        transport.set_write_buffer_limits(high=0, low=0)
         transport.write(BANNER)
         self.server.sessions.add(self)
         self.worker = asyncio.get_running_loop().create_task(self._work())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.gone.set()
+        self.resume_writing()
         self.server.sessions.discard(self)
         if self in self.server.sim.hub.sinks:
             self.server.sim.hub.sinks.remove(self)
@@ -148,9 +167,32 @@ class AmiSession(asyncio.Protocol, EventSink):
         data = b"".join(self.out)
         self.out.clear()
         self.transport.write(data)
-        if self.transport.get_write_buffer_size() > self.server.sim.config.max_output_buffer:
-            log.warning("AMI reader too slow, dropping session user=%s", self.username)
-            self.close()
+
+    def pause_writing(self) -> None:
+        """The socket is full: like ast_careful_write(), give the reader writetimeout ms."""
+        if self.write_blocked is None and not self.closed:
+            self.write_blocked = asyncio.get_running_loop().call_later(
+                self.writetimeout_ms / 1000.0, self._write_timed_out
+            )
+
+    def resume_writing(self) -> None:
+        if self.write_blocked is not None:
+            self.write_blocked.cancel()
+            self.write_blocked = None
+
+    def _write_timed_out(self) -> None:
+        """manager.c drops a session whose write blocked longer than writetimeout."""
+        self.write_blocked = None
+        if self.closed or self.transport is None:
+            return
+        log.warning(
+            "ami write timed out, dropping session user=%s writetimeout_ms=%s pending_bytes=%s",
+            self.username,
+            self.writetimeout_ms,
+            self.transport.get_write_buffer_size(),
+        )
+        self.closed = True
+        self.transport.abort()
 
     def deliver(self, flag: int, data: bytes) -> None:
         if self.authenticated and self.send_events & self.readperm & flag:
@@ -269,6 +311,7 @@ async def action_login(s: AmiSession, msg: Message) -> bool:
         return False
     assert user is not None
     s.username = username
+    s.writetimeout_ms = user.writetimeout_ms
     s.readperm = user.readperm
     s.writeperm = user.writeperm
     events = get_header(msg, "Events")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ class Bridge:
         self.uniqueid = str(uuid.UUID(int=pbx.rng.getrandbits(128), version=4))
         self.channels: list[Channel] = []
         self.destroyed = False
+        self.dissolved = asyncio.Event()  # set when the bridge is destroyed
         self.pbx.bridges[self.uniqueid] = self
         self._emit("BridgeCreate")
 
@@ -58,6 +60,14 @@ class Bridge:
         self.destroyed = True
         self.pbx.bridges.pop(self.uniqueid, None)
         self._emit("BridgeDestroy")
+        self.dissolved.set()
+
+    def dissolve(self, first: Channel) -> None:
+        """bridge_dissolve(): `first` leaves, the others are pushed out, the bridge goes."""
+        self.leave(first)
+        for chan in list(self.channels):
+            self.leave(chan)
+        self.destroy()
 
     def peer_of(self, chan: Channel) -> Channel | None:
         for c in self.channels:

@@ -119,6 +119,7 @@ class Channel:
         self.cdr_start = self.created
         self.cdr_answer: float | None = None
         self.queue_entry: Any = None
+        self.after_goto: tuple[str, str, int] | None = None  # set by Redirect of a bridged channel
         self.talking: Any = None  # audio spoken into this channel (for MixMonitor)
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._snaps: dict[str, str] = {}

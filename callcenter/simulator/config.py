@@ -19,6 +19,7 @@ class AmiUserConfig(BaseModel):
     secret: SecretStr
     read: str = "all"
     write: str = "all"
+    writetimeout: int = Field(100, ge=100, description="ms a blocked write may last (manager.conf)")
 
 
 class AgentConfig(BaseModel):
@@ -61,7 +62,6 @@ class SimulatorConfig(BaseModel):
     sip_domain: str = "127.0.0.1"
     system_name: str | None = None
     prompt_seconds: float = Field(1.4, gt=0, description="length of a prompt without a WAV")
-    max_output_buffer: int = Field(32 * 1024 * 1024, description="drop AMI readers this far behind")
 
     @field_validator("asterisk_config_dir", "recordings_dir", "speech_samples_dir")
     @classmethod

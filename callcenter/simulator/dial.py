@@ -91,18 +91,15 @@ async def dial_exec(pbx: Pbx, chan: Channel, args: list[str]) -> int:
     chan.set_var("DIALSTATUS", "ANSWER")
     chan.dialed_peer = peer
     pbx.bridge_pair(peer, chan)
-    while not chan.hungup and not peer.hungup:
-        a = asyncio.ensure_future(chan.hangup_event.wait())
-        b = asyncio.ensure_future(peer.hangup_event.wait())
-        try:
-            await asyncio.wait({a, b}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            a.cancel()
-            b.cancel()
+    await pbx.hold_bridge(peer, chan)
     pbx.unbridge_vars(chan, peer)
     pbx.leave_bridge(chan)
     pbx.leave_bridge(peer)
-    pbx.destroy(peer, NORMAL_CLEARING)
+    if peer.after_goto is not None:
+        pbx.after_bridge(peer)  # the callee was redirected: it lives on elsewhere
+    else:
+        pbx.destroy(peer, NORMAL_CLEARING)
+    pbx.after_bridge(chan)  # raises Jump when the caller was redirected
     if "g" in options and not chan.hungup:
         return APP_CONTINUE
     return APP_HANGUP

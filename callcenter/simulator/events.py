@@ -95,13 +95,18 @@ class EventHub:
         self.sinks: list[EventSink] = []
         self.listeners: list[Callable[[str, int, str], None]] = []
         self.count = 0
+        self._heads: dict[tuple[str, int], str] = {}
 
     def emit(self, name: str, flag: int, body: str) -> None:
         """Publish `Event: name` of class `flag`; `body` is the CRLF-terminated field lines."""
         self.count += 1
         if not self.sinks and not self.listeners:
             return
-        head = f"Event: {name}\r\nPrivilege: {_PRIV_TEXT[flag]},all\r\n"
+        head = self._heads.get((name, flag))
+        if head is None:
+            head = self._heads[(name, flag)] = (
+                f"Event: {name}\r\nPrivilege: {_PRIV_TEXT[flag]},all\r\n"
+            )
         if self.timestampevents:
             head += f"Timestamp: {self.clock.now():.6f}\r\n"
         text = head + body + "\r\n"

@@ -24,6 +24,7 @@ from callcenter.simulator.channels import (
     ANSWERED_ELSEWHERE,
     CONGESTION,
     DOWN,
+    NO_ANSWER,
     NORMAL_CLEARING,
     RING,
     RINGING,
@@ -141,6 +142,8 @@ class Pbx:
         self.agents: dict[str, Agent] = {}  # device (PJSIP/1001) → behaviour
         self.destinations: dict[str, Destination] = {}
         self.default_destination = Destination()
+        self.system_name = config.system_name or ""  # asterisk.conf [options] systemname
+        self.cdr_events = True  # cdr_manager.conf [general] enabled
         self._uniq = 0
         self._tech_counters: dict[str, int] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -163,8 +166,8 @@ class Pbx:
     def new_uniqueid(self) -> str:
         uid = f"{int(self.clock.now())}.{self._uniq}"
         self._uniq += 1
-        if self.config.system_name:
-            uid = f"{self.config.system_name}-{uid}"
+        if self.system_name:
+            uid = f"{self.system_name}-{uid}"
         return uid
 
     def _next(self, tech: str) -> int:
@@ -298,7 +301,7 @@ class Pbx:
             self.idle.set()
 
     def _emit_cdr(self, chan: Channel) -> None:
-        if getattr(chan, "no_cdr", False):
+        if getattr(chan, "no_cdr", False) or not self.cdr_events:
             return
         end = self.clock.now()
         answer = chan.cdr_answer
@@ -384,6 +387,44 @@ class Pbx:
                 self.actor_bridged(chan)
         return bridge
 
+    async def hold_bridge(self, first: Channel, second: Channel) -> None:
+        """Wait while the two talk: until one hangs up or the bridge dissolves (Redirect)."""
+        bridge = first.bridge
+        while not first.hungup and not second.hungup and bridge is not None:
+            waits = {
+                asyncio.ensure_future(first.hangup_event.wait()),
+                asyncio.ensure_future(second.hangup_event.wait()),
+                asyncio.ensure_future(bridge.dissolved.wait()),
+            }
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+            if bridge.destroyed:
+                return
+
+    def redirect_bridged(self, chan: Channel, target: tuple[str, str, int]) -> None:
+        """ast_async_goto() on a bridged channel: it leaves with an after-bridge goto and the
+        basic bridge dissolves; whoever holds the bridge (Queue, Dial) sees it and moves on."""
+        bridge = chan.bridge
+        assert bridge is not None
+        chan.after_goto = target
+        for c in bridge.channels:
+            if c.vars.get("BRIDGEPEER"):
+                c.set_var("BRIDGEPEER", "")
+        bridge.dissolve(chan)
+
+    def after_bridge(self, chan: Channel) -> None:
+        """The bridge is over; a channel redirected out of it continues in the dialplan, where
+        a channel without its own PBX (an agent's leg) gets one, like an after-bridge goto."""
+        target, chan.after_goto = chan.after_goto, None
+        if target is None or chan.hungup:
+            return
+        if chan.in_pbx:
+            raise Jump(*target)
+        self.start_pbx(chan, *target)
+
     def unbridge_vars(self, first: Channel, second: Channel) -> None:
         for chan in (first, second):
             if not chan.dead and chan.vars.get("BRIDGEPEER"):
@@ -455,6 +496,8 @@ class Pbx:
                     )
             if actor.talk_time is not None:
                 self.clock.call_later(actor.talk_time, self.remote_hangup, chan)
+        elif isinstance(actor, Agent) and actor.hangup_after_answer is not None:
+            self.clock.call_later(actor.hangup_after_answer, self.remote_hangup, chan)
 
     def actor_bridged(self, chan: Channel) -> None:
         actor = chan.actor
@@ -705,9 +748,18 @@ class Pbx:
         out.announce(dialstring=out.dialstring())
         out.start()
         result = await out.wait(params.timeout_ms / 1000.0)
-        reason = {"ANSWER": 4, "BUSY": 5, "CONGESTION": 8, "NOANSWER": 3, "HANGUP": 1}.get(
-            result.status, 0
-        )
+        # pbx_dial_reason(): AST_CONTROL_* from the dial's cause; a far end that hangs up before
+        # answering leaves no cause in main/dial.c (ast_read() NULL), hence 0 like a failure
+        reason = {"ANSWER": 4, "BUSY": 5, "CONGESTION": 8, "NOANSWER": 3}.get(result.status, 0)
+        if result.status == "NOANSWER":
+            # handle_timeout_trip(): hang-up cause 19 and no DialEnd for the timed-out channel
+            out.finish("NOANSWER", cause=NO_ANSWER, publish=False)
+            return False, reason, chan
+        if result.status == "HANGUP":
+            # monitor_dial(): DialEnd with ast_hangup_cause_to_dial_status(cause)
+            cause = chan.hangup_cause
+            out.finish({USER_BUSY: "BUSY", CONGESTION: "CONGESTION"}.get(cause, "NOANSWER"))
+            return False, reason, chan
         if result.status != "ANSWER":
             out.finish(result.status)
             return False, reason, chan
@@ -896,10 +948,16 @@ class Outbound:
             self.result.set_result(DialResult(status, self.ringing))
 
     def _ring(self) -> None:
+        """180 Ringing: chan_pjsip sets the state, then the dialing side (app_queue, app_dial,
+        the dialer of Originate) publishes the non-final dial status as DialState."""
         if self.result.done() or self.chan.dead:
             return
         self.ringing = True
         self.chan.set_state(RINGING)
+        req = self.requestor.snap() if self.requestor is not None else ""
+        self.pbx.hub.emit(
+            "DialState", ev.CALL, req + self.chan.snap("Dest") + "DialStatus: RINGING\r\n"
+        )
 
     def _far_answer(self) -> None:
         if self.result.done() or self.chan.dead:

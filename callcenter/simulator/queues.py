@@ -9,6 +9,7 @@ Event order follows apps/app_queue.c and the captures queue_call, abandon and si
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from callcenter.simulator import devices as ds
 from callcenter.simulator import events as ev
 from callcenter.simulator.asterisk_conf import ast_false, ast_true, parse_conf
-from callcenter.simulator.channels import NORMAL_CLEARING, Channel
+from callcenter.simulator.channels import CONGESTION, NORMAL_CLEARING, USER_BUSY, Channel
 
 if TYPE_CHECKING:
     from callcenter.simulator.pbx import Outbound, Pbx
@@ -32,6 +33,40 @@ STRATEGIES = (
     "rrordered",
 )
 RES_OKAY, RES_EXISTS, RES_NOSUCHQUEUE, RES_NOT_DYNAMIC = 0, -1, -3, -5
+
+
+_EMPTY_WORDS = (
+    "paused",
+    "penalty",
+    "inuse",
+    "ringing",
+    "invalid",
+    "wrapup",
+    "unavailable",
+    "unknown",
+)
+
+
+def empty_conditions(rule: str, *, joining: bool) -> frozenset[str]:
+    """parse_empty_options(): the member conditions that count as 'not there'. Note the
+    asymmetry: joinempty=yes and leavewhenempty=no mean no check at all, joinempty=no and
+    leavewhenempty=yes mean penalty,invalid,paused."""
+    conds: set[str] = set()
+    for option in (rule or "").split(","):
+        word = option.strip().lower()
+        if not word:
+            continue
+        if word in _EMPTY_WORDS:
+            conds.add(word)
+        elif word == "loose":
+            conds = {"penalty", "invalid"}
+        elif word == "strict":
+            conds = {"penalty", "invalid", "paused", "unavailable"}
+        elif (ast_false(word) and joining) or (ast_true(word) and not joining):
+            conds = {"penalty", "invalid", "paused"}
+        elif ast_false(word) or ast_true(word):
+            conds = set()
+    return frozenset(conds)
 
 
 @dataclass(eq=False)
@@ -109,6 +144,8 @@ class Queue:
         self.strategy = "ringall"
         self.timeout = 15
         self.retry = 5
+        self.announce = ""  # played to the member who answered, before connecting
+        self.memberdelay = 0
         self.wrapuptime = 0
         self.joinempty = ""
         self.leavewhenempty = ""
@@ -150,44 +187,23 @@ class Queue:
     def member_available(self, m: Member) -> bool:
         return m.status in (ds.NOT_INUSE, ds.UNKNOWN) and not m.paused
 
-    def empty_by(self, rule: str) -> bool:
-        """get_member_status(): True when no member passes the joinempty/leavewhenempty rule."""
-        if (
-            not rule
-            or ast_false(rule)
-            and rule.lower() not in ("no", "false", "0", "off", "n", "f")
-        ):
+    def empty_by(self, rule: str, *, joining: bool) -> bool:
+        """get_member_status() != 0: no member passes the joinempty/leavewhenempty rule."""
+        conds = empty_conditions(rule, joining=joining)
+        if not conds:
             return False
-        low = rule.lower()
-        if ast_true(low):
-            return False
-        words = {
-            "penalty",
-            "paused",
-            "inuse",
-            "ringing",
-            "unavailable",
-            "invalid",
-            "unknown",
-            "wrapup",
-        }
-        if low in ("no", "false", "0", "off", "n", "f", "strict"):
-            conds = {"paused", "invalid", "unavailable"} if low != "strict" else words
-        else:
-            conds = {w.strip() for w in low.split(",")} & words
         now = self.manager.pbx.clock.now()
         for m in self.members.values():
+            by_state = {
+                ds.INVALID: "invalid",
+                ds.UNAVAILABLE: "unavailable",
+                ds.INUSE: "inuse",
+                ds.RINGING: "ringing",
+                ds.UNKNOWN: "unknown",
+            }.get(m.status)
+            if by_state in conds:
+                continue
             if "paused" in conds and m.paused:
-                continue
-            if "unavailable" in conds and m.status == ds.UNAVAILABLE:
-                continue
-            if "invalid" in conds and m.status == ds.INVALID:
-                continue
-            if "unknown" in conds and m.status == ds.UNKNOWN:
-                continue
-            if "inuse" in conds and m.status in (ds.INUSE, ds.BUSY, ds.RINGINUSE, ds.ONHOLD):
-                continue
-            if "ringing" in conds and m.status == ds.RINGING:
                 continue
             wrap = m.wrapuptime or self.wrapuptime
             if "wrapup" in conds and wrap and m.lastcall and now - m.lastcall < wrap:
@@ -223,6 +239,9 @@ class Queue:
         self._kick = None
         if not self.entries:
             return
+        if self.leavewhenempty and self.empty_by(self.leavewhenempty, joining=False):
+            self._leave_empty()
+            return
         free = [m for m in self.members.values() if self.usable(m)]
         if not free:
             return
@@ -244,7 +263,16 @@ class Queue:
             if not free:
                 break
 
+    def _leave_empty(self) -> None:
+        """wait_our_turn()/queue_exec(): waiting callers leave with QUEUESTATUS=LEAVEEMPTY."""
+        for entry in self.entries:
+            if entry.state == "waiting" and entry.assigned is not None:
+                if not entry.assigned.done():
+                    entry.state = "leaveempty"
+                    entry.assigned.set_result([])
+
     def choose(self, free: list[Member]) -> list[Member]:
+        """The members to ring for one caller: the strategy's pick among the lowest penalty."""
         if not free:
             return []
         best = min(m.penalty for m in free)
@@ -252,21 +280,23 @@ class Queue:
         strategy = self.strategy
         if strategy == "ringall":
             return tier
+        order = list(self.members.values())
         if strategy in ("rrmemory", "rrordered", "linear"):
-            order = list(self.members.values())
+            in_tier = set(tier)
             if strategy == "linear":
-                return [next(m for m in order if m in tier)]
+                return [next(m for m in order if m in in_tier)]
             n = len(order)
             for i in range(n):
-                m = order[(self.rrpos + i) % n]
-                if m in tier:
-                    self.rrpos = (order.index(m) + 1) % n
-                    return [m]
+                pos = (self.rrpos + i) % n
+                if order[pos] in in_tier:
+                    self.rrpos = (pos + 1) % n
+                    return [order[pos]]
             return []
+        rank = {m: i for i, m in enumerate(order)}
         if strategy == "leastrecent":
-            return [min(tier, key=lambda m: (m.lastcall, list(self.members).index(m.interface)))]
+            return [min(tier, key=lambda m: (m.lastcall, rank[m]))]
         if strategy == "fewestcalls":
-            return [min(tier, key=lambda m: (m.calls, list(self.members).index(m.interface)))]
+            return [min(tier, key=lambda m: (m.calls, rank[m]))]
         return [self.manager.pbx.rng.choice(tier)]
 
     # -- statistics -------------------------------------------------------------------------
@@ -290,6 +320,17 @@ class QueueManager:
     def __init__(self, pbx: Pbx) -> None:
         self.pbx = pbx
         self.queues: dict[str, Queue] = {}
+        self._watchers: dict[str, list[Member]] | None = None  # state interface → members
+
+    def watchers(self, device: str) -> list[Member]:
+        """Members whose StateInterface is `device` (an index: device states change a lot)."""
+        if self._watchers is None:
+            index: dict[str, list[Member]] = {}
+            for q in self.queues.values():
+                for m in q.members.values():
+                    index.setdefault(m.state_interface, []).append(m)
+            self._watchers = index
+        return self._watchers.get(device, [])
 
     # -- configuration ----------------------------------------------------------------------
     def load(self, path: Path) -> None:
@@ -324,6 +365,10 @@ class QueueManager:
                     q.servicelevel = int(value or 0)
                 elif k == "weight":
                     q.weight = int(value or 0)
+                elif k == "announce":
+                    q.announce = value
+                elif k == "memberdelay":
+                    q.memberdelay = max(0, int(value or 0))
                 elif k == "autofill":
                     q.autofill = ast_true(value)
                 elif k == "member":
@@ -344,20 +389,17 @@ class QueueManager:
                     )
                     m.status = self.pbx.devices.state_of(state_iface)
                     q.members[iface] = m
+                    self._watchers = None
             self.queues[q.name] = q
 
     # -- device states ----------------------------------------------------------------------
     def device_changed(self, device: str, state: int) -> None:
-        for q in self.queues.values():
-            changed = False
-            for m in q.members.values():
-                if m.state_interface == device and m.status != state:
-                    m.status = state
-                    self.pbx.hub.emit("QueueMemberStatus", ev.AGENT, m.blob())
-                    changed = True
-            if changed:
-                q.update_avail()
-                q.kick()
+        for m in self.watchers(device):
+            if m.status != state:
+                m.status = state
+                self.pbx.hub.emit("QueueMemberStatus", ev.AGENT, m.blob())
+                m.queue.update_avail()
+                m.queue.kick()
 
     # -- AMI actions ------------------------------------------------------------------------
     def add_member(
@@ -395,6 +437,7 @@ class QueueManager:
             m.lastpause = now
         m.status = self.pbx.devices.state_of(state_iface)
         q.members[interface] = m
+        self._watchers = None
         self.pbx.devices.emit(
             f"Queue:{q.name}_pause_{interface}", ds.INUSE if paused else ds.NOT_INUSE
         )
@@ -414,8 +457,10 @@ class QueueManager:
             return RES_NOT_DYNAMIC
         self.pbx.hub.emit("QueueMemberRemoved", ev.AGENT, m.blob())
         del q.members[interface]
+        self._watchers = None
         self.pbx.devices.states.pop(f"Queue:{q.name}_pause_{interface}", None)
         q.update_avail()
+        q.kick()
         return RES_OKAY
 
     def set_paused(self, queuename: str, interface: str, reason: str, paused: bool) -> bool:
@@ -516,7 +561,7 @@ class QueueManager:
         if q is None:
             chan.set_var("QUEUESTATUS", "UNKNOWN")
             return APP_CONTINUE
-        if q.empty_by(q.joinempty):
+        if q.empty_by(q.joinempty, joining=True):
             chan.set_var("QUEUESTATUS", "JOINEMPTY")
             return APP_CONTINUE
         if q.maxlen and len(q.entries) >= q.maxlen:
@@ -550,13 +595,23 @@ class QueueManager:
                     return self._abandon(entry, hungup=True)
                 if outcome == "expire":
                     return self._abandon(entry, hungup=False, status="TIMEOUT")
+                if entry.state == "leaveempty":
+                    return self._abandon(entry, hungup=False, status="LEAVEEMPTY")
                 result = await self._ring_attempt(entry, expire)
                 if result == "hangup":
                     return self._abandon(entry, hungup=True)
                 if isinstance(result, Ring):
+                    self._answered(entry, result)
+                    gone = await self._announce_to_member(entry, result)
+                    if gone == "caller":
+                        return self._caller_gone_before_connect(entry, result)
+                    if gone == "agent":
+                        self._agent_dump(entry, result)
+                        result = None
+                if isinstance(result, Ring):
                     return await self._connected(entry, result, "c" in options)
                 # nobody answered: leave if empty, time out, or wait `retry` seconds
-                if q.leavewhenempty and q.empty_by(q.leavewhenempty):
+                if q.empty_by(q.leavewhenempty, joining=False):
                     return self._abandon(entry, hungup=False, status="LEAVEEMPTY")
                 if expire is not None and clock.now() >= expire:
                     return self._abandon(entry, hungup=False, status="TIMEOUT")
@@ -692,7 +747,14 @@ class QueueManager:
         chan.set_var(name, str(ms // 1000))
         chan.set_var(f"{name}_MS", str(ms))
 
-    def _abandon(self, entry: QueueEntry, *, hungup: bool, status: str = "") -> int:
+    def _abandon(
+        self,
+        entry: QueueEntry,
+        *,
+        hungup: bool,
+        status: str = "",
+        before_leave: Callable[[], None] | None = None,
+    ) -> int:
         from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
 
         pbx = self.pbx
@@ -723,6 +785,8 @@ class QueueManager:
             self._duration_var(chan, "ANSWEREDTIME", 0)
         if hungup:
             record_abandoned()
+        if before_leave is not None:
+            before_leave()
         if entry.moh:
             chan.emit("MusicOnHoldStop", ev.CALL)
             entry.moh = False
@@ -731,6 +795,75 @@ class QueueManager:
             return APP_HANGUP
         chan.set_var("QUEUESTATUS", status)
         return APP_CONTINUE
+
+    def _answered(self, entry: QueueEntry, winner: Ring) -> None:
+        """wait_for_answer() saw the answer: connected lines, DialEnd ANSWER, hangupcalls()."""
+        chan = entry.chan
+        agent = winner.out.chan
+        agent.set_connected(chan.cid_num, chan.cid_name)
+        if agent.tech == "PJSIP":
+            chan.set_connected(agent.device.split("/", 1)[1], winner.member.membername)
+        winner.out.publish_end("ANSWER")
+        for ring in entry.rings:
+            if ring is not winner and not ring.done:
+                ring.out.finish("CANCEL", cause=26)
+                self._ring_over(ring)
+        winner.done = True
+
+    async def _announce_to_member(self, entry: QueueEntry, winner: Ring) -> str | None:
+        """memberdelay, then the queue's announce played to the member while the caller waits
+        on hold; 'agent' or 'caller' when that side hung up meanwhile (try_calling())."""
+        q = entry.queue
+        if not q.announce and not q.memberdelay:
+            return None
+        pbx = self.pbx
+        chan, agent = entry.chan, winner.out.chan
+        seconds = q.memberdelay + (pbx.prompt_length(q.announce) if q.announce else 0.0)
+        if not chan.hungup and not agent.hungup:
+            waits = {
+                asyncio.ensure_future(chan.hangup_event.wait()),
+                asyncio.ensure_future(agent.hangup_event.wait()),
+            }
+            try:
+                await asyncio.wait(
+                    waits, timeout=pbx.clock.wall(seconds), return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+        if agent.hungup:
+            return "agent"
+        if chan.hungup:
+            return "caller"
+        return None
+
+    def _hang_up_member(self, entry: QueueEntry, ring: Ring) -> None:
+        """ast_channel_publish_dial() with the member's hang-up cause, then hang it up."""
+        agent = ring.out.chan
+        cause = agent.hangup_cause
+        status = {USER_BUSY: "BUSY", CONGESTION: "CONGESTION"}.get(cause, "NOANSWER")
+        ring.out.publish_end(status)
+        self.pbx.destroy(agent, cause or NORMAL_CLEARING)
+        self._ring_over(ring)
+
+    def _agent_dump(self, entry: QueueEntry, ring: Ring) -> None:
+        """The member hung up before being connected: AgentDump; the caller stays queued."""
+        m = ring.member
+        self.pbx.hub.emit(
+            "AgentDump",
+            ev.AGENT,
+            entry.chan.snap()
+            + ring.out.chan.snap("Dest")
+            + f"Queue: {entry.queue.name}\r\nInterface: {m.interface}\r\n"
+            f"MemberName: {m.membername}\r\n",
+        )
+        self._hang_up_member(entry, ring)
+
+    def _caller_gone_before_connect(self, entry: QueueEntry, ring: Ring) -> int:
+        """The caller hung up during the member announcement: abandoned, member hung up."""
+        return self._abandon(
+            entry, hungup=True, before_leave=lambda: self._hang_up_member(entry, ring)
+        )
 
     async def _connected(self, entry: QueueEntry, winner: Ring, qcontinue: bool) -> int:
         from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
@@ -741,15 +874,6 @@ class QueueManager:
         q = entry.queue
         agent = winner.out.chan
         member = winner.member
-        agent.set_connected(chan.cid_num, chan.cid_name)
-        if agent.tech == "PJSIP":
-            chan.set_connected(agent.device.split("/", 1)[1], member.membername)
-        winner.out.publish_end("ANSWER")
-        for ring in entry.rings:
-            if ring is not winner and not ring.done:
-                ring.out.finish("CANCEL", cause=26)
-                self._ring_over(ring)
-        winner.done = True
         member.pending = False
         chan.dialed_peer = agent
         if entry.moh:
@@ -772,15 +896,10 @@ class QueueManager:
             member.starttime = now
         pbx.bridge_pair(agent, chan)
         talk_start = clock.now()
-        # the call lasts until one side hangs up
-        while not chan.hungup and not agent.hungup:
-            a = asyncio.ensure_future(chan.hangup_event.wait())
-            b = asyncio.ensure_future(agent.hangup_event.wait())
-            try:
-                await asyncio.wait({a, b}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                a.cancel()
-                b.cancel()
+        # the call lasts until one side hangs up or is redirected out of the bridge
+        await pbx.hold_bridge(chan, agent)
+        if chan.after_goto is not None or agent.after_goto is not None:
+            return self._redirected(member, chan, agent, qcontinue)
         end = clock.now()
         talk_ms = int((end - talk_start) * 1000)
         t_caller = chan.hangup_at if chan.hungup else None
@@ -820,6 +939,25 @@ class QueueManager:
         )
         self._member_settled(member)
         if reason == "agent" and qcontinue and not chan.hungup:
+            chan.set_var("QUEUESTATUS", "CONTINUE")
+            return APP_CONTINUE
+        return APP_HANGUP
+
+    def _redirected(self, member: Member, chan: Channel, agent: Channel, qcontinue: bool) -> int:
+        """Redirect dissolved the queue's bridge. The redirected side goes on in the dialplan,
+        the other one is hung up (or, for the caller, ends Queue). No AgentComplete: app_queue
+        sends it on a hang-up request or a transfer message, and an async goto is neither."""
+        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
+
+        pbx = self.pbx
+        member.starttime = 0
+        if agent.after_goto is not None:
+            pbx.after_bridge(agent)
+        else:
+            pbx.destroy(agent, NORMAL_CLEARING)
+        self._member_settled(member)
+        pbx.after_bridge(chan)  # raises Jump when the caller was the one redirected
+        if qcontinue and not chan.hungup:
             chan.set_var("QUEUESTATUS", "CONTINUE")
             return APP_CONTINUE
         return APP_HANGUP

@@ -19,7 +19,7 @@ from typing import Any
 
 from callcenter.simulator import events as ev
 from callcenter.simulator.actors import Agent, Caller, Destination
-from callcenter.simulator.ami_server import AmiServer, AmiUser
+from callcenter.simulator.ami_server import DEFAULT_WRITETIMEOUT_MS, AmiServer, AmiUser
 from callcenter.simulator.asterisk_conf import ast_true, parse_conf
 from callcenter.simulator.channels import RING, Channel
 from callcenter.simulator.config import SimulatorConfig
@@ -64,14 +64,17 @@ class CallHandle:
 
     async def wait_bridged(self, timeout: float = 10.0) -> None:
         """Wait (wall seconds) until the caller talks to an agent."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.channel.bridge is None:
-            if self.channel.dead:
-                raise RuntimeError(f"{self.name} hung up before being connected")
-            if loop.time() > deadline:
-                raise TimeoutError(f"{self.name} not connected within {timeout}s")
-            await asyncio.sleep(0.005)
+        chan = self.channel
+        await self.sim.wait_until(lambda: chan.bridge is not None or chan.dead, timeout)
+        if chan.bridge is None:
+            raise RuntimeError(f"{self.name} hung up before being connected")
+
+    async def wait_queued(self, timeout: float = 10.0) -> None:
+        """Wait (wall seconds) until the caller waits in a queue."""
+        chan = self.channel
+        await self.sim.wait_until(lambda: chan.queue_entry is not None or chan.dead, timeout)
+        if chan.queue_entry is None:
+            raise RuntimeError(f"{self.name} hung up before joining a queue")
 
     async def recording(self, timeout: float = 10.0) -> Path:
         """The MixMonitor file of this call once written."""
@@ -119,6 +122,9 @@ class Simulator:
         self.hub.timestampevents = timestampevents
         dialplan = load_dialplan(confdir / "extensions.conf")
         self.pbx = Pbx(cfg, self.clock, self.hub, self.rng, dialplan)
+        if cfg.system_name is None:
+            self.pbx.system_name = _system_name(confdir / "asterisk.conf")
+        self.pbx.cdr_events = _cdr_manager_enabled(confdir / "cdr_manager.conf")
         self.pbx.load_pjsip(confdir / "pjsip.conf")
         self.pbx.queues.load(confdir / "queues.conf")
         self._load_prompts()
@@ -173,6 +179,7 @@ class Simulator:
                     secret,
                     ev.perms_from_string(",".join(sec.getall("read"))),
                     ev.perms_from_string(",".join(sec.getall("write"))),
+                    _writetimeout(sec.get("writetimeout")),
                 )
         for user in self.config.users:
             users[user.username] = AmiUser(
@@ -180,6 +187,7 @@ class Simulator:
                 user.secret.get_secret_value(),
                 ev.perms_from_string(user.read),
                 ev.perms_from_string(user.write),
+                user.writetimeout,
             )
         return users, timestampevents
 
@@ -220,6 +228,47 @@ class Simulator:
         chan.set_var("SIPDOMAIN", self.config.sip_domain)
         pbx.start_pbx(chan, context, exten, 1)
         return CallHandle(self, chan)
+
+    def place_calls(
+        self,
+        count: int,
+        *,
+        first_number: int = 13800000000,
+        behaviour: Callable[[int], Caller] | None = None,
+        exten: str = "12345",
+        context: str = "from-pstn",
+    ) -> list[CallHandle]:
+        """`count` calls at once from consecutive numbers; behaviour(i) makes the i-th caller."""
+        return [
+            self.place_call(
+                str(first_number + i),
+                exten,
+                context,
+                behaviour(i) if behaviour is not None else None,
+            )
+            for i in range(count)
+        ]
+
+    async def advance(self, seconds: float) -> None:
+        """Let `seconds` of simulated time pass (time_scale * seconds of wall time)."""
+        await self.clock.sleep(seconds)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait (wall seconds) until predicate() holds; checked again after every event, so
+        nothing polls. TimeoutError when it does not happen in time."""
+        if predicate():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def check(name: str, flag: int, text: str) -> None:
+            if not fut.done() and predicate():
+                fut.set_result(None)
+
+        self.hub.listeners.append(check)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        finally:
+            self.hub.listeners.remove(check)
 
     def add_agent(
         self,
@@ -329,6 +378,9 @@ class Simulator:
         pbx = self._require()
         if not pbx.dialplan.match(context, exten):
             return False
+        if chan.bridge is not None:
+            pbx.redirect_bridged(chan, (context, exten, priority))
+            return True
         task = chan.task
         if task is None or task.done():
             return False
@@ -337,17 +389,39 @@ class Simulator:
             await task
         except asyncio.CancelledError:
             pass
-        if chan.bridge is not None:
-            peer = chan.bridge.peer_of(chan)
-            pbx.unbridge_vars(chan, peer) if peer is not None else None
-            pbx.leave_bridge(chan)
-            if peer is not None and not peer.in_pbx:
-                pbx.leave_bridge(peer)
-                pbx.destroy(peer)
         if chan.dead:
             return False
         pbx.start_pbx(chan, context, exten, priority)
         return True
+
+
+def _system_name(path: Path) -> str:
+    """asterisk.conf [options] systemname: it prefixes every Uniqueid when set."""
+    if not path.exists():
+        return ""
+    for sec in parse_conf(path):
+        if sec.name.lower() == "options":
+            return (sec.get("systemname") or "").strip()
+    return ""
+
+
+def _cdr_manager_enabled(path: Path) -> bool:
+    """cdr_manager.conf [general] enabled: without it Asterisk sends no Cdr events. A config
+    folder without the file (an older rig) keeps them on."""
+    if not path.exists():
+        return True
+    for sec in parse_conf(path):
+        if sec.name.lower() == "general":
+            return ast_true(sec.get("enabled"))
+    return False
+
+
+def _writetimeout(value: str | None) -> int:
+    """manager.conf writetimeout (ms); like manager.c, values under 100 keep the default."""
+    text = (value or "").strip()
+    if not text.isdigit() or int(text) < DEFAULT_WRITETIMEOUT_MS:
+        return DEFAULT_WRITETIMEOUT_MS
+    return int(text)
 
 
 async def run_simulator(config: SimulatorConfig, stop_event: asyncio.Event) -> None:

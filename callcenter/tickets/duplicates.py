@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.tickets.hotspots import terms_of, ticket_text
 from callcenter.tickets.models import Ticket, TicketStatus
-from callcenter.tickets.similarity import cosine, features, same_place
+from callcenter.tickets.similarity import TextFeatures, cosine, features, same_place
 
 MIN_SIMILARITY = 0.3
 SAME_TOPIC_BONUS = 0.1
@@ -34,8 +34,13 @@ class DuplicateCandidate:
 async def rank_duplicate_candidates(
         session: AsyncSession, *, caller_phone: str | None, content: str, topic: str | None,
         at: datetime, window_days: int, min_similarity: float = MIN_SIMILARITY,
-        limit: int = MAX_CANDIDATES) -> list[DuplicateCandidate]:
-    """Earlier orders of ``caller_phone`` like ``content``, best first, with their scores."""
+        limit: int = MAX_CANDIDATES, features_of_content: TextFeatures | None = None,
+        ) -> list[DuplicateCandidate]:
+    """Earlier orders of ``caller_phone`` like ``content``, best first, with their scores.
+
+    ``features_of_content``: the content's features when the caller already has them
+    (registration segments the text once).
+    """
     if not caller_phone or not content.strip():
         return []
     rows = (await session.scalars(
@@ -47,7 +52,7 @@ async def rank_duplicate_candidates(
     if not rows:
         return []
     known = await terms_of(session, [(t.id, ticket_text(t.title, t.content)) for t in rows])
-    query = features(content)
+    query = features_of_content or features(content)
     ranked = []
     for ticket in rows:
         if not same_place(query.places, known[ticket.id].places):

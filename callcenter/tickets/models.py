@@ -268,6 +268,23 @@ class TicketCall(Base):
     linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class TicketWord(Base):
+    """One search word of one registered order: the full-text index of ticket search.
+
+    Chinese has no spaces, so neither LIKE (a scan) nor FTS5/tsvector (they split on spaces)
+    searches it well; words come from jieba (``similarity.search_words``), written once at
+    registration (an order's text is fixed from then on), the same on SQLite and
+    PostgreSQL. The key leads with the word, then the order's creation time, so a search
+    walks one word's orders newest first, and checks another word by one key lookup.
+    """
+
+    __tablename__ = "ticket_words"
+
+    term: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ticket_created_at: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+
+
 class TicketDailyCounter(Base):
     """The last number handed out on one local day (``20261121`` → 123)."""
 

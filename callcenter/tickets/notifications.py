@@ -20,11 +20,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ARRAY, Integer, and_, any_, cast, func, select, text, update
+from sqlalchemy import ARRAY, Integer, and_, any_, cast, false, func, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from callcenter.auth.errors import forbidden
 from callcenter.auth.http import API_PREFIX, read_json, require_role
 from callcenter.auth.principal import Principal, Role
 from callcenter.bus import Bus
@@ -53,12 +54,16 @@ def topic_for(unit_id: int | None, role: str | None) -> str:
 def topics_of(principal: Principal) -> list[str]:
     """The live topics a principal follows: their unit's, or their role's."""
     if principal.role is Role.UNIT_HANDLER:
-        return [topic_for(principal.unit_id, None)]
+        return [topic_for(principal.unit_id, None)] if principal.unit_id is not None else []
     return [topic_for(None, str(principal.role))]
 
 
 def addressed_to(principal: Principal) -> ColumnElement[bool]:
+    """A handler reads its unit's notifications only (none without a unit: ``= NULL``
+    would otherwise match every role-addressed row); others read their role's."""
     if principal.role is Role.UNIT_HANDLER:
+        if principal.unit_id is None:
+            return false()
         return Notification.recipient_unit_id == principal.unit_id
     return and_(Notification.recipient_unit_id.is_(None),
                 Notification.recipient_role == str(principal.role))
@@ -221,9 +226,12 @@ async def notifications_ws(request: web.Request) -> web.WebSocketResponse:
     is active: nothing published after it is missed.
     """
     principal = require_role(request, *READERS)
+    topics = topics_of(principal)
+    if not topics:
+        raise forbidden("a unit handler without a unit has no notifications")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    async with request.app[BUS].subscribe(*topics_of(principal)) as subscription:
+    async with request.app[BUS].subscribe(*topics) as subscription:
         async with request.app[SESSIONMAKER]() as session:
             _, unread = await list_notifications(session, principal, unread_only=True, limit=1)
         await ws.send_json({"type": "ready", "unread": unread})

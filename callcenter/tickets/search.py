@@ -3,23 +3,29 @@
 The search pages by keyset on (created_at, id), newest first: every filter has an index in
 that order (``ix_tickets_status_created_at_id``, ``..._type_status_...``, ``..._topic_...``,
 ``ix_tickets_created_at_id`` for date ranges; a unit's orders through
-``ix_ticket_assignments_unit_list``), so page 1,000 costs what page 1 costs and a narrow
-date range stops where the range ends. A unit handler's search is always restricted to the
-orders its unit actively holds.
+``ix_ticket_assignments_unit_list``; a word's orders through ``pk_ticket_words``), so
+page 1,000 costs what page 1 costs and a narrow date range stops where the range ends.
+A unit handler's search is always restricted to the orders its unit actively holds.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, true, tuple_
+from sqlalchemy import Select, and_, func, select, true, tuple_
 
 from callcenter.auth.principal import Principal, Role
+from callcenter.tickets.errors import InvalidInput
 from callcenter.tickets.lifecycle import OPEN_AT_UNIT, Action
-from callcenter.tickets.models import Ticket, TicketAssignment, TicketEvent
+from callcenter.tickets.models import Ticket, TicketAssignment, TicketEvent, TicketWord
 from callcenter.tickets.schemas import SearchQuery
+from callcenter.tickets.similarity import query_words
 
 OPEN_STATES = sorted(str(s) for s in OPEN_AT_UNIT)
+TICKET_NUMBER = re.compile(r"\d{8}-\d{6}")
+MAX_QUERY_WORDS = 8
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -44,15 +50,20 @@ def search_statement(principal: Principal, q: SearchQuery, *, now: datetime,
     stmt = select(Ticket)
     if principal.role == Role.UNIT_HANDLER and principal.unit_id is None:
         return stmt.where(False)
-    # The list walks one index in (created_at, id) order: the unit's holds when a unit is
-    # asked for (or asking), the tickets' own otherwise.
-    at, ident = Ticket.created_at, Ticket.id
+    # Joined tables repeat the ticket's (created_at, id); the list walks the index of the
+    # most selective one newest first (a word's orders, else the unit's holds, else the
+    # tickets'). Each gets the date range and the cursor as a range on its own columns.
+    keys = [(Ticket.created_at, Ticket.id)]
     for unit_id in sorted({u for u in (q.unit_id, own_unit(principal)) if u is not None}):
         holder = TicketAssignment.__table__.alias(f"holder_{unit_id}")
         stmt = stmt.join(holder, and_(holder.c.ticket_id == Ticket.id,
                                       holder.c.unit_id == unit_id,
                                       holder.c.active == true()))
-        at, ident = holder.c.ticket_created_at, holder.c.ticket_id
+        keys.append((holder.c.ticket_created_at, holder.c.ticket_id))
+    if q.text:
+        stmt, word_keys = _text_filter(stmt, q.text)
+        keys += word_keys
+    at, ident = keys[-1]
     stmt = stmt.order_by(at.desc(), ident.desc())
     if q.status:
         stmt = stmt.where(Ticket.status.in_([str(s) for s in q.status]))
@@ -66,18 +77,47 @@ def search_statement(principal: Principal, q: SearchQuery, *, now: datetime,
     if q.due_soon:
         stmt = stmt.where(Ticket.status.in_(OPEN_STATES), Ticket.reply_due_at >= now,
                           Ticket.reply_due_at <= due_soon_until)
-    if q.created_from:
-        stmt = stmt.where(at >= q.created_from)
-    if q.created_to:
-        stmt = stmt.where(at < q.created_to)
-    if q.text:
-        stmt = stmt.where(or_(Ticket.number == q.text,
-                              Ticket.title.contains(q.text, autoescape=True),
-                              Ticket.content.contains(q.text, autoescape=True)))
-    if q.cursor:
-        cursor_at, cursor_id = decode_cursor(q.cursor)
-        stmt = stmt.where(tuple_(at, ident) < tuple_(cursor_at, cursor_id))
+    cursor = decode_cursor(q.cursor) if q.cursor else None
+    for at, ident in keys:
+        if q.created_from:
+            stmt = stmt.where(at >= q.created_from)
+        if q.created_to:
+            stmt = stmt.where(at < q.created_to)
+        if cursor:
+            stmt = stmt.where(tuple_(at, ident) < tuple_(*cursor))
     return stmt
+
+
+def _text_filter(stmt: Select[tuple[Ticket]], text: str
+                 ) -> tuple[Select[tuple[Ticket]], list[tuple[Any, Any]]]:
+    """A ticket number, or every word of ``text`` among the order's search words.
+
+    Words are jieba's (``similarity.query_words`` / ``search_words``), indexed at
+    registration in ``ticket_words`` under the key (word, created_at, id): the search walks
+    one word's orders newest first and checks the other words by key lookups, so it stops
+    after one page whatever the size of the archive. Drafts are found by number only
+    (their text may still change).
+    """
+    text = text.strip()
+    if TICKET_NUMBER.fullmatch(text):
+        return stmt.where(Ticket.number == text), []
+    words = sorted(query_words(text))
+    if not words:
+        raise InvalidInput("no searchable word in the text (common words such as 小区 or 反映 "
+                           "are not indexed)", field="text")
+    # The longest word is usually the rarest: its orders, newest first, drive the search
+    # (joined on the ticket id alone, so the planner sees how many rows it really gives).
+    lead, *others = sorted(words, key=lambda w: (-len(w), w))[:MAX_QUERY_WORDS]
+    driver = TicketWord.__table__.alias("word_lead")
+    stmt = stmt.join(driver, and_(driver.c.term == lead, driver.c.ticket_id == Ticket.id))
+    for word in others:
+        # A key lookup per candidate, on purpose: as a (semi-)join the planner misjudges
+        # the two-column match, hashes every order of both words and sorts them all.
+        lookup = select(TicketWord.ticket_id).where(
+            TicketWord.term == word, TicketWord.ticket_created_at == driver.c.ticket_created_at,
+            TicketWord.ticket_id == driver.c.ticket_id).limit(1).scalar_subquery()
+        stmt = stmt.where(lookup.is_not(None))
+    return stmt, [(driver.c.ticket_created_at, driver.c.ticket_id)]
 
 
 def unit_counts_statement(principal: Principal, *, since: datetime | None,

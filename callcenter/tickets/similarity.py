@@ -199,5 +199,44 @@ def warm_up() -> None:
     _idf()
 
 
+SEARCH_WORD_MAX = 32
+
+
+def search_words(text: str) -> set[str]:
+    """The words an order's ``text`` is found by in ticket search (``search.py``).
+
+    Every dictionary word inside the text (jieba's full mode: 路灯不亮 → 路灯, 灯, 不亮), after
+    the same normalisation as matching (synonyms, numerals), stop words and lone characters
+    out. Full mode does not depend on how the sentence happens to be cut, so a query word
+    that occurs in the text is always among its words.
+    """
+    return {w[:SEARCH_WORD_MAX] for w in jieba.cut(normalise(text), cut_all=True) if _keep(w)}
+
+
+def query_words(text: str) -> set[str]:
+    """The words a search for ``text`` requires (all of them).
+
+    The query is cut precisely (a query is short, its words are what the agent means); a
+    word missing from the dictionary (a new word guessed by jieba, e.g. 灯不亮) is replaced
+    by the dictionary words inside it, which is how the order's text was indexed.
+    """
+    words: set[str] = set()
+    dictionary = jieba.dt.FREQ
+    for token in jieba.lcut(normalise(text)):
+        if not _keep(token):
+            continue
+        if dictionary.get(token):
+            words.add(token[:SEARCH_WORD_MAX])
+        else:
+            words.update(w[:SEARCH_WORD_MAX] for w in jieba.cut(token, cut_all=True)
+                         if _keep(w))
+    return words
+
+
+def features_and_words(text: str) -> tuple[TextFeatures, set[str]]:
+    """Matching features and search words of ``text`` (registration needs both)."""
+    return features(text), search_words(text)
+
+
 def similarity(a: str, b: str) -> float:
     return cosine(term_vector(a), term_vector(b))

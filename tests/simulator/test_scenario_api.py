@@ -63,7 +63,7 @@ async def test_originate_outcomes_and_reasons(hotline_sim: Simulator) -> None:
         2: ("Failure", "5"),
         3: ("Failure", "3"),
         4: ("Failure", "8"),
-        5: ("Failure", "1"),
+        5: ("Failure", "0"),  # pbx_dial_reason(): no cause recorded when the far end hangs up
     }
     await sim.wait_idle(10)
     hangups = {
@@ -175,3 +175,28 @@ async def test_seeded_runs_are_repeatable(tmp_path: Path) -> None:
     second = await _run_once(tmp_path / "b")
     assert first == second
     assert first[0][0].startswith("1700000000.")
+
+
+async def test_place_n_calls_advance_and_await_states(tmp_path: Path) -> None:
+    sim = Simulator(port=0, time_scale=0.01, seed=9, recordings_dir=tmp_path)
+    await sim.start()
+    try:
+        sim.config.agi_port = 9  # no IVR server: AGI fails fast, calls go on to the queue
+        sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
+        calls = sim.place_calls(3, behaviour=lambda i: Caller(talk_time=20 + i))
+        assert [c.channel.cid_num for c in calls] == ["13800000000", "13800000001", "13800000002"]
+        # one agent: the first caller talks, the other two wait in the queue
+        await calls[0].wait_bridged()
+        await calls[1].wait_queued()
+        await calls[2].wait_queued()
+        queue = sim.queues["hotline"]
+        assert [e.chan for e in queue.entries] == [calls[1].channel, calls[2].channel]
+        before = sim.clock.now()
+        await sim.advance(5)
+        assert sim.clock.now() - before >= 5
+        assert calls[1].channel.bridge is None  # still waiting: the first call lasts 20 s
+        await sim.wait_until(lambda: calls[1].channel.bridge is not None, timeout=5)
+        assert calls[0].ended.done()
+        await asyncio.gather(*(c.ended for c in calls))
+    finally:
+        await sim.stop()

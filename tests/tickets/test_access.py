@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -195,3 +196,36 @@ def _assert_refs_resolve(node: object, doc: dict) -> None:
     elif isinstance(node, list):
         for value in node:
             _assert_refs_resolve(value, doc)
+
+
+async def test_text_search_finds_chinese_words_through_the_word_index(hotline: Hotline
+                                                                      ) -> None:
+    """Search by words of realistic orders (jieba, indexed at registration), on both
+    engines; a unit handler's search stays inside its unit."""
+    h = hotline
+    lamp = (await h.dispatched(unit=h.unit_a, title="路灯不亮",
+                               content="幸福路与建设路交叉口的路灯已经三天不亮了，晚上行人看不清。"))
+    wages = (await h.dispatched(unit=h.unit_b, title="拖欠工资",
+                                content="某建筑公司拖欠农民工工资两个月，多次讨要未果。"))
+    noise = await h.new_ticket(title="噪音扰民",
+                               content="阳光花园旁边工地半夜施工，噪声很大，影响休息。")
+    draft = await h.call(h.agent, "POST", "/tickets", {"content": "路灯坏了"}, expect=201)
+
+    async def found(who: Any, text: str, **params: Any) -> list[int]:
+        page = await h.call(who, "GET", "/tickets", expect=200, text=text, **params)
+        return [t["id"] for t in page["items"]]
+
+    assert await found(h.agent, "路灯") == [lamp["id"]]  # not the draft: text fixed at register
+    assert await found(h.agent, "灯不亮") == [lamp["id"]]
+    assert await found(h.agent, "建设路 路灯") == [lamp["id"]]
+    assert await found(h.agent, "农民工 工资") == [wages["id"]]
+    assert await found(h.agent, "噪音") == [noise["id"]]  # 噪声 in the text: a synonym
+    assert await found(h.agent, "夜间施工") == [noise["id"]]  # 半夜 → 夜间
+    assert await found(h.agent, "路灯 工资") == []  # every word must occur
+    assert await found(h.agent, "工资", status="dispatched") == [wages["id"]]
+    assert await found(h.agent, draft["number"]) == [draft["id"]]  # a number: exact match
+    assert await found(h.handler_a, "路灯") == [lamp["id"]]
+    assert await found(h.handler_a, "工资") == []  # unit B's order stays invisible to A
+    assert await found(h.handler_b, "拖欠") == [wages["id"]]
+    body = await h.call(h.agent, "GET", "/tickets", expect=422, text="小区")
+    assert body["error"]["field"] == "text"

@@ -71,3 +71,19 @@ async def test_the_timeline_is_append_only(hotline: Hotline) -> None:
         await session.delete(await session.get(TicketEvent, event_id))
         with pytest.raises(RuntimeError, match="append-only"):
             await session.flush()
+
+
+async def test_a_draft_and_its_create_event_are_written_together(hotline: Hotline) -> None:
+    """Intake writes the ticket and its first timeline entry in one statement (PostgreSQL)
+    or one transaction (SQLite); both read back the same."""
+    h = hotline
+    draft = await h.service.create_draft(h.agent.principal, DraftIn(
+        content="路灯不亮", ticket_type="help", caller={"phone": "13900001111"}))
+    events = await h.service.timeline(h.supervisor.principal, draft.id)
+    assert [(e.action, e.from_status, e.to_status, e.actor_id, e.data, e.attachments)
+            for e in events] == [("create", None, "draft", h.agent.principal.user_id, {}, [])]
+    assert events[0].at == draft.created_at
+    stored = await h.call(h.supervisor, "GET", f"/tickets/{draft.id}", expect=200)
+    assert stored["number"] == draft.number and stored["status"] == "draft"
+    assert stored["ticket_type"] == "help" and stored["dispatch_count"] == 0
+    assert stored["caller"]["phone"] == "13900001111"  # supervisors see it (and it is audited)

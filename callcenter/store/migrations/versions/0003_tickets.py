@@ -1,4 +1,5 @@
-"""Tickets: work orders, unit assignments, the timeline, extensions, calls, daily counters.
+"""Tickets: work orders, unit assignments, the timeline, extensions, calls, daily counters,
+search words.
 
 Revision ID: 0003_tickets
 Revises: 0002_auth
@@ -93,6 +94,16 @@ def upgrade() -> None:
                     unique=False)
     op.create_index("ix_tickets_type_status_created_at_id", "tickets",
                     ["ticket_type", "status", "created_at", "id"], unique=False)
+    op.create_table(
+        "ticket_words",
+        sa.Column("term", sa.String(length=32), nullable=False),
+        _at("ticket_created_at", nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"],
+                                name=op.f("fk_ticket_words_ticket_id_tickets")),
+        sa.PrimaryKeyConstraint("term", "ticket_created_at", "ticket_id",
+                                name=op.f("pk_ticket_words")),
+    )
     op.create_table(
         "ticket_assignments",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -196,6 +207,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_ticket_calls_ticket_id"), table_name="ticket_calls")
     op.drop_index(op.f("ix_ticket_calls_linkedid"), table_name="ticket_calls")
     op.drop_table("ticket_calls")
+    op.drop_table("ticket_words")
     op.drop_index("ix_ticket_assignments_unit_list", table_name="ticket_assignments")
     op.drop_index(op.f("ix_ticket_assignments_ticket_id"), table_name="ticket_assignments")
     op.drop_table("ticket_assignments")

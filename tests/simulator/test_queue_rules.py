@@ -1,0 +1,235 @@
+"""Queue rules without a capture: AgentDump, joinempty/leavewhenempty, Redirect out of a
+queue bridge. Expected behaviour is read from apps/app_queue.c (Asterisk 22): try_calling()
+for AgentDump, parse_empty_options()/get_member_status() for the empty rules, and
+ast_async_goto() + the basic bridge's dissolve-on-leave for Redirect."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callcenter.simulator import Agent, Caller, Simulator
+from callcenter.simulator.captures import AmiMessage, parse_raw
+from callcenter.simulator.queues import empty_conditions
+
+from .support import CAPTURES, FastAgiServer, RawAmiClient, role
+
+SNAPSHOT = [
+    "Channel",
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+]
+
+
+async def greet(reader, writer, env):
+    writer.write(b"ANSWER\n")
+    await writer.drain()
+    await reader.readline()
+
+
+@pytest.fixture
+async def ivr(hotline_sim: Simulator) -> AsyncIterator[FastAgiServer]:
+    server = FastAgiServer(greet)
+    hotline_sim.config.agi_port = await server.start()
+    yield server
+    await server.stop()
+
+
+async def ami(sim: Simulator) -> RawAmiClient:
+    client = RawAmiClient()
+    await client.connect(sim.ami_port)
+    assert (await client.login("callcenter", "CHANGE_ME")).get("Response") == "Success"
+    return client
+
+
+async def ended(client: RawAmiClient, channel: str) -> None:
+    """The caller's Cdr is the last event of a call on its channel."""
+    await client.wait_for(lambda m: m.get("Event") == "Cdr" and m.get("Channel") == channel)
+
+
+def events(client: RawAmiClient) -> list[AmiMessage]:
+    return [m for m in parse_raw(client.raw) if m.is_event]
+
+
+def capture_fields(event: str) -> list[str]:
+    """The fields of `event` as the real Asterisk sent them (queue_call capture)."""
+    for m in parse_raw(CAPTURES / "queue_call.raw"):
+        if m.get("Event") == event:
+            return [k for k in m.keys() if k not in ("Timestamp",)]
+    raise AssertionError(f"{event} not in the capture")
+
+
+async def test_member_hanging_up_during_announcement_is_agent_dump(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
+    sim = hotline_sim
+    queue = sim.queues["hotline"]
+    queue.memberdelay = 3  # queues.conf memberdelay: the member waits 3 s before connecting
+    client = await ami(sim)
+    sim.add_agent(
+        "PJSIP/1001", Agent(answer_after=1, hangup_after_answer=1), queues=["hotline"], login=True
+    )
+    sim.add_agent("PJSIP/1002", Agent(answer_after=1), queues=["hotline"], login=True)
+    call = sim.place_call("13900000010", behaviour=Caller(talk_time=4))
+    await call.ended
+    await ended(client, call.name)
+    msgs = events(client)
+    seq = [
+        (m.name, m.get("Interface") or m.get("DialStatus") or "")
+        for m in msgs
+        if m.name
+        in ("AgentCalled", "DialEnd", "AgentDump", "AgentConnect", "QueueCallerJoin")
+        + ("QueueCallerLeave",)
+    ]
+    assert seq == [
+        ("QueueCallerJoin", ""),
+        ("AgentCalled", "PJSIP/1001"),
+        ("DialEnd", "ANSWER"),
+        ("AgentDump", "PJSIP/1001"),
+        ("DialEnd", "NOANSWER"),  # ast_hangup_cause_to_dial_status(16)
+        ("AgentCalled", "PJSIP/1002"),  # the caller stayed in the queue: next member
+        ("DialEnd", "ANSWER"),
+        ("QueueCallerLeave", ""),
+        ("AgentConnect", "PJSIP/1002"),
+    ]
+    dump = next(m for m in msgs if m.name == "AgentDump")
+    # same blob keys as AgentCalled: caller snapshot, member snapshot, Queue/Interface/MemberName
+    fields = [k for k in dump.keys() if k != "Timestamp"]
+    assert fields == capture_fields("AgentCalled")
+    assert fields[2:16] == SNAPSHOT
+    assert dump.get("Channel") == call.name and role(dump.get("DestChannel") or "") == "PJSIP/1001"
+    assert dump.get("Queue") == "hotline" and dump.get("MemberName") == "PJSIP/1001"
+    # the dumping member's channel is hung up right after
+    agent_hangup = next(
+        m for m in msgs if m.name == "Hangup" and role(m.get("Channel") or "") == "PJSIP/1001"
+    )
+    assert msgs.index(agent_hangup) > msgs.index(dump)
+    assert call.variables.get("ABANDONED") is None
+    await client.close()
+
+
+def test_empty_options_follow_parse_empty_options() -> None:
+    # the asymmetry of app_queue: yes/no mean opposite things for join and leave
+    assert empty_conditions("yes", joining=True) == frozenset()
+    assert empty_conditions("no", joining=False) == frozenset()
+    assert empty_conditions("no", joining=True) == {"penalty", "invalid", "paused"}
+    assert empty_conditions("yes", joining=False) == {"penalty", "invalid", "paused"}
+    assert empty_conditions("strict", joining=True) == {
+        "penalty",
+        "invalid",
+        "paused",
+        "unavailable",
+    }
+    assert empty_conditions("loose", joining=False) == {"penalty", "invalid"}
+    assert empty_conditions("paused,unavailable", joining=True) == {"paused", "unavailable"}
+
+
+async def test_joinempty_refuses_a_caller_without_events(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
+    sim = hotline_sim
+    queue = sim.queues["hotline"]
+    queue.joinempty = "unavailable,paused"
+    client = await ami(sim)
+    sim.add_agent("PJSIP/1001", Agent(), queues=["hotline"], login=True)
+    sim.pbx.queues.set_paused("hotline", "PJSIP/1001", "lunch", True)
+    call = sim.place_call("13900000011", behaviour=Caller(talk_time=3))
+    await call.ended
+    await ended(client, call.name)
+    names = [m.name for m in events(client) if m.get("Channel") == call.name]
+    assert "QueueCallerJoin" not in names and "QueueCallerLeave" not in names
+    status = [
+        m.get("Value")
+        for m in events(client)
+        if m.name == "VarSet" and m.get("Variable") == "QUEUESTATUS"
+    ]
+    assert status == ["JOINEMPTY"]
+    # the hotline's own rule (joinempty = yes) lets the caller wait for a paused agent
+    queue.joinempty = "yes"
+    sim.pbx.queues.set_paused("hotline", "PJSIP/1001", "", False)
+    second = sim.place_call("13900000012", behaviour=Caller(talk_time=2))
+    await second.ended
+    await ended(client, second.name)
+    assert any(m.name == "AgentConnect" and m.get("Channel") == second.name for m in events(client))
+    await client.close()
+
+
+async def test_leavewhenempty_takes_waiting_callers_out(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
+    sim = hotline_sim
+    queue = sim.queues["hotline"]
+    queue.leavewhenempty = "unavailable"
+    client = await ami(sim)
+    sim.add_agent("PJSIP/1001", Agent(mode="never"), queues=["hotline"], login=True)
+    call = sim.place_call("13900000013", behaviour=Caller(talk_time=3))
+    await client.wait_for(
+        lambda m: m.get("Event") == "AgentCalled" and m.get("Channel") == call.name
+    )
+    sim.remove_agent("PJSIP/1001")  # the softphone unregisters: UNAVAILABLE, queue empty
+    await call.ended
+    await ended(client, call.name)
+    mine = [m for m in events(client) if m.get("Channel") == call.name]
+    names = [m.name for m in mine]
+    assert names.index("QueueCallerAbandon") < names.index("QueueCallerLeave")
+    status = [m.get("Value") for m in mine if m.get("Variable") == "QUEUESTATUS"]
+    assert status == ["LEAVEEMPTY"]
+    # leavewhenempty = no (the hotline's setting) never takes a caller out
+    assert empty_conditions("no", joining=False) == frozenset()
+    assert not queue.empty_by("no", joining=False)
+    await client.close()
+
+
+async def test_redirect_takes_the_caller_out_of_the_queue_bridge(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
+    sim = hotline_sim
+    client = await ami(sim)
+    sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
+    sim.add_agent("PJSIP/1002", Agent(answer_after=1), queues=["hotline-en"], login=True)
+    call = sim.place_call("13900000014", behaviour=Caller(talk_time=None, max_duration=60))
+    await call.wait_bridged()
+    # a blind transfer by the service: the caller goes to the English queue
+    resp = await client.action(
+        "Redirect", Channel=call.name, Context="from-pstn", Exten="12345001", Priority="1"
+    )
+    assert (resp.get("Response"), resp.get("Message")) == ("Success", "Redirect successful")
+    connect2 = await client.wait_for(
+        lambda m: m.get("Event") == "AgentConnect" and m.get("Queue") == "hotline-en"
+    )
+    assert connect2.get("Channel") == call.name
+    msgs = events(client)
+    first_bridge = [
+        (m.name, role(m.get("Channel") or ""))
+        for m in msgs
+        if m.name in ("BridgeLeave", "BridgeDestroy", "Hangup")
+    ][:4]
+    assert first_bridge == [
+        ("BridgeLeave", "PJSIP/trunk"),  # the redirected channel leaves first
+        ("BridgeLeave", "PJSIP/1001"),  # the basic bridge dissolves
+        ("BridgeDestroy", ""),
+        ("Hangup", "PJSIP/1001"),  # the member's leg has nowhere to go
+    ]
+    mine = [m for m in msgs if m.get("Channel") == call.name]
+    after = mine[[m.name for m in mine].index("BridgeLeave") :]
+    newexten = next(m for m in after if m.name == "Newexten")
+    assert (newexten.get("Exten"), newexten.get("Application")) == ("12345001", "Answer")
+    # no AgentComplete for the redirect: app_queue sends it on a hang-up request or transfer
+    assert not any(m.name == "AgentComplete" and m.get("Queue") == "hotline" for m in msgs)
+    call.hangup()
+    await call.ended
+    await ended(client, call.name)
+    # a channel that is not bridged and runs no dialplan (a ringing member) cannot be moved
+    await client.close()
