@@ -213,17 +213,33 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.record:
-        results = ROOT / "bench" / "RESULTS.md"
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        machine = (
-            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        )
-        with results.open("a", encoding="utf-8") as fh:
-            fh.write(
-                f"\n## Simulator scale ({stamp}, {machine})\n\n`python bench/simulator_scale.py"
-                f" --calls {args.calls} --agents {args.agents} --time-scale {args.time_scale}`\n\n"
-            )
-            fh.write("".join(f"- {line}\n" for line in lines))
+        record(args, lines)
+
+
+SECTION = "## Simulator scale"
+
+
+def record(args: argparse.Namespace, lines: list[str]) -> None:
+    """Add this run to the simulator section of bench/RESULTS.md (created if missing), in place:
+    the other sections and earlier runs stay as they are."""
+    results = ROOT / "bench" / "RESULTS.md"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    entry = (
+        f"\n### {stamp}, {machine}, load average {os.getloadavg()[0]:.2f}\n\n"
+        f"`python bench/simulator_scale.py --calls {args.calls} --agents {args.agents}"
+        f" --time-scale {args.time_scale} --talk {args.talk:g} --ramp {args.ramp:g}`\n\n"
+        + "".join(f"- {line}\n" for line in lines)
+    )
+    text = results.read_text(encoding="utf-8") if results.exists() else ""
+    start = text.find(SECTION)
+    if start == -1:
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n" + entry
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        end = len(text) if end == -1 else end
+        text = text[:end].rstrip("\n") + "\n" + entry + text[end:]
+    results.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

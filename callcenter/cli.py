@@ -7,7 +7,9 @@ Exit codes: 0 fine, 1 the service could not start or failed, 2 bad configuration
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +82,9 @@ def db_upgrade(config_path: Path | None, revision: str) -> None:
 
     settings = _settings(config_path)
     url = settings.database.effective_url()
-    asyncio.run(migrations.upgrade(url, revision))
-    state = asyncio.run(migrations.state(url))
+    with _database_errors(url):
+        asyncio.run(migrations.upgrade(url, revision))
+        state = asyncio.run(migrations.state(url))
     click.echo(f"database at revision {state.current} (head {state.head})")
 
 
@@ -104,9 +107,24 @@ def db_current(config_path: Path | None) -> None:
     from callcenter.store import migrations
 
     settings = _settings(config_path)
-    state = asyncio.run(migrations.state(settings.database.effective_url()))
+    url = settings.database.effective_url()
+    with _database_errors(url):
+        state = asyncio.run(migrations.state(url))
     verdict = "empty" if state.empty else ("up to date" if state.up_to_date else "BEHIND")
     click.echo(f"current {state.current} head {state.head}: {verdict}")
+
+
+@contextlib.contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """A database that cannot be reached is a one-line error, not a traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (OSError, SQLAlchemyError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        _fail(f"database {shown}: {exc}")
 
 
 @main.group("config")

@@ -133,9 +133,12 @@ def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int) -
         f"  simulator   AMI on 127.0.0.1:{ami_port} "
         f"(user {settings.ami.username}); FastAGI served on port {settings.agi.port}",
     ]
+    admin = settings.auth.initial_admin_username
     if service.generated_admin_password:
-        lines.append(f"  admin       user {settings.auth.initial_admin_username} "
-                     f"password {service.generated_admin_password}")
+        lines.append(f"  admin       user {admin} password {service.generated_admin_password}")
+    else:
+        lines.append(f"  admin       user {admin}: its password was printed by the first "
+                     "demo on this database")
     lines += ["Ctrl-C stops the demo.", ""]
     for line in lines:
         echo(line)

@@ -18,9 +18,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.bus import Bus
+from callcenter.bus.base import BusError
 from callcenter.bus.factory import create_bus
 from callcenter.clock import Clock, SystemClock
 from callcenter.settings import ROLES, Settings
@@ -41,7 +44,11 @@ async def prepare_database(settings: Settings, upgrade: bool = False) -> str | N
     Returns the revision the database is at afterwards.
     """
     url = settings.database.effective_url()
-    state = await migrations.state(url)
+    try:
+        state = await migrations.state(url)
+    except (OSError, SQLAlchemyError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise StartupError(f"cannot reach the database {shown}: {exc}") from exc
     if state.unmanaged:
         raise StartupError("the database has tables but no migration history; "
                            "point database.url at an empty database or a callcenter one")
@@ -101,6 +108,10 @@ class Service:
         return int(self.runner.addresses[0][1])
 
     async def start(self) -> None:
+        if len(self.roles) < len(ROLES) and self.settings.bus.backend == "memory":
+            log.warning("roles=%s run without the others on the in-process bus: processes "
+                        "share nothing but the database; set bus.backend = \"redis\" to "
+                        "split roles across processes", ",".join(self.roles))
         try:
             await self._start_store()
             await self._start_bus()
@@ -149,7 +160,10 @@ class Service:
     async def _start_bus(self) -> None:
         role = "all" if len(self.roles) == len(ROLES) else "+".join(self.roles)
         self.bus = create_bus(self.settings, role)
-        await self.bus.start()
+        try:
+            await self.bus.start()
+        except BusError as exc:
+            raise StartupError(str(exc)) from exc
         self._stops.append(self.bus.close)
 
     async def _start_telephony(self) -> None:

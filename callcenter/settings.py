@@ -312,17 +312,26 @@ def check_production_secrets(settings: Settings, sources: Mapping[str, str]) -> 
         if isinstance(default, SecretStr) and value == default:
             raise ConfigError(source or DEFAULT_SOURCE, key,
                               "secret is the repository default; choose your own")
-    _check_database_password(settings, sources)
+    _check_url_passwords(settings, sources)
 
 
-def _check_database_password(settings: Settings, sources: Mapping[str, str]) -> None:
+def _check_url_password(url: str, key: str, password_key: str,
+                        sources: Mapping[str, str]) -> None:
+    """A password inside a URL is a secret too: only from the environment in production."""
+    url_source = sources.get(key, DEFAULT_SOURCE)
+    if urlsplit(url).password and not _from_environment(url_source):
+        raise ConfigError(url_source, key, "contains a password; in production set "
+                          f"{password_key} from the environment or a secrets file")
+
+
+def _check_url_passwords(settings: Settings, sources: Mapping[str, str]) -> None:
+    if settings.bus.backend == "redis":
+        _check_url_password(settings.bus.redis_url, "bus.redis_url", "bus.redis_password",
+                            sources)
     db = settings.database
     if not db.is_postgres:
         return
-    url_source = sources.get("database.url", DEFAULT_SOURCE)
-    if urlsplit(db.url).password and not _from_environment(url_source):
-        raise ConfigError(url_source, "database.url", "contains a password; in production "
-                          "set database.password from the environment or a secrets file")
+    _check_url_password(db.url, "database.url", "database.password", sources)
     if db.password is None and not urlsplit(db.url).password:
         raise ConfigError(DEFAULT_SOURCE, "database.password",
                           "secret missing in production mode")

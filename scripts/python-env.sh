@@ -10,6 +10,11 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "python3 (3.11+) is needed" >&2
   exit 1
 fi
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "$PY is $("$PY" -V 2>&1); callcenter needs Python 3.11 or newer" >&2
+  exit 1
+fi
+export PIP_ROOT_USER_ACTION=ignore  # CI runs as root; the warning is noise there
 
 externally_managed() {
   "$PY" - <<'PYCODE'

@@ -2,6 +2,8 @@
 # The whole test suite on a fresh Debian machine (Python 3.11 present): installs the Debian
 # packages the tests use when missing, the Python packages, starts PostgreSQL and Redis when
 # they are not running, then runs pytest. Extra arguments go to pytest.
+# The run is bounded (CALLCENTER_TEST_TIMEOUT seconds, default 1800): a hung test makes CI
+# fail with pytest's summary of where it stopped instead of using up the job's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -10,7 +12,7 @@ export CALLCENTER_SHARED="${CALLCENTER_SHARED:-$(cd "$REPO/.." && pwd)/shared}"
 # shellcheck source=scripts/system-deps.sh
 . scripts/system-deps.sh
 apt_install_missing \
-  pg_ctlcluster:postgresql redis-server:redis-server espeak-ng:espeak-ng chromium:chromium
+  pg_ctlcluster:postgresql redis-server:redis-server espeak-ng:espeak-ng
 
 as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 
@@ -55,11 +57,16 @@ EXTRAS=test
 . scripts/python-env.sh
 
 set +e
-"$PY" -m pytest -q "$@"
+# SIGINT first: pytest stops and reports the test that hung; SIGKILL a minute later.
+timeout --foreground -s INT -k 60 "${CALLCENTER_TEST_TIMEOUT:-1800}" "$PY" -m pytest -q "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: treated as a failure" >&2
+  exit 1
+fi
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+  echo "the test suite did not finish within ${CALLCENTER_TEST_TIMEOUT:-1800} s" >&2
   exit 1
 fi
 exit "$status"

@@ -9,7 +9,10 @@
   done. A job left unacknowledged longer than ``redelivery_timeout`` (its consumer died,
   or its connection was cut before the reply arrived) is taken over with ``XAUTOCLAIM``.
   Jobs live in Redis, so they survive the restart of any process (and of Redis itself when
-  it persists, e.g. ``appendonly yes``).
+  it persists, e.g. ``appendonly yes``). Acknowledged jobs are trimmed from the stream
+  (``XTRIM MINID``, at most every ``trim_interval`` seconds), keeping the newest
+  ``retain_acked`` like the in-process bus: memory stays bounded, and no job that a group
+  has not acknowledged is ever trimmed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -42,7 +46,8 @@ class RedisBus(Bus):
     def __init__(self, url: str, prefix: str = "callcenter:", *, password: str | None = None,
                  events_channel: str = "ev:", jobs_stream: str = "jobs:",
                  subscriber_queue_size: int = 1000, redelivery_timeout: float = 60.0,
-                 client_name: str = "callcenter-bus", reconnect_max: float = 5.0) -> None:
+                 client_name: str = "callcenter-bus", reconnect_max: float = 5.0,
+                 retain_acked: int = 10_000, trim_interval: float = 60.0) -> None:
         self.url = url
         self.client_name = client_name
         self._password = password
@@ -60,6 +65,9 @@ class RedisBus(Bus):
         self._groups: set[tuple[str, str]] = set()
         self._claim_cursor: dict[tuple[str, str], str] = {}
         self._next_claim: dict[tuple[str, str], float] = {}
+        self._retain = retain_acked
+        self._trim_interval = trim_interval
+        self._next_trim: dict[str, float] = {}
         self.connected = asyncio.Event()
 
     # --- lifecycle ---
@@ -77,7 +85,7 @@ class RedisBus(Bus):
             await self._client.ping()
         except RedisError as exc:
             await self._client.aclose()
-            raise BusError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise BusError(f"cannot reach Redis at {_without_password(self.url)}: {exc}") from exc
         self._reader = asyncio.create_task(self._read_events(), name="redis-bus-reader")
 
     async def close(self) -> None:
@@ -303,10 +311,36 @@ class RedisBus(Bus):
         self._groups.add((key, group))
 
     async def ack(self, job: Job, group: str) -> None:
+        key = self._stream(job.queue)
         try:
-            await self._redis.xack(self._stream(job.queue), group, job.id)
+            await self._redis.xack(key, group, job.id)
         except RedisError as exc:
             raise BusError(f"ack of {job.queue}/{job.id} failed: {exc}") from exc
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_trim.get(key, 0.0):
+            self._next_trim[key] = now + self._trim_interval
+            try:
+                await self._trim(key)
+            except (RedisError, OSError) as exc:  # housekeeping: the next ack tries again
+                log.warning("redis bus trim failed stream=%s error=%r", key, exc)
+
+    async def _trim(self, key: str) -> None:
+        """Delete the entries every group has read and acknowledged, except the newest
+        ``retain_acked`` (a group created later still sees recent history)."""
+        newest = await self._redis.xrevrange(key, count=self._retain)
+        if len(newest) < self._retain:
+            return
+        floor = _stream_id(newest[-1][0])
+        for group in await self._redis.xinfo_groups(key):
+            pending = await self._redis.xpending(key, group["name"])
+            if pending["pending"]:
+                keep = _stream_id(pending["min"])
+            else:  # everything up to the last delivered entry is acknowledged
+                ms, seq = _stream_id(group["last-delivered-id"])
+                keep = (ms, seq + 1)
+            floor = min(floor, keep)
+        if floor > (0, 0):
+            await self._redis.xtrim(key, minid=f"{floor[0]}-{floor[1]}", approximate=False)
 
     def _stream(self, queue: str) -> str:
         return self._stream_prefix + queue
@@ -314,3 +348,18 @@ class RedisBus(Bus):
     def _job(self, queue: str, entry_id: str, fields: dict[str, str], attempts: int) -> Job:
         return Job(queue=queue, id=entry_id, payload=json.loads(fields["payload"]),
                    attempts=attempts, meta={"stream": self._stream(queue)})
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    """``"1700000000000-3"`` -> (1700000000000, 3), ordered as Redis orders stream ids."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be shown in logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -322,7 +322,7 @@ class CallTracker:
                 call.channels.pop(uniqueid)
                 call.gone.add(uniqueid)
                 self._channel_call.pop(uniqueid, None)
-            if not call.channels:
+            if not snaps:  # live channels of this Linkedid that we did not know: merged below
                 log.info("calls.closed_by_resync linkedid=%s", call.linkedid)
                 call.end_estimated = True
                 self._end(call, event.at)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from callcenter.simulator import events as ev
-from callcenter.simulator.channels import UP, Channel
+from callcenter.simulator.channels import EXPLICIT, UP, Channel
 
 if TYPE_CHECKING:
     from callcenter.simulator.pbx import Pbx
@@ -152,7 +152,7 @@ class SimAgiChannel:
         return res
 
     async def hangup(self) -> None:
-        self.chan.soft_hangup()
+        self.chan.soft_hangup(flag=EXPLICIT)  # handle_hangup(): ast_softhangup(EXPLICIT)
 
     def verbose(self, message: str, level: int) -> None:
         log.info("agi verbose channel=%s level=%s message=%s", self.chan.name, level, message)

@@ -421,7 +421,7 @@ async def action_hangup(s: AmiSession, msg: Message) -> bool:
         count = 0
         for chan in list(pbx.channels.values()):
             if rx.search(chan.name):
-                chan.soft_hangup(cause or 16)
+                chan.soft_hangup(cause or 16, flag=None)  # ast_softhangup_nolock()
                 count += 1
                 s.send(f"Event: ChannelHungup\r\nChannel: {chan.name}\r\n{s.id_text(msg)}\r\n")
         s.list_complete(msg, "ChannelsHungupListComplete", count)
@@ -430,7 +430,7 @@ async def action_hangup(s: AmiSession, msg: Message) -> bool:
     if chan is None:
         s.error(msg, "No such channel")
         return True
-    chan.soft_hangup(cause or 16)
+    chan.soft_hangup(cause or 16, flag=None)  # no event: ast_softhangup_nolock()
     s.ack(msg, "Channel Hungup")
     return True
 
@@ -911,7 +911,9 @@ async def action_mixmonitor(s: AmiSession, msg: Message) -> bool:
     file = get_header(msg, "File")
     options = get_header(msg, "Options")
     if not file:
-        file = f"{chan.uniqueid}.wav"
+        # mixmonitor_exec() refuses an empty file name (the r()/w() options are not modelled)
+        s.error(msg, "Could not start monitoring channel")
+        return True
     await apps.app_mixmonitor(pbx, chan, f"{file},{options}")
     s.send(s.start_ack(msg) + "\r\n")
     return True

@@ -56,10 +56,10 @@ async def app_noop(pbx: Pbx, chan: Channel, data: str) -> int:
 
 
 async def app_hangup(pbx: Pbx, chan: Channel, data: str) -> int:
-    cause = NORMAL_CLEARING
-    if data.strip().isdigit():
-        cause = int(data.strip()) or NORMAL_CLEARING
-    chan.soft_hangup(cause)
+    # pbx_builtin_hangup(): the given cause, else the channel's, else 16; no event here (the
+    # SoftHangupRequest comes when the PBX ends)
+    cause = int(data.strip()) if data.strip().isdigit() else 0
+    chan.soft_hangup(cause or chan.hangup_cause or NORMAL_CLEARING, flag=None)
     return APP_HANGUP
 
 

@@ -45,6 +45,8 @@ CAUSE_TEXT = {
     34: "Circuit/channel congestion",
 }
 NORMAL_CLEARING, USER_BUSY, NO_ANSWER, ANSWERED_ELSEWHERE, CONGESTION = 16, 17, 19, 26, 34
+# AST_SOFTHANGUP_* flags (include/asterisk/channel.h), the Cause of SoftHangupRequest
+APPUNLOAD, EXPLICIT = 1 << 4, 1 << 5
 
 
 def cause_text(cause: int) -> str:
@@ -100,7 +102,6 @@ class Channel:
         self.hangup_cause = 0
         self.cause_set = False
         self.softhangup = False
-        self.softhangup_sent = False
         self.hangup_at: float | None = None
         self.hangup_event = asyncio.Event()
         self.dtmf: asyncio.Queue[str] = asyncio.Queue()
@@ -244,23 +245,28 @@ class Channel:
         self.emit("HangupRequest", ev.CALL, extra)
         self.hangup_event.set()
 
-    def soft_hangup(self, cause: int = NORMAL_CLEARING) -> None:
-        """ast_softhangup() from the dialplan side (Hangup app, end of the PBX)."""
-        if self.dead or self.softhangup_sent:
+    def soft_hangup(self, cause: int = NORMAL_CLEARING, *, flag: int | None = APPUNLOAD) -> None:
+        """ast_softhangup(chan, flag): SoftHangupRequest's Cause is the AST_SOFTHANGUP_* bit
+        (16 when the PBX ends, 32 for AGI HANGUP), not a hang-up cause. flag=None is
+        ast_softhangup_nolock() (Hangup(), the AMI Hangup action), which publishes nothing.
+        `cause` becomes the hang-up cause unless the channel already has one."""
+        if self.dead:
             return
-        self.softhangup_sent = True
         if not self.softhangup:
             self.hangup_at = self.pbx.clock.now()
         self.softhangup = True
-        if not self.cause_set:
+        if cause and not self.cause_set:
             self.hangup_cause = cause
             self.cause_set = True
-        self.emit("SoftHangupRequest", ev.CALL, f"Cause: {cause}\r\n")
+        if flag is not None:
+            self.emit("SoftHangupRequest", ev.CALL, f"Cause: {flag}\r\n")
         self.hangup_event.set()
 
     @property
     def hungup(self) -> bool:
-        return self.softhangup or self.dead
+        """ast_check_hangup(): also true while a Redirect (AST_SOFTHANGUP_ASYNCGOTO) is
+        pending, so the running application unwinds as it would on a hang-up."""
+        return self.softhangup or self.dead or self.after_goto is not None
 
     async def sleep(self, seconds: float) -> bool:
         """Wait simulated seconds; False if the channel was hung up meanwhile."""

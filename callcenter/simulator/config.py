@@ -35,6 +35,9 @@ class AgentConfig(BaseModel):
     answer_after: float = 2.0
     mode: Literal["answer", "never", "busy", "congestion"] = "answer"
     talk_time: float | None = None
+    hangup_after_answer: float | None = Field(
+        None, description="hang up this long after answering (AgentDump during an announce)"
+    )
     voice: str | None = None
 
 

@@ -415,6 +415,13 @@ class Pbx:
                 c.set_var("BRIDGEPEER", "")
         bridge.dissolve(chan)
 
+    def async_goto(self, chan: Channel, target: tuple[str, str, int]) -> None:
+        """ast_async_goto() on a channel running the dialplan: the application sees a hang-up
+        (Dial cancels, Queue records an abandon, AGI gets HANGUP), then the PBX continues at
+        `target` without HangupRequest events (ast_softhangup_nolock() publishes none)."""
+        chan.after_goto = target
+        chan.hangup_event.set()
+
     def after_bridge(self, chan: Channel) -> None:
         """The bridge is over; a channel redirected out of it continues in the dialplan, where
         a channel without its own PBX (an agent's leg) gets one, like an after-bridge goto."""
@@ -636,7 +643,11 @@ class Pbx:
         chan.in_pbx = True
         ctx, ext, prio = context, exten, priority
         try:
-            while not chan.hungup:
+            while not chan.softhangup and not chan.dead:
+                if chan.after_goto is not None:
+                    # Redirect: the softhangup flag is cleared and the PBX goes on there
+                    (ctx, ext, prio), chan.after_goto = chan.after_goto, None
+                    chan.hangup_event.clear()
                 step = self.dialplan.step(ctx, ext, prio)
                 if step is None:
                     break
@@ -646,6 +657,8 @@ class Pbx:
                     res = await apps.execute(self, chan, step.app, data)
                 except Jump as jump:
                     ctx, ext, prio = jump.target
+                    continue
+                if chan.after_goto is not None:
                     continue
                 if res != APP_CONTINUE:
                     break
@@ -657,7 +670,7 @@ class Pbx:
         finally:
             chan.in_pbx = False
         if not chan.dead:
-            chan.soft_hangup(chan.hangup_cause or NORMAL_CLEARING)
+            chan.soft_hangup(chan.hangup_cause or NORMAL_CLEARING)  # AST_SOFTHANGUP_APPUNLOAD
             self.destroy(chan, NORMAL_CLEARING)
 
     def start_pbx(
@@ -803,6 +816,7 @@ class Pbx:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.recorder.flush()
+        self.recorder.close()
 
 
 @dataclass

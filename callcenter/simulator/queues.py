@@ -87,7 +87,19 @@ class Member:
     status: int = ds.NOT_INUSE
     wrapuptime: int = 0
     ringinuse: bool = False
-    pending: bool = False
+
+    @property
+    def pending(self) -> bool:
+        """Being rung or connected for some caller: app_queue's pending_members is keyed by
+        interface, so a member of several queues is not rung twice at once."""
+        return self.interface in self.queue.manager.pending
+
+    @pending.setter
+    def pending(self, value: bool) -> None:
+        if value:
+            self.queue.manager.pending.add(self.interface)
+        else:
+            self.queue.manager.pending.discard(self.interface)
 
     def blob(self) -> str:
         return (
@@ -321,6 +333,7 @@ class QueueManager:
         self.pbx = pbx
         self.queues: dict[str, Queue] = {}
         self._watchers: dict[str, list[Member]] | None = None  # state interface → members
+        self.pending: set[str] = set()  # interfaces being rung (pending_members)
 
     def watchers(self, device: str) -> list[Member]:
         """Members whose StateInterface is `device` (an index: device states change a lot)."""
@@ -669,6 +682,7 @@ class QueueManager:
             timeout = remaining if timeout is None else min(timeout, remaining)
         deadline = None if timeout is None else started + timeout
         pending = {ring.out.result: ring for ring in rings if not ring.done}
+        tried: set[Member] = set()
         while pending:
             hang = asyncio.ensure_future(chan.hangup_event.wait())
             wall = (
@@ -714,10 +728,26 @@ class QueueManager:
                 # busy / congestion / far end gone
                 status = {"HANGUP": "NOANSWER"}.get(res.status, res.status)
                 ring.out.publish_end(status)
-                self._rna(entry, ring, int((pbx.clock.now() - started) * 1000) // 1000 * 1000)
+                # rna(endtime * 1000): whole seconds since this member started ringing
+                self._rna(entry, ring, int(pbx.clock.now() - ring.out.ring_started) * 1000)
                 ring.out.finish(status, publish=False)
                 self._ring_over(ring)
+                tried.add(ring.member)
+                if q.strategy != "ringall" and (
+                    deadline is None or deadline - pbx.clock.now() > 0.5
+                ):
+                    for nxt in self._ring_next(entry, tried):
+                        pending[nxt.out.result] = nxt
         return None
+
+    def _ring_next(self, entry: QueueEntry, tried: set[Member]) -> list[Ring]:
+        """ring_one() after a busy, congested or vanished member: the next one at once, in the
+        same attempt (same ring timeout), for strategies that ring one member at a time."""
+        q = entry.queue
+        free = [m for m in q.members.values() if m not in tried and q.usable(m)]
+        rings = self.start_rings(entry, q.choose(free))
+        entry.rings.extend(rings)
+        return rings
 
     def _rna(self, entry: QueueEntry, ring: Ring, ms: int) -> None:
         body = entry.chan.snap() + ring.out.chan.snap("Dest")
@@ -843,7 +873,7 @@ class QueueManager:
         cause = agent.hangup_cause
         status = {USER_BUSY: "BUSY", CONGESTION: "CONGESTION"}.get(cause, "NOANSWER")
         ring.out.publish_end(status)
-        self.pbx.destroy(agent, cause or NORMAL_CLEARING)
+        self.pbx.destroy(agent, cause)  # ast_hangup(): a cause only if the member set one
         self._ring_over(ring)
 
     def _agent_dump(self, entry: QueueEntry, ring: Ring) -> None:

@@ -136,6 +136,7 @@ class Simulator:
                     mode=agent.mode,
                     answer_after=agent.answer_after,
                     talk_time=agent.talk_time,
+                    hangup_after_answer=agent.hangup_after_answer,
                     voice=agent.voice or "a01.wav",
                 ),
                 queues=agent.queues,
@@ -376,22 +377,15 @@ class Simulator:
 
     async def redirect(self, chan: Channel, context: str, exten: str, priority: int) -> bool:
         pbx = self._require()
-        if not pbx.dialplan.match(context, exten):
-            return False
+        # ast_async_goto() does not look the extension up: a wrong target is "successful" and
+        # the channel then hangs up in the PBX for want of an extension, as in Asterisk
         if chan.bridge is not None:
             pbx.redirect_bridged(chan, (context, exten, priority))
             return True
-        task = chan.task
-        if task is None or task.done():
+        if not chan.in_pbx or chan.after_goto is not None:
+            # Asterisk would masquerade a channel without a PBX into a new one; not modelled
             return False
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        if chan.dead:
-            return False
-        pbx.start_pbx(chan, context, exten, priority)
+        pbx.async_goto(chan, (context, exten, priority))
         return True
 
 

@@ -403,6 +403,12 @@ class EventTranslator:
             "UserEvent": self._user_event,
         }
 
+    def keep_only(self, live_uniqueids: set[str]) -> None:
+        """Forget what we remember of channels that are gone (after a resync): their
+        ``Hangup`` may have been lost with the connection."""
+        for uniqueid in [u for u in self._recording_files if u not in live_uniqueids]:
+            del self._recording_files[uniqueid]
+
     def translate(self, f: Fields) -> DomainEvent | None:
         name = f.get("Event")
         handler = self._handlers.get(name) if type(name) is str else None

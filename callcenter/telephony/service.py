@@ -126,6 +126,7 @@ class Telephony:
                 snapshots.append(ev.snapshot_from_fields(dict(item.items())))
             except ev.MissingField as exc:
                 log.warning("telephony.bad_channel_item field=%s", exc)
+        self._translator.keep_only({snap.uniqueid for snap in snapshots})
         self.emit(ev.ChannelsSnapshot(at, epoch, tuple(snapshots)))
         queue_items = await self.commands.queue_status()
         params, members, entries = [], [], []

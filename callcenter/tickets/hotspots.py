@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.auth.errors import not_found
@@ -69,15 +69,49 @@ async def terms_of(session: AsyncSession,
         for ticket_id, terms, places in result:
             stored[ticket_id] = TextFeatures(terms, frozenset(places or ()))
     missing = [(ticket_id, text) for ticket_id, text in rows if ticket_id not in stored]
+    stored.update(await _store_missing(session, missing))
+    return stored
+
+
+async def _store_missing(session: AsyncSession,
+                         missing: list[tuple[int, str]]) -> dict[int, TextFeatures]:
+    """Segment and store the features of orders that have none (registered before terms
+    were stored at registration); the next scan reads them."""
     if len(missing) > 50:  # segmentation is CPU work: keep the event loop responsive
         computed = await asyncio.to_thread(lambda: [features(text) for _, text in missing])
     else:
         computed = [features(text) for _, text in missing]
-    for (ticket_id, _), found in zip(missing, computed, strict=True):
-        stored[ticket_id] = found
-        session.add(TicketTerms(ticket_id=ticket_id, terms=found.vector,
-                                places=sorted(found.places)))
-    return stored
+    found: dict[int, TextFeatures] = {}
+    for (ticket_id, _), features_of in zip(missing, computed, strict=True):
+        found[ticket_id] = features_of
+        session.add(TicketTerms(ticket_id=ticket_id, terms=features_of.vector,
+                                places=sorted(features_of.places)))
+    if missing:
+        log.info("hotspot_terms_computed count=%d", len(missing))
+    return found
+
+
+async def window_features(session: AsyncSession, since: datetime, now: datetime
+                          ) -> list[tuple[int, str | None, TextFeatures]]:
+    """``(ticket id, caller phone, features)`` of the window's orders, oldest first.
+
+    One query joins the stored term vectors (written at registration); only an order
+    without them sends its text, to be segmented now.
+    """
+    no_terms = TicketTerms.ticket_id.is_(None)
+    rows = (await session.execute(
+        select(Ticket.id, Ticket.caller_phone, TicketTerms.terms, TicketTerms.places,
+               case((no_terms, Ticket.title)), case((no_terms, Ticket.content)))
+        .outerjoin(TicketTerms, TicketTerms.ticket_id == Ticket.id)
+        .where(Ticket.created_at >= since, Ticket.created_at <= now,
+               Ticket.status.not_in([str(s) for s in NOT_COUNTED]))
+        .order_by(Ticket.created_at, Ticket.id))).all()
+    computed = await _store_missing(session, [(i, ticket_text(title, content))
+                                              for i, _, terms, _, title, content in rows
+                                              if terms is None])
+    return [(i, phone, computed[i] if terms is None
+             else TextFeatures(terms, frozenset(places or ())))
+            for i, phone, terms, places, _, _ in rows]
 
 
 @dataclass
@@ -152,15 +186,8 @@ async def detect_hotspots(session: AsyncSession, *, now: datetime, config: Any,
 async def _matter_hotspots(session: AsyncSession, now: datetime, day: date, since: datetime,
                            config: Any,
                            counts: Counter[str]) -> None:
-    rows = (await session.execute(
-        select(Ticket.id, Ticket.caller_phone, Ticket.title, Ticket.content)
-        .where(Ticket.created_at >= since, Ticket.created_at <= now,
-               Ticket.status.not_in([str(s) for s in NOT_COUNTED]))
-        .order_by(Ticket.created_at, Ticket.id))).all()
-    found = await terms_of(session, [(i, ticket_text(t, c)) for i, _, t, c in rows])
-    clusters = await asyncio.to_thread(
-        cluster_matters, [(i, phone, found[i]) for i, phone, _, _ in rows],
-        config.hotspot_similarity)
+    items = await window_features(session, since, now)
+    clusters = await asyncio.to_thread(cluster_matters, items, config.hotspot_similarity)
     open_flags = await _open_flags(session, FlagKind.MATTER)
     for cluster in clusters:
         if len(cluster.phones) < config.hotspot_min_callers:

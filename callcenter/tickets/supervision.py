@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from callcenter.bus import Bus
 from callcenter.clock import Clock
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.config import SupervisionConfig
+from callcenter.tickets.lifecycle import OPEN_AT_UNIT
 from callcenter.tickets.models import Ticket, TicketStatus
 from callcenter.tickets.notifications import dedupe_key, push_pending, store_notifications
 from callcenter.tickets.similarity import warm_up
@@ -36,9 +38,10 @@ from callcenter.tickets.supervision_models import NotificationKind, SupervisionR
 
 log = logging.getLogger(__name__)
 
-# Orders a unit is working on: the reply deadline runs. (A promised order has replied with
-# its plan; a returned one waits for the office.)
-UNIT_HOLDS = (TicketStatus.DISPATCHED, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS)
+# Orders a unit holds, whose reply deadline runs: the same set as the API's "overdue" and
+# "due soon" filters. A promised order (承诺件) is included: its deadline is then the promised
+# completion date, and a missed promise is as late as a missed deadline.
+UNIT_HOLDS = tuple(sorted(OPEN_AT_UNIT))
 SUPERVISORS = str(Role.SUPERVISOR)
 
 __all__ = ["SupervisionConfig", "SupervisionScheduler", "ScanResult", "scan_deadlines",
@@ -52,10 +55,11 @@ class ScanResult:
     created: int = 0  # new outbox rows (0 on a repeated scan)
     pushed: int = 0
     flags: dict[str, int] = field(default_factory=dict)
+    durations_ms: dict[str, int] = field(default_factory=dict)  # by step, and "total"
 
     def as_json(self) -> dict[str, Any]:
         return {"day": self.day.isoformat(), "found": self.found, "created": self.created,
-                "pushed": self.pushed, "flags": self.flags}
+                "pushed": self.pushed, "flags": self.flags, "durations_ms": self.durations_ms}
 
 
 class ReminderBuilder:
@@ -144,21 +148,36 @@ class SupervisionScheduler:
         self.calendar, self.config = calendar, config
 
     async def run_once(self) -> ScanResult:
-        """Scan now (whatever the day), store reminders, push them, update hotspots."""
-        from callcenter.tickets.hotspots import detect_hotspots
+        """Scan now (whatever the day), store reminders, push them, update hotspots.
 
+        The reminders are pushed while the hotspots are computed (that part is mostly
+        clustering in a worker thread); the supervisors' notices of new hotspots follow.
+        """
+        began = time.perf_counter()
         now = self.clock.now()
         async with self.sessionmaker() as session, session.begin():
             reminders = await scan_deadlines(session, self.calendar, now, self.config)
             created = await store_notifications(session, reminders.rows)
         result = ScanResult(day=reminders.day, found=reminders.found, created=created)
-        async with self.sessionmaker() as session, session.begin():
-            result.flags = await detect_hotspots(session, now=now, config=self.config,
-                                                  day=reminders.day)
-        result.pushed = await push_pending(self.sessionmaker, self.bus, self.clock)
-        log.info("supervision_scan day=%s found=%s created=%d pushed=%d flags=%s", result.day,
-                 result.found, result.created, result.pushed, result.flags)
+        stored = time.perf_counter()
+        pushed, result.flags = await asyncio.gather(
+            push_pending(self.sessionmaker, self.bus, self.clock),
+            self._hotspots(now, reminders.day))
+        result.pushed = pushed + await push_pending(self.sessionmaker, self.bus, self.clock)
+        ended = time.perf_counter()
+        result.durations_ms = {"reminders": _ms(stored - began),
+                               "hotspots_and_push": _ms(ended - stored),
+                               "total": _ms(ended - began)}
+        log.info("supervision_scan day=%s found=%s created=%d pushed=%d flags=%s ms=%s",
+                 result.day, result.found, result.created, result.pushed, result.flags,
+                 result.durations_ms)
         return result
+
+    async def _hotspots(self, now: datetime, day: date) -> dict[str, int]:
+        from callcenter.tickets.hotspots import detect_hotspots
+
+        async with self.sessionmaker() as session, session.begin():
+            return await detect_hotspots(session, now=now, config=self.config, day=day)
 
     def scheduled_at(self, day: date) -> datetime:
         return datetime.combine(day, self.config.run_at, self.calendar.zone)
@@ -220,6 +239,10 @@ class SupervisionScheduler:
                 await asyncio.wait_for(stop.wait(), timeout=max(1.0, min(wait, 3600.0)))
             except TimeoutError:
                 pass
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
 
 
 def setup_web(app: web.Application) -> None:

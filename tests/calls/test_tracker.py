@@ -161,6 +161,26 @@ async def test_call_alive_across_a_reconnect_is_not_duplicated(
     await tracker.stop()
 
 
+async def test_a_call_whose_channels_all_changed_while_disconnected_goes_on(
+        sessionmaker, captures_dir: Path) -> None:
+    before, _ = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    tracker = await _run(sessionmaker, before)
+    # every channel we knew is gone, but the call lives on in a new one (a transfer)
+    tracker(ev.ResyncStarted(_at(20), 2))
+    tracker(_snapshot(_at(20), [{
+        "Channel": "PJSIP/7000-00000009", "Uniqueid": "1795239874.99",
+        "Linkedid": "1795239874.0", "ChannelState": "6", "CallerIDNum": "7000",
+        "Duration": "00:00:03", "BridgeId": ""}]))
+    assert tracker.live_calls == 1
+    await tracker.flush()
+    assert await _rows(sessionmaker) == []  # nothing ended, nothing written yet
+    tracker(_snapshot(_at(30), []))  # a later resync finds it gone
+    await tracker.flush()
+    (row,) = await _rows(sessionmaker)
+    assert row.end_estimated is True and _utc(row.ended_at) == _at(30)
+    await tracker.stop()
+
+
 async def test_call_started_while_disconnected_is_picked_up(
         sessionmaker, captures_dir: Path) -> None:
     _, after = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,6 +47,24 @@ def test_serve_in_production_without_secrets_refuses_to_start(tmp_path: Path) ->
     result = cli("serve", "--config", str(path), env={"CALLCENTER_AMI__SECRET": ""})
     assert result.returncode == 2
     assert "ami.secret" in result.stderr
+
+
+@pytest.mark.parametrize("variable, url, named", [
+    ("CALLCENTER_DATABASE__URL", "postgresql+asyncpg://cc:s3cret@127.0.0.1:{port}/cc",
+     "cannot reach the database postgresql+asyncpg://cc:***@127.0.0.1:{port}/cc"),
+    ("CALLCENTER_BUS__REDIS_URL", "redis://:s3cret@127.0.0.1:{port}/0",
+     "cannot reach Redis at redis://:***@127.0.0.1:{port}/0"),
+])
+def test_serve_names_a_server_it_cannot_reach_without_its_password(
+        tmp_path: Path, variable: str, url: str, named: str) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = cli("serve", "--config", str(config_file(tmp_path)), "--role", "web",
+                 env={"CALLCENTER_BUS__BACKEND": "redis", variable: url.format(port=port)})
+    assert result.returncode == 1
+    assert named.format(port=port) in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_config_check_summarises_a_good_file(tmp_path: Path) -> None:

@@ -141,6 +141,17 @@ def test_production_with_postgres_needs_a_password_from_the_environment(
     assert settings.database.effective_url() == "postgresql+asyncpg://cc:pw%21%40@db/cc"
 
 
+def test_production_refuses_a_redis_password_written_in_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[service]\nmode = "production"\n[bus]\nbackend = "redis"\n'
+                           'redis_url = "redis://:in-the-repo@cache:6379/0"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env=GOOD_SECRETS)
+    assert (err.value.source, err.value.key) == (str(path), "bus.redis_url")
+    assert "bus.redis_password" in err.value.reason
+    env = dict(GOOD_SECRETS, CALLCENTER_BUS__REDIS_URL="redis://:from-env@cache:6379/0")
+    assert load_settings(path, env=env).bus.backend == "redis"
+
+
 def test_production_starts_with_secrets_from_environment_and_files(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("file-held-signing-key", encoding="utf-8")

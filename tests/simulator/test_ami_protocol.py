@@ -141,6 +141,20 @@ async def test_panoramisk_runs_every_action(hotline_sim: Simulator) -> None:
         assert int(core.corecurrentcalls) == 1
         cmds = await send({"Action": "ListCommands"})
         assert "Originate" in cmds and "QueueAdd" in cmds
+        # Redirect of the bridged agent leg (a transfer): it leaves the bridge, the citizen's
+        # leg is hung up by Dial, the agent's leg dials again from the new place
+        moved = await send(
+            {
+                "Action": "Redirect",
+                "Channel": agent_chan,
+                "Context": "callback",
+                "Exten": "13800000000",
+                "Priority": "1",
+            }
+        )
+        assert moved.response == "Success" and moved.message == "Redirect successful"
+        nofile = await send({"Action": "MixMonitor", "Channel": agent_chan})
+        assert nofile.message == "Could not start monitoring channel"
         hang = await send({"Action": "Hangup", "Channel": agent_chan})
         assert hang.message == "Channel Hungup"
         await sim.wait_idle(10)

@@ -306,3 +306,45 @@ async def test_originate_failure_golden(
     hangup = next(m for m in msgs if m.name == "Hangup")
     assert hangup.get("Cause-txt") == {"5": "User busy", "3": "User alerting, no answer"}[reason]
     await client.close()
+
+
+async def test_softhangup_request_carries_the_softhangup_flag(hotline_sim: Simulator) -> None:
+    """SoftHangupRequest's Cause is the AST_SOFTHANGUP_* bit: 32 (EXPLICIT) for AGI HANGUP,
+    16 (APPUNLOAD) when the PBX ends; the AMI Hangup action and Hangup() publish none
+    (ast_softhangup_nolock())."""
+    sim = hotline_sim
+
+    async def hang_up(reader, writer, env):
+        writer.write(b"HANGUP\n")
+        await writer.drain()
+        await reader.readline()
+
+    agi = FastAgiServer(hang_up)
+    sim.config.agi_port = await agi.start()
+    client = await ami(sim)
+    call = sim.place_call("13900000020", behaviour=Caller(talk_time=5))
+    await call.ended
+    await client.wait_for(lambda m: m.get("Event") == "Cdr" and m.get("Channel") == call.name)
+    soft = [
+        m.get("Cause")
+        for m in events(client)
+        if m.name == "SoftHangupRequest" and m.get("Channel") == call.name
+    ]
+    assert soft == ["32", "16"]
+    await agi.stop()
+    # the AMI Hangup of an agent's leg in a queue bridge: no SoftHangupRequest for it
+    sim.config.agi_port = 9
+    sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
+    second = sim.place_call("13900000021", behaviour=Caller(talk_time=30))
+    await second.wait_bridged()
+    agent = next(c.name for c in sim.channels if c.name.startswith("PJSIP/1001-"))
+    resp = await client.action("Hangup", Channel=agent)
+    assert resp.get("Message") == "Channel Hungup"
+    await second.ended
+    await client.wait_for(lambda m: m.get("Event") == "Cdr" and m.get("Channel") == second.name)
+    names = [m.name for m in events(client) if m.get("Channel") == agent]
+    assert "SoftHangupRequest" not in names and "HangupRequest" not in names
+    assert names[-1] == "Hangup"
+    complete = next(m for m in events(client) if m.name == "AgentComplete")
+    assert complete.get("Reason") == "agent"
+    await client.close()

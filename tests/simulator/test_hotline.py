@@ -54,7 +54,7 @@ async def test_queued_call_answered_by_agent(hotline_sim: Simulator, ivr: FastAg
     call = sim.place_call("13800138000", behaviour=Caller(talk_time=20, voice="c01.wav"))
     await call.ended
     await sim.wait_idle()
-    await asyncio.sleep(0.05)
+    await client.wait_for(lambda m: m.get("Event") == "Cdr" and m.get("Channel") == call.name)
     caller = events_of(client, "PJSIP/trunk")
     names = [m.name for m in caller]
     assert names[:4] == ["Newchannel", "VarSet", "Newexten", "Newexten"]
@@ -109,7 +109,7 @@ async def test_caller_abandons_while_agent_rings(
     call = sim.place_call("13900000001", behaviour=Caller(patience=6))
     await call.ended
     await sim.wait_idle()
-    await asyncio.sleep(0.05)
+    await client.wait_for(lambda m: m.get("Event") == "Cdr" and m.get("Channel") == call.name)
     names = [m.name for m in events_of(client, "PJSIP/trunk")]
     i = names.index("QueueCallerAbandon")
     assert names.index("HangupRequest") < names.index("MusicOnHoldStop") < i
@@ -130,7 +130,7 @@ async def test_ring_no_answer_then_next_agent(hotline_sim: Simulator, ivr: FastA
     call = sim.place_call("13900000002", behaviour=Caller(talk_time=5))
     await call.ended
     await sim.wait_idle()
-    await asyncio.sleep(0.05)
+    await client.wait_for(lambda m: m.get("Event") == "Cdr" and m.get("Channel") == call.name)
     msgs = [m for m in parse_raw(client.raw) if m.is_event]
     seq = [
         (m.name, m.get("Interface") or m.get("DialStatus") or "")
@@ -202,18 +202,33 @@ async def test_stereo_recording_by_ami_action(hotline_sim: Simulator, ivr: FastA
     sim.add_agent(
         "PJSIP/1001", Agent(answer_after=1, voice="a01.wav"), queues=["hotline"], login=True
     )
-    call = sim.place_call("13800000006", behaviour=Caller(talk_time=15, voice="c03.wav"))
+    call = sim.place_call("13800000006", behaviour=Caller(talk_time=30, voice="c03.wav"))
     await call.wait_bridged()
     resp = await client.action("MixMonitor", Channel=call.name, File="stereo-test.wav", Options="D")
     assert resp.get("Response") == "Success" and resp.get("Message") is None
+    # the agent speaks first (a01.wav, 5.7 s from 0.5 s), then the caller (c03.wav, 6.3 s)
+    await sim.advance(14)
     stop = await client.action("StopMixMonitor", Channel=call.name)
     assert stop.get("Response") == "Success"
     await client.wait_for(lambda m: m.get("Event") == "MixMonitorStop")
+    call.hangup()
     await call.ended
     await sim.wait_idle()
     path = sim.config.recordings_dir / "stereo-test.wav"
     with wave.open(str(path)) as w:
-        assert w.getnchannels() == 2
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
+        duration = w.getnframes() / 8000
+        frames = w.readframes(w.getnframes())
+    assert 14 <= duration < 15.5
+    both = np.frombuffer(frames, dtype="<i2").reshape(-1, 2).astype(np.float64)
+
+    def rms(channel: int, start: float, end: float) -> float:
+        part = both[int(start * 8000) : int(end * 8000), channel]
+        return float(np.sqrt(np.mean(part**2)))
+
+    caller_left, agent_right = 0, 1
+    assert rms(agent_right, 1, 5) > 100 and rms(caller_left, 1, 5) < 50
+    assert rms(caller_left, 8, 12) > 100 and rms(agent_right, 8, 12) < 50
     again = await client.action("StopMixMonitor", Channel="PJSIP/trunk-ffffffff")
     assert again.get("Message") == "No such channel"
     await client.close()

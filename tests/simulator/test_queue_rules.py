@@ -47,10 +47,10 @@ async def ivr(hotline_sim: Simulator) -> AsyncIterator[FastAgiServer]:
     await server.stop()
 
 
-async def ami(sim: Simulator) -> RawAmiClient:
+async def ami(sim: Simulator, username: str = "callcenter") -> RawAmiClient:
     client = RawAmiClient()
     await client.connect(sim.ami_port)
-    assert (await client.login("callcenter", "CHANGE_ME")).get("Response") == "Success"
+    assert (await client.login(username, "CHANGE_ME")).get("Response") == "Success"
     return client
 
 
@@ -231,5 +231,135 @@ async def test_redirect_takes_the_caller_out_of_the_queue_bridge(
     call.hangup()
     await call.ended
     await ended(client, call.name)
-    # a channel that is not bridged and runs no dialplan (a ringing member) cannot be moved
+    await client.close()
+
+
+async def test_redirect_of_a_waiting_caller_and_of_a_ringing_member(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
+    sim = hotline_sim
+    client = await ami(sim)
+    sim.add_agent("PJSIP/1001", Agent(mode="never"), queues=["hotline"], login=True)
+    sim.add_agent("PJSIP/1002", Agent(answer_after=1), queues=["hotline-en"], login=True)
+    call = sim.place_call("13900000015", behaviour=Caller(talk_time=3))
+    called = await client.wait_for(
+        lambda m: m.get("Event") == "AgentCalled" and m.get("Channel") == call.name
+    )
+    # the ringing member's leg runs no dialplan: Asterisk would masquerade it (not modelled)
+    member = called.get("DestChannel") or ""
+    resp = await client.action(
+        "Redirect", Channel=member, Context="agents", Exten="1002", Priority="1"
+    )
+    assert (resp.get("Response"), resp.get("Message")) == ("Error", "Redirect failed")
+    # the waiting caller: Queue sees the async goto as a hang-up (abandon, CANCEL to the
+    # member), then the PBX goes on at the new place without any hang-up request event
+    resp = await client.action(
+        "Redirect", Channel=call.name, Context="from-pstn", Exten="12345001", Priority="1"
+    )
+    assert resp.get("Message") == "Redirect successful"
+    await call.ended
+    await ended(client, call.name)
+    mine = [m for m in events(client) if m.get("Channel") == call.name]
+    names = [m.name for m in mine]
+    moved = names.index("QueueCallerAbandon")
+    assert names[moved + 1] == "QueueCallerLeave"
+    assert "HangupRequest" not in names[:moved] and "SoftHangupRequest" not in names[:moved]
+    dial_end = next(
+        m for m in events(client) if m.name == "DialEnd" and m.get("DestChannel") == member
+    )
+    assert dial_end.get("DialStatus") == "CANCEL"
+    after = [(m.name, m.get("Queue") or m.get("Exten")) for m in mine[moved:]]
+    assert ("QueueCallerJoin", "hotline-en") in after
+    assert ("AgentConnect", "hotline-en") in after
+    await client.close()
+
+
+async def test_caller_hanging_up_during_member_announcement_is_abandon(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
+    sim = hotline_sim
+    sim.queues["hotline"].memberdelay = 5
+    client = await ami(sim)
+    sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
+    call = sim.place_call("13900000016", behaviour=Caller(talk_time=10))
+    await client.wait_for(lambda m: m.get("Event") == "DialEnd" and m.get("DialStatus") == "ANSWER")
+    call.hangup()  # "Caller was about to talk to agent ... but the caller hungup"
+    await call.ended
+    await ended(client, call.name)
+    seq = [
+        (m.name, m.get("DialStatus") or role(m.get("Channel") or ""))
+        for m in events(client)
+        if m.name in ("QueueCallerAbandon", "DialEnd", "Hangup", "QueueCallerLeave", "AgentDump")
+        and (m.get("Channel") == call.name or m.name == "Hangup")
+    ]
+    assert seq == [
+        ("DialEnd", "ANSWER"),
+        ("QueueCallerAbandon", "PJSIP/trunk"),  # record_abandoned()
+        ("DialEnd", "NOANSWER"),  # ast_channel_publish_dial() with the member's cause
+        ("Hangup", "PJSIP/1001"),
+        ("QueueCallerLeave", "PJSIP/trunk"),
+        ("Hangup", "PJSIP/trunk"),
+    ]
+    assert not any(m.name == "AgentConnect" for m in events(client))
+    await client.close()
+
+
+async def test_member_of_two_queues_is_rung_for_one_caller_at_a_time(
+    capture_sim: Simulator,
+) -> None:
+    """Two callers reach two queues in the same instant; their only member is rung for one
+    of them, the other waits (app_queue's pending_members is keyed by interface)."""
+    sim = capture_sim
+    for name in ("support", "support-slow"):
+        for member in list(sim.queues[name].members):
+            sim.pbx.queues.set_paused(name, member, "test", True)  # the rig's Local members
+    client = await ami(sim, "cc")
+    sim.add_agent(
+        "PJSIP/1001", Agent(answer_after=1), queues=["support", "support-slow"], login=True
+    )
+    first = sim.place_call("13900000017", "s", "queue-test", Caller(talk_time=3))
+    second = sim.place_call("13900000018", "slow", "queue-test", Caller(talk_time=3))
+    await first.ended
+    await second.ended
+    await client.wait_for(lambda m: m.get("Event") == "Cdr" and m.get("Channel") == second.name)
+    rings = [
+        m.name
+        for m in events(client)
+        if m.name in ("AgentCalled", "DialEnd")
+        and (m.get("DestChannel") or "").startswith("PJSIP/1001-")
+    ]
+    assert rings == ["AgentCalled", "DialEnd", "AgentCalled", "DialEnd"]
+    connects = [m.get("Queue") for m in events(client) if m.name == "AgentConnect"]
+    assert sorted(connects) == ["support", "support-slow"]
+    await client.close()
+
+
+async def test_busy_member_then_the_next_one_at_once(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
+    """rrmemory (one member at a time): a busy member is followed by the next one in the same
+    attempt, without waiting `retry` seconds (ring_one() in wait_for_answer())."""
+    sim = hotline_sim
+    client = await ami(sim)
+    sim.add_agent("PJSIP/1001", Agent(mode="busy"), queues=["hotline"], login=True)
+    sim.add_agent("PJSIP/1002", Agent(answer_after=2), queues=["hotline"], login=True)
+    call = sim.place_call("13900000019", behaviour=Caller(talk_time=3))
+    await call.ended
+    await ended(client, call.name)
+    msgs = events(client)
+    seq = [
+        (m.name, m.get("Interface") or m.get("DialStatus") or "")
+        for m in msgs
+        if m.name in ("AgentCalled", "AgentRingNoAnswer", "DialEnd", "AgentConnect")
+    ]
+    assert seq == [
+        ("AgentCalled", "PJSIP/1001"),
+        ("DialEnd", "BUSY"),
+        ("AgentRingNoAnswer", "PJSIP/1001"),
+        ("AgentCalled", "PJSIP/1002"),
+        ("DialEnd", "ANSWER"),
+        ("AgentConnect", "PJSIP/1002"),
+    ]
+    connect = next(m for m in msgs if m.name == "AgentConnect")
+    assert int(connect.get("HoldTime") or 0) < 4  # no 2 s retry pause in between
     await client.close()

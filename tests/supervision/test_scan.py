@@ -53,6 +53,7 @@ async def _orders(sessionmaker, calendar, make_ticket):
     t["replied_late"] = await make_ticket(status="replied", lead_unit_id=unit_a.id,
                                           reply_due_at=end_of(calendar, 2026, 9, 25))
     t["promised"] = await make_ticket(status="promised", lead_unit_id=unit_a.id,
+                                      first_contact_at=utc(2026, 9, 20, 2, 0),
                                       reply_due_at=end_of(calendar, 2026, 9, 29))
     t["archived"] = await make_ticket(status="archived", lead_unit_id=unit_a.id,
                                       reply_due_at=end_of(calendar, 2026, 3, 2))
@@ -90,13 +91,15 @@ async def test_scan_produces_exactly_the_expected_reminders(sessionmaker, bus, c
         ("due_soon", "due_today", "B"),
         ("overdue", "overdue", "A"),
         ("overdue_escalation", "overdue", "supervisor"),
+        ("overdue", "promised", "A"),  # the promised completion date has passed
+        ("overdue_escalation", "promised", "supervisor"),
         ("acceptance_missed", "not_accepted", "B"),
         ("acceptance_missed", "not_accepted", "supervisor"),
         ("first_contact_missed", "not_contacted", "B"),
         ("first_contact_missed", "not_contacted", "supervisor"),
     ])
-    assert result.created == 9 and result.pushed == 9
-    assert result.found == {"due_soon": 3, "overdue": 1, "overdue_escalation": 1,
+    assert result.created == 11 and result.pushed == 11
+    assert result.found == {"due_soon": 3, "overdue": 2, "overdue_escalation": 2,
                             "acceptance_missed": 2, "first_contact_missed": 2}
     assert all(r.day == date(2026, 9, 30) and r.delivered_at == clock.now() for r in rows)
     due_thu = next(r for r in rows if r.ticket_id == t["due_thu"].id)
@@ -113,7 +116,7 @@ async def test_scan_produces_exactly_the_expected_reminders(sessionmaker, bus, c
     clock.advance(timedelta(hours=3))
     again = await scheduler.run_once()
     assert again.created == 0 and again.pushed == 0
-    assert len(await _notifications(sessionmaker)) == 9
+    assert len(await _notifications(sessionmaker)) == 11
 
     # First working day after the holiday: the Saturday make-up day is now within reach.
     clock.set(utc(2026, 10, 8, 0, 30))
@@ -127,12 +130,14 @@ async def test_scan_produces_exactly_the_expected_reminders(sessionmaker, bus, c
         ("overdue_escalation", "due_today", "supervisor"),
         ("overdue", "overdue", "A"),
         ("overdue_escalation", "overdue", "supervisor"),
+        ("overdue", "promised", "A"),
+        ("overdue_escalation", "promised", "supervisor"),
         ("acceptance_missed", "not_accepted", "B"),
         ("acceptance_missed", "not_accepted", "supervisor"),
         ("first_contact_missed", "not_contacted", "B"),
         ("first_contact_missed", "not_contacted", "supervisor"),
     ])
-    assert after.created == len(new) == 11
+    assert after.created == len(new) == 13
 
 
 async def test_scheduler_runs_once_per_working_day_and_catches_up(sessionmaker, bus, clock,
@@ -199,3 +204,15 @@ async def test_run_forever_catches_up_at_start_and_stops_on_request(sessionmaker
     async with sessionmaker() as session:
         run = await session.get(SupervisionRun, date(2026, 9, 30))
     assert run is not None and run.finished_at is not None
+
+
+async def test_a_disabled_scheduler_returns_without_scanning(sessionmaker, bus, clock,
+                                                            calendar):
+    import asyncio
+
+    clock.set(utc(2026, 9, 30, 6, 0))  # a working day, past run time
+    scheduler = SupervisionScheduler(sessionmaker, bus, clock, calendar,
+                                     SupervisionConfig(enabled=False))
+    await asyncio.wait_for(scheduler.run_forever(asyncio.Event()), timeout=5)
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(SupervisionRun)) == 0

@@ -139,3 +139,17 @@ def test_ring_no_answer_and_recording_stop() -> None:
     stop = translator.translate(parse_message(
         "Event: MixMonitorStop\r\nPrivilege: call,all\r\n" + snapshot.rstrip("\r\n")))
     assert isinstance(stop, ev.RecordingStopped) and stop.file == "/rec/5.1.wav"
+
+
+def test_a_resync_forgets_recordings_of_channels_whose_hangup_was_lost() -> None:
+    translator = ev.EventTranslator(FrozenClock(START))
+    for uniqueid in ("6.1", "6.2"):
+        translator.translate(parse_message(
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\nChannel: PJSIP/6001-1\r\n"
+            f"Uniqueid: {uniqueid}\r\nLinkedid: {uniqueid}\r\n"
+            f"Variable: MIXMONITOR_FILENAME\r\nValue: /rec/{uniqueid}.wav"))
+    translator.keep_only({"6.2"})  # 6.1 hung up while the connection was down
+    start = "Event: MixMonitorStart\r\nPrivilege: call,all\r\nChannel: PJSIP/6001-1\r\n"
+    gone = translator.translate(parse_message(start + "Uniqueid: 6.1\r\nLinkedid: 6.1"))
+    live = translator.translate(parse_message(start + "Uniqueid: 6.2\r\nLinkedid: 6.2"))
+    assert (gone.file, live.file) == ("", "/rec/6.2.wav")

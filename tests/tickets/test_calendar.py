@@ -141,3 +141,20 @@ def test_start_up_check_names_the_years_still_missing(tmp_path: Path) -> None:
     calendar = WorkingCalendar("Asia/Shanghai", tmp_path)
     assert calendar.check_years(date(2031, 6, 1)) == [2032]
     assert calendar.check_years(date(2033, 1, 1)) == [2033, 2034]
+
+
+def test_supervision_settings_live_in_the_tickets_section() -> None:
+    config = TicketsConfig.model_validate({
+        "due_soon_working_days": 3,
+        "supervision": {"run_at": "08:00", "hotspot_min_callers": 12}})
+    assert config.supervision.due_soon_working_days == 3  # one horizon for list and reminders
+    assert config.supervision.hotspot_min_callers == 12
+    assert config.supervision.run_at == time(8, 0)
+    with pytest.raises(ValueError, match="differs from due_soon_working_days"):
+        TicketsConfig.model_validate({"supervision": {"due_soon_working_days": 4}})
+    with pytest.raises(ValueError, match="hotspot_min_callers"):
+        TicketsConfig.model_validate({"supervision": {"hotspot_min_callers": 1}})
+    with pytest.raises(ValueError, match="extra"):
+        TicketsConfig.model_validate({"supervision": {"colour": "red"}})
+    with pytest.raises(ValueError, match="office_day_end"):
+        TicketsConfig.model_validate({"office_day_start": "18:00", "office_day_end": "09:00"})
