@@ -10,5 +10,6 @@ test:  ## install what the tests need (Debian + Python packages), start servers,
 lint:
 	ruff check callcenter tests bench
 
-bench:
+bench:  ## AMI path and bus benchmarks (needs Redis on 127.0.0.1:6379); see bench/RESULTS.md
+	python bench/ami_throughput.py
 	python bench/bus_throughput.py

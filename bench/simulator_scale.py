@@ -1,9 +1,9 @@
 """Can the simulator play a big hotline on one core? 1,000 concurrent calls, 300 agents.
 
 Every call goes the hotline's real way (config/asterisk): trunk channel, IVR over FastAGI
-(a minimal server in this process), MixMonitor (no WAV written: recording files are written
-only when a call ends, so this bench points recordings at a temporary folder), queue, agent
-ringing and answering, talk, hang-up. One AMI client reads every event over TCP.
+(a minimal server in this process), MixMonitor (a real 8 kHz WAV per call, about 1 MB,
+written into a temporary folder when the call ends), queue, agent ringing and answering, talk,
+hang-up. One AMI client reads every event over TCP.
 
 "Keeps up" means the event loop stays responsive (timer lateness p99 under 50 ms) and
 simulated durations stay true: callers asked to talk 60 s are reported by AgentComplete as

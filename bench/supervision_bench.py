@@ -264,7 +264,7 @@ async def bench(n: int, bus_kind: str, cold_terms: bool, profile: bool) -> None:
 
 async def timed_run(sessionmaker, bus, clock, calendar, config) -> dict:
     """One ``SupervisionScheduler.run_once`` (what the scheduler runs every working day):
-    scan + outbox insert, then live push alongside hotspot detection."""
+    the reminders (scan, outbox insert, live push) and hotspot detection side by side."""
     scheduler = SupervisionScheduler(sessionmaker, bus, clock, calendar, config)
     began = time.perf_counter()
     result = await scheduler.run_once()
@@ -303,8 +303,8 @@ def report(n, bus_kind, load_s, open_count, scan_s, reminders, plan, timings, co
     for label, t in timings.items():
         steps = t["steps"]
         print(
-            f"{label:8s}: total {t['total'] * 1000:6.0f} ms (reminders scan+store "
-            f"{steps['reminders']} ms, then push + hotspots {steps['hotspots_and_push']} ms)"
+            f"{label:8s}: total {t['total'] * 1000:6.0f} ms (side by side: reminders "
+            f"scan+store+push {steps['reminders']} ms, hotspots {steps['hotspots']} ms)"
             f"  found {t['found']:,}  created {t['created']:,}  pushed {t['pushed']:,}"
             f"  flags {t['flags']}"
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,14 @@ from callcenter.settings import Settings
 
 STATUS_EVERY = 10.0  # seconds between progress lines
 DEMO_AGENTS = 5
+MAX_DEMO_AGENTS = 100
+HANDLING_MINUTES = 2.5
+"""About the demo callers' average IVR + talk time: agents are sized so the queue stays short
+(offered load in Erlangs = calls per minute x minutes per call)."""
+
+
+def demo_agents(calls_per_minute: float) -> int:
+    return min(MAX_DEMO_AGENTS, max(DEMO_AGENTS, math.ceil(calls_per_minute * HANDLING_MINUTES)))
 
 
 def _port_or_free(host: str, wanted: int) -> int:
@@ -81,8 +90,11 @@ async def run_demo(settings: Settings, *, duration: float | None = None,
             service = Service(with_ami_port(settings, sim.ami_port), upgrade=True)
             await service.start()
             try:
-                login_agents(sim, DEMO_AGENTS)
+                agents = demo_agents(calls_per_minute)
+                login_agents(sim, agents)
                 _print_guide(echo, service, sim.ami_port)
+                echo(f"{agents} agents answer queue hotline; about {calls_per_minute:g} "
+                     "citizens call per minute")
                 traffic = asyncio.create_task(run_traffic(sim, stop, calls_per_minute))
                 await _report_until(stop, duration, service, traffic, echo)
                 stats = await traffic
@@ -116,8 +128,13 @@ async def _status_line(service: Service) -> str:
         rows = await session.scalar(select(func.count()).select_from(CallLog))
     tracker = service.tracker
     telephony = service.telephony
+    live = "live calls 0"
+    if tracker is not None and tracker.live_calls:
+        now = tracker.live_summary()
+        live = (f"live calls {tracker.live_calls} (talking {now['talking']}, "
+                f"waiting in queue {now['queued']}, IVR or ringing {now['other']})")
     return (f"AMI {'connected' if telephony and telephony.connected else 'DOWN'} · "
-            f"live calls {tracker.live_calls if tracker else 0} · call log rows {rows}")
+            f"{live} · call log rows {rows}")
 
 
 def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int) -> None:

@@ -125,6 +125,15 @@ class CallTracker:
     def live_calls(self) -> int:
         return len(self._calls)
 
+    def live_summary(self) -> dict[str, int]:
+        """Live calls by what they are doing now: talking, waiting in a queue, or elsewhere
+        (IVR, ringing)."""
+        talking = sum(1 for call in self._calls.values() if call.talking)
+        queued = sum(1 for call in self._calls.values()
+                     if not call.talking and call.queue_joined_at is not None)
+        return {"talking": talking, "queued": queued,
+                "other": len(self._calls) - talking - queued}
+
     @property
     def writer(self) -> CallLogWriter:
         return self._writer

@@ -550,30 +550,42 @@ async def action_status(s: AmiSession, msg: Message) -> bool:
 
 
 async def action_redirect(s: AmiSession, msg: Message) -> bool:
+    """manager.c action_redirect(): one channel, or two with ExtraChannel (Dual Redirect)."""
     name = get_header(msg, "Channel")
     context = get_header(msg, "Context")
     exten = get_header(msg, "Exten")
     priority = get_header(msg, "Priority")
-    if not name:
-        s.error(msg, "Channel not specified")
-        return True
-    if not context:
-        s.error(msg, "Context not specified")
-        return True
-    if not exten:
-        s.error(msg, "Exten not specified")
-        return True
-    if not priority:
-        s.error(msg, "Priority not specified")
-        return True
+    name2 = get_header(msg, "ExtraChannel")
+    context2 = get_header(msg, "ExtraContext")
+    exten2 = get_header(msg, "ExtraExten")
+    priority2 = get_header(msg, "ExtraPriority")
+    for value, missing in (
+        (name, "Channel not specified"),
+        (context, "Context not specified"),
+        (exten, "Exten not specified"),
+        (priority, "Priority not specified"),
+    ):
+        if not value:
+            s.error(msg, missing)
+            return True
     pbx = s.server.sim.pbx
-    try:
-        pri = int(priority)
-    except ValueError:
-        pri = pbx.dialplan.priority_of_label(context, exten, priority) or 0
+    pri = _priority(pbx, context, exten, priority)
     if pri < 1:
         s.error(msg, "Priority is invalid")
         return True
+    target2 = (context, exten, pri)
+    if name2 and context2:
+        if not exten2:
+            s.error(msg, "ExtraExten not specified")
+            return True
+        if not priority2:
+            s.error(msg, "ExtraPriority not specified")
+            return True
+        pri2 = _priority(pbx, context2, exten2, priority2)
+        if pri2 < 1:
+            s.error(msg, "ExtraPriority is invalid")
+            return True
+        target2 = (context2, exten2, pri2)
     chan = pbx.find_channel(name)
     if chan is None:
         s.error(msg, f"Channel does not exist: {name}")
@@ -581,12 +593,37 @@ async def action_redirect(s: AmiSession, msg: Message) -> bool:
     if chan.hungup:
         s.error(msg, "Redirect failed, channel not up.")
         return True
-    ok = await s.server.sim.redirect(chan, context, exten, pri)
-    if ok:
-        s.ack(msg, "Redirect successful")
-    else:
+    sim = s.server.sim
+    if not name2:
+        ok = await sim.redirect(chan, context, exten, pri)
+        if ok:
+            s.ack(msg, "Redirect successful")
+        else:
+            s.error(msg, "Redirect failed")
+        return True
+    chan2 = pbx.find_channel(name2)
+    if chan2 is None:
+        s.error(msg, f"ExtraChannel does not exist: {name2}")
+        return True
+    if chan2.hungup:
+        s.error(msg, "Redirect failed, extra channel not up.")
+        return True
+    first, second = await sim.redirect_pair(chan, (context, exten, pri), chan2, target2)
+    if not first:
         s.error(msg, "Redirect failed")
+    elif not second:
+        s.error(msg, "Secondary redirect failed")
+    else:
+        s.ack(msg, "Dual Redirect successful")
     return True
+
+
+def _priority(pbx: Any, context: str, exten: str, priority: str) -> int:
+    """A number, or a label looked up like ast_findlabel_extension(); < 1 when invalid."""
+    try:
+        return int(priority)
+    except ValueError:
+        return int(pbx.dialplan.priority_of_label(context, exten, priority) or 0)
 
 
 async def action_playdtmf(s: AmiSession, msg: Message) -> bool:

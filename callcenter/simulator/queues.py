@@ -139,6 +139,7 @@ class QueueEntry:
     state: str = "waiting"  # waiting, ringing, retry, done
     assigned: asyncio.Future[list[Ring]] | None = None
     moh: bool = False
+    announce: str = ""  # Queue()'s announceoverride, else the queue's announce
     rings: list[Ring] = field(default_factory=list)
 
     @property
@@ -560,6 +561,7 @@ class QueueManager:
         clock = pbx.clock
         name = args[0] if args else ""
         options = args[1] if len(args) > 1 else ""
+        announce = args[3] if len(args) > 3 else ""
         qtimeout = args[4] if len(args) > 4 else ""
         q = self.queues.get(name)
         for var in (
@@ -584,7 +586,7 @@ class QueueManager:
         expire = (
             start + float(qtimeout) if qtimeout.strip().isdigit() and int(qtimeout) > 0 else None
         )
-        entry = QueueEntry(q, chan, start, opos=len(q.entries) + 1)
+        entry = QueueEntry(q, chan, start, opos=len(q.entries) + 1, announce=announce or q.announce)
         q.entries.append(entry)
         chan.queue_entry = entry
         if len(q.entries) == 1:
@@ -844,11 +846,12 @@ class QueueManager:
         """memberdelay, then the queue's announce played to the member while the caller waits
         on hold; 'agent' or 'caller' when that side hung up meanwhile (try_calling())."""
         q = entry.queue
-        if not q.announce and not q.memberdelay:
+        if not entry.announce and not q.memberdelay:
             return None
         pbx = self.pbx
         chan, agent = entry.chan, winner.out.chan
-        seconds = q.memberdelay + (pbx.prompt_length(q.announce) if q.announce else 0.0)
+        files = [f for f in entry.announce.split("&") if f.strip()]
+        seconds = q.memberdelay + sum(pbx.prompt_length(f.strip()) for f in files)
         if not chan.hungup and not agent.hungup:
             waits = {
                 asyncio.ensure_future(chan.hangup_event.wait()),

@@ -388,6 +388,24 @@ class Simulator:
         pbx.async_goto(chan, (context, exten, priority))
         return True
 
+    async def redirect_pair(
+        self,
+        chan: Channel,
+        target: tuple[str, str, int],
+        chan2: Channel,
+        target2: tuple[str, str, int],
+    ) -> tuple[bool, bool]:
+        """Dual Redirect: two channels bridged together leave the bridge together (both get
+        an after-bridge goto, AST_FLAG_BRIDGE_DUAL_REDIRECT_WAIT); otherwise one by one."""
+        pbx = self._require()
+        if chan.bridge is not None and chan.bridge is chan2.bridge:
+            chan2.after_goto = target2
+            pbx.redirect_bridged(chan, target)
+            return True, True
+        if not await self.redirect(chan, *target):
+            return False, False
+        return True, await self.redirect(chan2, *target2)
+
 
 def _system_name(path: Path) -> str:
     """asterisk.conf [options] systemname: it prefixes every Uniqueid when set."""

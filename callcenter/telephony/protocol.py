@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 EOL = b"\r\n"
 END = b"\r\n\r\n"
 BANNER_PREFIX = "Asterisk Call Manager/"
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""Larger than any real message (a ``Command`` reply with a long listing): beyond it, bytes
+without a message end are garbage, dropped so a broken peer cannot exhaust memory."""
 
 Fields = dict[str, Any]
 """One parsed AMI message: header -> value, or a list of values for repeated headers."""
@@ -95,6 +98,10 @@ class Framer:
                 log.warning("ami.unexpected_banner banner=%r", self.banner[:80])
         cut = buffer.rfind(END)
         if cut < 0:
+            if len(buffer) > MAX_MESSAGE_BYTES:
+                log.warning("ami.oversized_message bytes=%d sample=%r", len(buffer),
+                            buffer[:120])
+                buffer = b""
             self._buffer = buffer
             return
         self._buffer = buffer[cut + 4:]

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 NOT_COUNTED = (TicketStatus.DRAFT, TicketStatus.NOT_ACCEPTED)
 CANDIDATE_TERMS = 5
 CENTROID_TERMS = 30
+EXACT_CENTROID_UP_TO = 20
+CENTROID_EVERY = 10
 
 
 def ticket_text(title: str | None, content: str | None) -> str:
@@ -122,13 +124,23 @@ class Cluster:
     total: Counter[str] = field(default_factory=Counter)
     vector: TermVector = field(default_factory=dict)
 
-    def add(self, ticket_id: int, phone: str | None, found: TextFeatures) -> None:
+    def add(self, ticket_id: int, phone: str | None, found: TextFeatures) -> bool:
+        """Add an order; True when the centroid was recomputed.
+
+        A large cluster's centroid hardly moves with one more order, so past
+        ``EXACT_CENTROID_UP_TO`` orders it is recomputed every ``CENTROID_EVERY`` orders
+        (sorting the cluster's terms on every add was most of the clustering time).
+        """
         self.ids.append(ticket_id)
         if phone:
             self.phones.add(phone)
         self.places.update(found.places)
         self.total.update(found.vector)
+        size = len(self.ids)
+        if size > EXACT_CENTROID_UP_TO and size % CENTROID_EVERY:
+            return False
         self.vector = centroid([dict(self.total.most_common(CENTROID_TERMS))])
+        return True
 
     def summary(self) -> str:
         where = "、".join(p for p, _ in self.places.most_common(2))
@@ -154,7 +166,7 @@ def cluster_matters(items: list[tuple[int, str | None, TextFeatures]],
         best, best_score = None, threshold
         for index in sorted(candidates):
             cluster = clusters[index]
-            if not same_place(found.places, set(cluster.places)):
+            if not same_place(found.places, cluster.places.keys()):
                 continue
             score = cosine(found.vector, cluster.vector)
             if score >= best_score:
@@ -162,9 +174,9 @@ def cluster_matters(items: list[tuple[int, str | None, TextFeatures]],
         if best is None:
             best = len(clusters)
             clusters.append(Cluster())
-        clusters[best].add(ticket_id, phone, found)
-        for term in key_terms(clusters[best].vector, CANDIDATE_TERMS):
-            by_term.setdefault(term, set()).add(best)
+        if clusters[best].add(ticket_id, phone, found):
+            for term in key_terms(clusters[best].vector, CANDIDATE_TERMS):
+                by_term.setdefault(term, set()).add(best)
     return clusters
 
 

@@ -12,10 +12,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, true
+from sqlalchemy import insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -34,6 +33,7 @@ from callcenter.tickets.errors import (
     TicketNotFound,
 )
 from callcenter.tickets.hotspots import ticket_text
+from callcenter.tickets.intake import DraftWriter
 from callcenter.tickets.lifecycle import OPEN_AT_UNIT, Action
 from callcenter.tickets.models import (
     AssignmentRole,
@@ -100,17 +100,16 @@ class TicketService:
         self.taxonomy = taxonomy
         self.calendar = calendar
         self.numbers = TicketNumbers(sessionmaker, calendar, config.number_block)
+        self.drafts = DraftWriter(sessionmaker)
 
     # --- intake --------------------------------------------------------------------------
 
     async def create_draft(self, principal: Principal, data: DraftIn) -> Ticket:
-        """A new draft and its first timeline entry, atomically.
+        """A new draft, its first timeline entry and its intake calls, atomically.
 
         Intake is the hot path of the service (a large city: tens of thousands of orders a
-        day, in bursts), so the rows are written with Core statements, not the unit of work:
-        on PostgreSQL the ticket and its event are one statement (a data-modifying CTE) sent
-        in autocommit, i.e. one round trip; elsewhere, or when calls are linked, a short
-        transaction.
+        day, in bursts): the rows go through ``DraftWriter``, which writes the drafts of
+        concurrent callers in one transaction.
         """
         lifecycle.authorize(Action.CREATE, principal.role)
         self._check_topic(data.topic)
@@ -122,11 +121,9 @@ class TicketService:
                       caller_address=data.caller.address,
                       **{name: getattr(data, name) for name in DRAFT_FIELDS})
         event = self._event_values(None, principal, Action.CREATE, None, S.DRAFT, now)
-        engine = self.sessionmaker.kw["bind"]
-        if engine.dialect.name == "postgresql" and not data.calls:
-            ticket = await self._insert_draft_at_once(engine, values, event)
-        else:
-            ticket = await self._insert_draft(values, event, data.calls, now)
+        calls = [dict(linkedid=c.linkedid, purpose="intake", recording_ref=c.recording_ref,
+                      linked_at=now) for c in _first_of_each_call(data.calls)]
+        ticket = Ticket(id=await self.drafts.write(values, event, calls), **values)
         log.info("ticket_created id=%s number=%s user=%s", ticket.id, number,
                  principal.user_id)
         return ticket
@@ -134,26 +131,6 @@ class TicketService:
     # Column defaults of a new ticket, written explicitly so no reload is needed.
     _NEW_TICKET: dict[str, Any] = dict(extension_days=0, dispatch_count=0, return_count=0,
                                        rework_count=0, duplicate_count=0, version=1)
-
-    @staticmethod
-    async def _insert_draft_at_once(engine: Any, values: dict[str, Any],
-                                    event: dict[str, Any]) -> Ticket:
-        params = {**values, **{f"event_{k}": v for k, v in event.items() if k != "ticket_id"}}
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            ticket_id = (await conn.execute(_draft_with_event(), params)).scalar_one()
-        return Ticket(id=ticket_id, **values)
-
-    async def _insert_draft(self, values: dict[str, Any], event: dict[str, Any],
-                            calls: Sequence[CallLinkIn], now: datetime) -> Ticket:
-        async with self.sessionmaker() as session, session.begin():
-            ticket_id = (await session.execute(_draft_insert(), values)).scalar_one()
-            ticket = Ticket(id=ticket_id, **values)
-            await session.execute(insert(TicketEvent.__table__),
-                                  [dict(event, ticket_id=ticket_id)])
-            if calls:
-                await self._link_calls(session, ticket, calls, "intake", now)
-        return ticket
 
     async def update_draft(self, principal: Principal, ticket_id: int, data: DraftPatch
                            ) -> Ticket:
@@ -778,7 +755,7 @@ class TicketService:
             return
         known = set((await session.scalars(select(TicketCall.linkedid).where(
             TicketCall.ticket_id == ticket.id))).all())
-        for call in {c.linkedid: c for c in calls}.values():
+        for call in _first_of_each_call(calls):
             if call.linkedid not in known:
                 session.add(TicketCall(ticket_id=ticket.id, linkedid=call.linkedid,
                                        purpose=purpose, recording_ref=call.recording_ref,
@@ -819,35 +796,12 @@ class _Transaction:
             raise ConcurrentUpdate("the ticket was changed meanwhile; reload and retry") from exc
 
 
-# Intake statements, built once with bound parameters: building a statement per order costs
-# more CPU than the database spends on it.
-_DRAFT_COLUMNS = ("number", "status", "created_by", "created_at", "updated_at", "caller_name",
-                  "caller_phone", "caller_address", *DRAFT_FIELDS,
-                  *TicketService._NEW_TICKET)
-_EVENT_COLUMNS = ("at", "actor_id", "actor_role", "action", "from_status", "to_status",
-                  "unit_id", "reason", "data", "attachments")
-
-
-@lru_cache(maxsize=1)
-def _draft_insert() -> Any:
-    """INSERT a ticket from named parameters, RETURNING its id."""
-    tickets = Ticket.__table__
-    return (insert(tickets)
-            .values({c: bindparam(c, type_=tickets.c[c].type) for c in _DRAFT_COLUMNS})
-            .returning(tickets.c.id))
-
-
-@lru_cache(maxsize=1)
-def _draft_with_event() -> Any:
-    """PostgreSQL: the ticket and its ``create`` event in one statement (one round trip)."""
-    events = TicketEvent.__table__
-    new = _draft_insert().cte("new_ticket")
-    logged = insert(events).from_select(
-        ["ticket_id", *_EVENT_COLUMNS],
-        select(new.c.id, *(bindparam(f"event_{c}", type_=events.c[c].type)
-                           for c in _EVENT_COLUMNS)),
-    ).cte("logged")
-    return select(new.c.id).add_cte(logged)
+def _first_of_each_call(calls: Sequence[CallLinkIn]) -> list[CallLinkIn]:
+    """Each call once, as first given (a repeat without its recording adds nothing)."""
+    seen: dict[str, CallLinkIn] = {}
+    for call in calls:
+        seen.setdefault(call.linkedid, call)
+    return list(seen.values())
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -144,9 +145,9 @@ def _places(tokens: list[str]) -> set[str]:
     return found
 
 
-def same_place(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> bool:
+def same_place(a: AbstractSet[str], b: AbstractSet[str]) -> bool:
     """False only when both name places and none is shared."""
-    return not a or not b or bool(a & b)
+    return not a or not b or not a.isdisjoint(b)
 
 
 def idf(term: str) -> float:

@@ -150,34 +150,43 @@ class SupervisionScheduler:
     async def run_once(self) -> ScanResult:
         """Scan now (whatever the day), store reminders, push them, update hotspots.
 
-        The reminders are pushed while the hotspots are computed (that part is mostly
-        clustering in a worker thread); the supervisors' notices of new hotspots follow.
+        The two halves are independent, so they run side by side: the reminders (scan,
+        store, push) and the hotspots (mostly clustering in a worker thread, on its own
+        session); the supervisors' notices of new hotspots are pushed last.
         """
         began = time.perf_counter()
         now = self.clock.now()
-        async with self.sessionmaker() as session, session.begin():
-            reminders = await scan_deadlines(session, self.calendar, now, self.config)
-            created = await store_notifications(session, reminders.rows)
-        result = ScanResult(day=reminders.day, found=reminders.found, created=created)
-        stored = time.perf_counter()
-        pushed, result.flags = await asyncio.gather(
-            push_pending(self.sessionmaker, self.bus, self.clock),
-            self._hotspots(now, reminders.day))
-        result.pushed = pushed + await push_pending(self.sessionmaker, self.bus, self.clock)
-        ended = time.perf_counter()
-        result.durations_ms = {"reminders": _ms(stored - began),
-                               "hotspots_and_push": _ms(ended - stored),
-                               "total": _ms(ended - began)}
+        day = self.calendar.local_date(now)
+        timed: dict[str, int] = {}
+        result, flags = await asyncio.gather(self._reminders(now, timed),
+                                             self._hotspots(now, day, timed))
+        result.flags = flags
+        result.pushed += await push_pending(self.sessionmaker, self.bus, self.clock)
+        result.durations_ms = {**timed, "total": _ms(time.perf_counter() - began)}
         log.info("supervision_scan day=%s found=%s created=%d pushed=%d flags=%s ms=%s",
                  result.day, result.found, result.created, result.pushed, result.flags,
                  result.durations_ms)
         return result
 
-    async def _hotspots(self, now: datetime, day: date) -> dict[str, int]:
+    async def _reminders(self, now: datetime, timed: dict[str, int]) -> ScanResult:
+        began = time.perf_counter()
+        async with self.sessionmaker() as session, session.begin():
+            reminders = await scan_deadlines(session, self.calendar, now, self.config)
+            created = await store_notifications(session, reminders.rows)
+        result = ScanResult(day=reminders.day, found=reminders.found, created=created)
+        result.pushed = await push_pending(self.sessionmaker, self.bus, self.clock)
+        timed["reminders"] = _ms(time.perf_counter() - began)
+        return result
+
+    async def _hotspots(self, now: datetime, day: date, timed: dict[str, int]
+                        ) -> dict[str, int]:
         from callcenter.tickets.hotspots import detect_hotspots
 
+        began = time.perf_counter()
         async with self.sessionmaker() as session, session.begin():
-            return await detect_hotspots(session, now=now, config=self.config, day=day)
+            flags = await detect_hotspots(session, now=now, config=self.config, day=day)
+        timed["hotspots"] = _ms(time.perf_counter() - began)
+        return flags
 
     def scheduled_at(self, day: date) -> datetime:
         return datetime.combine(day, self.config.run_at, self.calendar.zone)

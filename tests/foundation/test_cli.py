@@ -133,6 +133,9 @@ def test_demo_shows_where_to_look_and_calls_flowing(tmp_path: Path) -> None:
     for where in ("/healthz", "/metrics", "/api/v1/", "call_log"):
         assert where in out
     assert "AMI connected" in out
+    assert "100 agents answer queue hotline" in out  # sized to the load, capped
+    assert re.search(r"live calls [1-9]\d* \(talking \d+, waiting in queue \d+, "
+                     r"IVR or ringing \d+\)", out), out
     placed = re.search(r"demo stopped: (\d+) calls placed", out)
     assert placed and int(placed.group(1)) > 0
     assert (tmp_path / "var" / "demo.log").is_file()

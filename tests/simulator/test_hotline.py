@@ -67,7 +67,7 @@ async def test_queued_call_answered_by_agent(hotline_sim: Simulator, ivr: FastAg
     for event in ("QueueCallerJoin", "AgentCalled", "AgentConnect", "BridgeEnter", "AgentComplete"):
         assert event in names, event
     complete = next(m for m in caller if m.name == "AgentComplete")
-    assert complete.get("Reason") == "caller" and complete.get("TalkTime") in ("19", "20")
+    assert complete.get("Reason") == "caller" and 19 <= int(complete.get("TalkTime") or 0) <= 25
     connect = next(m for m in caller if m.name == "AgentConnect")
     assert connect.get("Interface") == "PJSIP/1001" and connect.get("MemberName") == "PJSIP/1001"
     # the caller's channel from entering the queue to its end is what sip_call.raw shows for
@@ -96,7 +96,9 @@ async def test_queued_call_answered_by_agent(hotline_sim: Simulator, ivr: FastAg
     assert first.keys()[:3] == ["Event", "Privilege", "Timestamp"]
     stamps = [float(m.get("Timestamp") or 0) for m in caller]
     assert stamps == sorted(stamps)
-    assert 20 <= stamps[-1] - stamps[0] < 40  # simulated seconds, while the test took < 1 s
+    # simulated seconds (the test takes well under 1 s); generous: a loaded machine stretches
+    # the scaled clock, never shrinks it
+    assert 20 <= stamps[-1] - stamps[0] < 80
     await client.close()
 
 
@@ -219,7 +221,7 @@ async def test_stereo_recording_by_ami_action(hotline_sim: Simulator, ivr: FastA
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
         duration = w.getnframes() / 8000
         frames = w.readframes(w.getnframes())
-    assert 14 <= duration < 15.5
+    assert 14 <= duration < 18  # 14 s asked; a loaded machine adds a little, never less
     both = np.frombuffer(frames, dtype="<i2").reshape(-1, 2).astype(np.float64)
 
     def rms(channel: int, start: float, end: float) -> float:

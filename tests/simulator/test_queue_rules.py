@@ -340,6 +340,7 @@ async def test_busy_member_then_the_next_one_at_once(
     """rrmemory (one member at a time): a busy member is followed by the next one in the same
     attempt, without waiting `retry` seconds (ring_one() in wait_for_answer())."""
     sim = hotline_sim
+    sim.queues["hotline"].retry = 1000  # waiting `retry` would show as a hold time of ~1000 s
     client = await ami(sim)
     sim.add_agent("PJSIP/1001", Agent(mode="busy"), queues=["hotline"], login=True)
     sim.add_agent("PJSIP/1002", Agent(answer_after=2), queues=["hotline"], login=True)
@@ -361,5 +362,82 @@ async def test_busy_member_then_the_next_one_at_once(
         ("AgentConnect", "PJSIP/1002"),
     ]
     connect = next(m for m in msgs if m.name == "AgentConnect")
-    assert int(connect.get("HoldTime") or 0) < 4  # no 2 s retry pause in between
+    assert int(connect.get("HoldTime") or 0) < 100  # no retry pause in between
+    await client.close()
+
+
+async def test_redirect_of_the_member_leg_gives_it_a_dialplan(
+    hotline_sim: Simulator, ivr: FastAgiServer
+) -> None:
+    """The member's leg has no PBX of its own: redirected out of the queue bridge it gets one
+    at the target (an after-bridge goto); the caller's Queue() ends and the caller hangs up."""
+    sim = hotline_sim
+    client = await ami(sim)
+    sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
+    call = sim.place_call("13900000022", behaviour=Caller(talk_time=60))
+    await call.wait_bridged()
+    agent = next(c.name for c in sim.channels if c.name.startswith("PJSIP/1001-"))
+    resp = await client.action(
+        "Redirect", Channel=agent, Context="revisit", Exten="s", Priority="1"
+    )
+    assert resp.get("Message") == "Redirect successful"
+    await call.ended
+    await client.wait_for(lambda m: m.get("Event") == "Hangup" and m.get("Channel") == agent)
+    msgs = events(client)
+    mine = [m for m in msgs if m.get("Channel") == agent]
+    apps = [m.get("Application") for m in mine if m.name == "Newexten"]
+    assert apps[-4:] == ["NoOp", "MixMonitor", "AGI", "Hangup"]  # revisit, on the agent leg
+    bridge = [(m.name, role(m.get("Channel") or "")) for m in msgs if m.name.startswith("Bridge")]
+    assert bridge[-3:] == [
+        ("BridgeLeave", "PJSIP/1001"),
+        ("BridgeLeave", "PJSIP/trunk"),
+        ("BridgeDestroy", ""),
+    ]
+    caller_end = [m.name for m in msgs if m.get("Channel") == call.name][-3:]
+    assert caller_end == ["SoftHangupRequest", "Hangup", "Cdr"]
+    await client.close()
+
+
+async def test_dual_redirect_moves_both_legs(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
+    sim = hotline_sim
+    client = await ami(sim)
+    sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
+    sim.add_agent("PJSIP/1002", Agent(answer_after=1), queues=["hotline-en"], login=True)
+    call = sim.place_call("13900000023", behaviour=Caller(talk_time=None, max_duration=60))
+    await call.wait_bridged()
+    agent = next(c.name for c in sim.channels if c.name.startswith("PJSIP/1001-"))
+    base = {"Channel": call.name, "Context": "from-pstn", "Exten": "12345001", "Priority": "1"}
+    errors = [
+        ({"ExtraChannel": "PJSIP/nobody-1", "ExtraContext": "revisit"}, "ExtraExten not specified"),
+        (
+            {"ExtraChannel": "PJSIP/nobody-1", "ExtraContext": "revisit", "ExtraExten": "s"},
+            "ExtraPriority not specified",
+        ),
+        ({"ExtraChannel": "PJSIP/nobody-1"}, "ExtraChannel does not exist: PJSIP/nobody-1"),
+    ]
+    for extra, message in errors:
+        resp = await client.action("Redirect", **base, **extra)
+        assert (resp.get("Response"), resp.get("Message")) == ("Error", message)
+    resp = await client.action(
+        "Redirect",
+        **base,
+        ExtraChannel=agent,
+        ExtraContext="revisit",
+        ExtraExten="s",
+        ExtraPriority="1",
+    )
+    assert (resp.get("Response"), resp.get("Message")) == ("Success", "Dual Redirect successful")
+    await client.wait_for(
+        lambda m: m.get("Event") == "AgentConnect" and m.get("Queue") == "hotline-en"
+    )
+    await client.wait_for(
+        lambda m: (
+            m.get("Event") == "Newexten"
+            and m.get("Channel") == agent
+            and m.get("Context") == "revisit"
+        )
+    )
+    call.hangup()
+    await call.ended
+    await ended(client, call.name)
     await client.close()

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.telephony.protocol import Framer, encode_action, parse_message, parse_stream
+from callcenter.telephony.protocol import (
+    MAX_MESSAGE_BYTES,
+    Framer,
+    encode_action,
+    parse_message,
+    parse_stream,
+)
 from tests.telephony.capture_tools import received_messages
 
 RAW = ["abandon", "fastagi", "ivr", "mixmonitor", "queue_call", "queue_members",
@@ -120,6 +126,21 @@ def test_truncated_tail_is_reported_on_close(caplog: pytest.LogCaptureFixture) -
     assert got == [{"Event": "A", "X": "1"}]
     assert framer.banner == "Asterisk Call Manager/11.0.0"
     assert "ami.truncated_message" in caplog.text
+
+
+def test_endless_bytes_without_a_message_end_are_dropped(
+        caplog: pytest.LogCaptureFixture) -> None:
+    got: list[dict] = []
+    framer = Framer(got.append)
+    framer.feed(b"Asterisk Call Manager/11.0.0\r\nEvent: Flood\r\n")
+    junk = b"x" * 65536
+    with caplog.at_level(logging.WARNING):
+        for _ in range(MAX_MESSAGE_BYTES // len(junk) + 2):
+            framer.feed(junk)
+            assert len(framer._buffer) <= MAX_MESSAGE_BYTES
+        framer.feed(b"\r\n\r\nEvent: Hangup\r\nUniqueid: 1.1\r\n\r\n")
+    assert "ami.oversized_message" in caplog.text
+    assert got == [{"Event": "Hangup", "Uniqueid": "1.1"}]  # the flood's tail is skipped too
 
 
 def test_encode_action_repeats_list_values_and_skips_none() -> None:

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
+from callcenter.auth.principal import Principal, Role
 from callcenter.tickets.errors import ConcurrentUpdate, IllegalTransition
-from callcenter.tickets.models import TicketEvent
+from callcenter.tickets.models import TicketCall, TicketEvent
 from callcenter.tickets.schemas import DispatchIn, DraftIn
 from callcenter.tickets.service import TicketService
 from tests.tickets.conftest import Hotline, local
@@ -87,3 +88,34 @@ async def test_a_draft_and_its_create_event_are_written_together(hotline: Hotlin
     assert stored["number"] == draft.number and stored["status"] == "draft"
     assert stored["ticket_type"] == "help" and stored["dispatch_count"] == 0
     assert stored["caller"]["phone"] == "13900001111"  # supervisors see it (and it is audited)
+
+
+async def test_concurrent_drafts_are_written_together_each_complete(hotline: Hotline) -> None:
+    """Group commit: 30 agents at once; every draft has its own event and its calls."""
+    h = hotline
+    agent = h.agent.principal
+    drafts = await asyncio.gather(*(h.service.create_draft(agent, DraftIn(
+        content=f"第{i}件", calls=[{"linkedid": f"1700.{i}", "recording_ref": f"r/{i}.wav"},
+                                    {"linkedid": f"1700.{i}"}]))  # the same call twice
+        for i in range(30)))
+    assert len({d.id for d in drafts}) == 30
+    async with h.sessionmaker() as session:
+        events = (await session.execute(select(TicketEvent.ticket_id, TicketEvent.action))).all()
+        calls = (await session.execute(select(TicketCall.ticket_id, TicketCall.linkedid,
+                                              TicketCall.recording_ref))).all()
+    assert sorted(events) == sorted((d.id, "create") for d in drafts)
+    assert sorted(calls) == sorted((d.id, f"1700.{i}", f"r/{i}.wav")
+                                   for i, d in enumerate(drafts))
+
+
+async def test_a_bad_draft_in_a_batch_fails_alone(hotline: Hotline) -> None:
+    h = hotline
+    ghost = Principal(987654, "ghost", Role.AGENT, None)  # no such user: the row cannot be
+    results = await asyncio.gather(*(
+        h.service.create_draft(ghost if i == 3 else h.agent.principal, DraftIn(content=f"{i}"))
+        for i in range(6)), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert len(failed) == 1 and results[3] is failed[0]
+    async with h.sessionmaker() as session:
+        events = (await session.execute(select(TicketEvent.ticket_id))).scalars().all()
+    assert sorted(events) == sorted(r.id for r in results if not isinstance(r, Exception))
