@@ -65,12 +65,8 @@ async def run(events: int, jobs: int, redis_url: str) -> None:
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     buses: list[tuple[str, Bus]] = [
         ("memory", MemoryBus(subscriber_queue_size=events + 1)),
-        (
-            "redis",
-            RedisBus(
-                redis_url, prefix, subscriber_queue_size=events + 1, client_name="callcenter-bench"
-            ),
-        ),
+        ("redis", RedisBus(redis_url, prefix, subscriber_queue_size=events + 1,
+                           client_name="callcenter-bench")),
     ]
     print(f"{'bus':8} {'publish→subscribe':>20} {'enqueue':>14} {'fetch+ack':>14}")
     try:

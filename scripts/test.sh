@@ -56,9 +56,13 @@ EXTRAS=test
 # shellcheck source=scripts/python-env.sh
 . scripts/python-env.sh
 
+# In CI every test is named as it starts (-v), so a test that hangs is named in the log.
+verbosity=-q
+if [ -n "${CI:-}" ]; then verbosity=-v; fi
 set +e
-# SIGINT first: pytest stops and reports the test that hung; SIGKILL a minute later.
-timeout --foreground -s INT -k 60 "${CALLCENTER_TEST_TIMEOUT:-1800}" "$PY" -m pytest -q "$@"
+# SIGINT first: pytest stops and prints its summary; SIGKILL a minute later.
+timeout --foreground -s INT -k 60 "${CALLCENTER_TEST_TIMEOUT:-1800}" \
+  "$PY" -m pytest "$verbosity" "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -54,7 +54,7 @@ def test_serve_in_production_without_secrets_refuses_to_start(tmp_path: Path) ->
      "cannot reach the database postgresql+asyncpg://cc:***@127.0.0.1:{port}/cc"),
     ("CALLCENTER_BUS__REDIS_URL", "redis://:s3cret@127.0.0.1:{port}/0",
      "cannot reach Redis at redis://:***@127.0.0.1:{port}/0"),
-])
+], ids=["database", "redis"])
 def test_serve_names_a_server_it_cannot_reach_without_its_password(
         tmp_path: Path, variable: str, url: str, named: str) -> None:
     with socket.socket() as probe:  # a port nobody listens on

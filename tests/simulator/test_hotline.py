@@ -119,7 +119,7 @@ async def test_caller_abandons_while_agent_rings(
     dial_ends = [m.get("DialStatus") for m in parse_raw(client.raw) if m.get("Event") == "DialEnd"]
     assert dial_ends == ["CANCEL", "CANCEL"]
     abandon = next(m for m in parse_raw(client.raw) if m.get("Event") == "QueueCallerAbandon")
-    assert abandon.get("HoldTime") in ("5", "6", "7")
+    assert 5 <= int(abandon.get("HoldTime") or 0) <= 10  # patience 6 s (load only stretches)
     assert call.variables["ABANDONED"] == "TRUE"
     await client.close()
 
@@ -181,6 +181,7 @@ async def test_mixmonitor_wav_has_both_voices(hotline_sim: Simulator, ivr: FastA
     sim.add_agent(
         "PJSIP/1001", Agent(answer_after=2, voice="a01.wav"), queues=["hotline"], login=True
     )
+    log = sim.record_events()
     call = sim.place_call("13800000005", behaviour=Caller(talk_time=25, voice="c02.wav"))
     await call.ended
     path = await call.recording()
@@ -189,12 +190,19 @@ async def test_mixmonitor_wav_has_both_voices(hotline_sim: Simulator, ivr: FastA
         assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1)
         frames = w.readframes(w.getnframes())
         duration = w.getnframes() / 8000
-    call_length = 2 + 25 + 1.4  # agent rings 2 s, talk 25 s, greeting 1.4 s (and a little)
-    assert abs(duration - call_length) < 3
+
+    def stamp(event: str) -> float:
+        text = next(t for n, t in log.events if n == event and f"Channel: {call.name}\r" in t)
+        return float(text.split("Timestamp: ")[1].split("\r\n")[0])
+
+    # the file lasts from MixMonitor to the hang-up on the simulated clock (a loaded machine
+    # stretches the call, the file follows it): at least ring 2 s + talk 25 s + greeting 1.4 s
+    started, bridged, ended = stamp("MixMonitorStart"), stamp("BridgeEnter"), stamp("Hangup")
+    assert abs(duration - (ended - started)) < 2
+    assert duration >= 2 + 25 + 1.4 - 0.5
     samples = np.frombuffer(frames, dtype="<i2").astype(np.float64)
     second = lambda t: samples[int(t * 8000) : int((t + 1) * 8000)]  # noqa: E731
-    bridged = duration - 25
-    assert np.sqrt(np.mean(second(bridged + 1) ** 2)) > 100  # the agent greets
+    assert np.sqrt(np.mean(second(bridged - started + 1) ** 2)) > 100  # the agent greets
     assert np.sqrt(np.mean(second(0.2) ** 2)) < 50  # before anyone speaks: silence
 
 
@@ -274,7 +282,8 @@ async def test_ivr_keypresses_and_agent_hangs_up(hotline_sim: Simulator) -> None
     assert dtmf == ["1", "2", "7"]
     assert call.variables["IVR_CHOICE"] == "done"
     complete = next(t for n, t in log.events if n == "AgentComplete")
-    assert "Reason: agent\r\n" in complete and "TalkTime: 8\r\n" in complete
+    talk = int(complete.split("TalkTime: ")[1].split("\r\n")[0])
+    assert "Reason: agent\r\n" in complete and 8 <= talk <= 12
     ends = [
         (n, t.split("Channel: ")[1].split("-")[0])
         for n, t in log.events

@@ -135,7 +135,8 @@ async def test_time_scale_runs_a_minute_in_a_fraction(tmp_path: Path) -> None:
         simulated = sim.clock.now() - 1_800_000_000
         assert elapsed_wall < 5.0 and simulated >= 65  # ~0.35 s when the machine is idle
         complete = next(t for n, t in log.events if n == "AgentComplete")
-        assert "TalkTime: 60\r\n" in complete or "TalkTime: 59\r\n" in complete
+        talk = int(complete.split("TalkTime: ")[1].split("\r\n")[0])
+        assert 59 <= talk <= 65  # 60 asked; a loaded machine can only stretch it
         assert call.uniqueid.startswith("18000000")
     finally:
         await sim.stop()

@@ -173,4 +173,4 @@ def test_one_hour_is_fast(tmp_path: Path, samples: dict[str, PcmAudio]) -> None:
     write_mixmonitor(path, segments, 3600.0, stereo=True)
     elapsed = time.perf_counter() - started
     assert duration_of(path) == 3600.0
-    assert elapsed < 1.0, f"1 h stereo took {elapsed:.2f}s"
+    assert elapsed < 5.0, f"1 h stereo took {elapsed:.2f}s"  # ~0.3 s on an idle core

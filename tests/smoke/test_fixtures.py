@@ -7,7 +7,8 @@ async def test_db_url_gives_an_empty_database(db_url):
     if db_url.startswith("postgresql"):
         conn = await asyncpg.connect(db_url.replace("+asyncpg", ""))
         try:
-            assert await conn.fetchval("select count(*) from pg_tables where schemaname='public'") == 0
+            tables = "select count(*) from pg_tables where schemaname='public'"
+            assert await conn.fetchval(tables) == 0
         finally:
             await conn.close()
 
