@@ -1,16 +1,20 @@
 """Work-order benchmark: search over 1,000,000 tickets in PostgreSQL, and intake rate.
 
-Usage: ``python bench/tickets_bench.py [--tickets 1000000] [--pg postgresql://...]``
+Usage: ``python bench/tickets_bench.py [--tickets 1000000] [--pg postgresql://...]
+[--creation-only] [--no-record]``
 
 1. Creates a dedicated database (``cc_bench_tickets``), the schema from the models, 57 units.
-2. Bulk-loads the tickets (and the unit assignments of dispatched ones) with COPY, secondary
-   indexes built after the load, then ANALYZE.
+2. Bulk-loads the tickets (the unit assignments of dispatched ones, the search words of
+   registered ones) with COPY, secondary indexes built after the load, then ANALYZE.
 3. Times filtered, paginated searches through ``TicketService.search`` (the API's code path):
-   office filters (status, type+status, topic, overdue, unit) and a unit handler's own list,
-   first pages and next pages by cursor. Target p95 < 50 ms.
+   office filters (status, type+status, topic, overdue, unit, text words) and a unit
+   handler's own list, first pages and next pages by cursor. Target p95 < 50 ms.
+   ``--creation-only`` skips this step (and the record): use it with a smaller
+   ``--tickets`` to time intake changes without reloading a million rows.
 4. Times ticket creation through the service layer with concurrent callers (target >= 500/s),
    and full intake (create + register with the duplicate check).
-5. Prints the results, appends them to bench/RESULTS.md, drops the database.
+5. Prints the results, appends them to bench/RESULTS.md (unless ``--no-record``), drops
+   the database.
 """
 
 from __future__ import annotations

@@ -8,23 +8,35 @@ Why talk time comes from bridges: ``AgentComplete`` is missing when an agent dro
 and inflated through Local-channel transfers, so talk time is the time during which a bridge
 holding this call's channels has at least two parties.
 
-Resync: after every (re)connect the telephony service emits ``ResyncStarted`` then
-``ChannelsSnapshot``/``QueuesSnapshot``. Calls absent from the snapshot and untouched since
-the resync started ended while we were away: they are closed (``end_estimated``). Live
-channels we do not know are picked up. Recently ended calls are remembered so that a snapshot
-taken just before their hang-up cannot resurrect them.
+Resync: after every (re)connect, and periodically on a live connection (a ``Hangup`` can be
+lost), the telephony service emits ``ResyncStarted`` then ``ChannelsSnapshot``. Calls absent
+from the snapshot and untouched since the resync started ended unseen: they are closed
+(``end_estimated``). Live channels we do not know are picked up. Recently ended calls are
+remembered so that a snapshot taken just before their hang-up cannot resurrect them.
+
+Restarts: a row is written when a call starts, joins a queue and is answered, and the live
+calls are saved when the tracker stops, so the database always knows the open calls. A new
+tracker loads the open rows of its own Asterisk (``pbx``) at start; at the first snapshot
+those still live are adopted (their stored history continues in the same row) and the others
+are closed like any call that ended unseen. Other servers' rows are never touched.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.calls.models import CallLog
 from callcenter.calls.writer import CallLogWriter
 from callcenter.clock import Clock
 from callcenter.telephony import events as ev
@@ -35,6 +47,9 @@ UNKNOWN_NUMBERS = ("", "<unknown>", "unknown")
 BUSY_CAUSES = frozenset({17})
 FAILED_CAUSES = frozenset({1, 3, 20, 21, 22, 27, 34, 38, 41, 42, 44, 58})
 ENDED_MEMORY = 10000
+LOAD_FIRST_TRY = 5.0
+"""Seconds ``start()`` waits for the open rows; later tries run in the background."""
+LOAD_RETRY_MAX = 30.0
 
 
 @dataclass(slots=True)
@@ -68,6 +83,7 @@ class Call:
     end_estimated: bool = False
     resync_mark: int = 0
     gone: set[str] = field(default_factory=set)
+    restored: bool = False
 
     @property
     def talking(self) -> bool:
@@ -78,9 +94,14 @@ class CallTracker:
     """Listener turning domain events into ``CallLog`` rows (one per Linkedid)."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, *,
-                 flush_interval: float = 0.5, extension_max_digits: int = 4) -> None:
+                 pbx: str = "default", flush_interval: float = 0.5,
+                 extension_max_digits: int = 4) -> None:
         self._clock = clock
+        self._sessionmaker = sessionmaker
+        self._pbx = pbx
         self._writer = CallLogWriter(sessionmaker, flush_interval=flush_interval)
+        self._stored: dict[str, Mapping[str, Any]] = {}
+        self._loader: asyncio.Task[None] | None = None
         self._calls: dict[str, Call] = {}
         self._channel_call: dict[str, str] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
@@ -110,13 +131,60 @@ class CallTracker:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start the writer and load the rows an earlier process of this PBX left open (a
+        database that is down does not hold the start: the load goes on in the background
+        and the rows are reconciled at the next snapshot after it succeeds)."""
         await self._writer.start()
+        try:
+            await asyncio.wait_for(self._load_open_rows(), LOAD_FIRST_TRY)
+        except (SQLAlchemyError, OSError, ConnectionError, TimeoutError) as exc:
+            log.warning("calls.open_rows_load_failed pbx=%s error=%r action=retry", self._pbx,
+                        exc)
+            self._loader = asyncio.create_task(self._load_until_done(), name="call-log-load")
 
     async def stop(self) -> None:
-        """Persist the live calls as they are (still open) and every pending row."""
+        """Persist the live calls as they are (still open, talk counted so far) and every
+        pending row."""
+        if self._loader is not None:
+            self._loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loader
+            self._loader = None
+        now = self._clock.now()
         for call in self._calls.values():
-            self._writer.submit(self._row(call))
+            self._writer.submit(self._row(call, now))
         await self._writer.stop()
+
+    @property
+    def pbx(self) -> str:
+        return self._pbx
+
+    @property
+    def open_rows_pending(self) -> int:
+        """Rows left open by an earlier process, not reconciled yet."""
+        return len(self._stored)
+
+    async def _load_until_done(self) -> None:
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._load_open_rows()
+                return
+            except (SQLAlchemyError, OSError, ConnectionError) as exc:
+                log.warning("calls.open_rows_load_failed pbx=%s error=%r", self._pbx, exc)
+                delay = min(LOAD_RETRY_MAX, delay * 2)
+
+    async def _load_open_rows(self) -> None:
+        table = CallLog.__table__
+        query = select(table).where(table.c.pbx == self._pbx, table.c.ended_at.is_(None))
+        async with self._sessionmaker() as session:
+            rows = (await session.execute(query)).mappings().all()
+        for row in rows:
+            linkedid = row["linkedid"]
+            if linkedid not in self._calls and linkedid not in self._ended:
+                self._stored[linkedid] = dict(row)
+        log.info("calls.open_rows_loaded pbx=%s rows=%d", self._pbx, len(self._stored))
 
     async def flush(self) -> None:
         await self._writer.flush()
@@ -148,11 +216,17 @@ class CallTracker:
     def _call_for(self, event: ev.ChannelEvent, *, create: bool = False) -> Call | None:
         call = self._calls.get(event.linkedid)
         if call is None:
-            if not create or event.linkedid in self._ended:
+            if event.linkedid in self._ended:
                 return None
-            call = Call(event.linkedid, event.at, resync_mark=self._resync_mark)
-            self._calls[event.linkedid] = call
-            log.debug("calls.started linkedid=%s", event.linkedid)
+            stored = self._stored.pop(event.linkedid, None) if self._stored else None
+            if stored is not None:
+                call = self._restore(stored)
+            elif not create:
+                return None
+            else:
+                call = Call(event.linkedid, event.at, resync_mark=self._resync_mark)
+                self._calls[event.linkedid] = call
+                log.debug("calls.started linkedid=%s", event.linkedid)
         call.resync_mark = self._resync_mark
         if event.channel and event.uniqueid not in call.channels \
                 and event.uniqueid not in call.gone:
@@ -180,8 +254,10 @@ class CallTracker:
 
     def _on_created(self, event: ev.ChannelCreated) -> None:
         call = self._call_for(event, create=True)
-        if call is not None and event.uniqueid == event.linkedid and call.called_number is None:
-            call.called_number = event.exten or None
+        if call is not None and event.uniqueid == event.linkedid:
+            if call.called_number is None:
+                call.called_number = event.exten or None
+            self._writer.submit(self._row(call))  # the call exists even if we crash
 
     def _on_state(self, event: ev.ChannelStateChanged) -> None:
         call = self._call_for(event, create=True)
@@ -238,13 +314,13 @@ class CallTracker:
                 del call.bridges[event.bridge_id]
         self._talk_transition(call, was, event.at)
 
-    @staticmethod
-    def _talk_transition(call: Call, was: bool, at: datetime) -> None:
+    def _talk_transition(self, call: Call, was: bool, at: datetime) -> None:
         now = call.talking
         if now and not was:
             call.bridged_since = at
             if call.talk_started_at is None:
                 call.talk_started_at = at
+                self._writer.submit(self._row(call))  # answered, even if we crash
         elif was and not now and call.bridged_since is not None:
             call.talk_seconds += (at - call.bridged_since).total_seconds()
             call.bridged_since = None
@@ -256,6 +332,7 @@ class CallTracker:
         call.queue = event.queue
         call.queue_joined_at = event.at
         call.abandoned = False
+        self._writer.submit(self._row(call))
 
     def _leave_queue(self, call: Call, at: datetime) -> None:
         if call.queue_joined_at is not None:
@@ -319,6 +396,10 @@ class CallTracker:
         self._resync_mark += 1
 
     def _on_channels_snapshot(self, event: ev.ChannelsSnapshot) -> None:
+        if event.pbx != self._pbx:
+            log.error("calls.pbx_mismatch tracker=%s snapshot=%s action=ignored", self._pbx,
+                      event.pbx)
+            return
         live: dict[str, list[ev.ChannelSnapshot]] = {}
         for snap in event.channels:
             live.setdefault(snap.linkedid, []).append(snap)
@@ -339,10 +420,14 @@ class CallTracker:
             if linkedid in self._ended:
                 continue
             call = self._calls.get(linkedid)
-            if call is None:
+            stored = self._stored.pop(linkedid, None) if call is None and self._stored else None
+            if stored is not None:
+                self._adopt_stored(stored, snaps, event.at)
+            elif call is None:
                 self._pick_up(linkedid, snaps, event.at)
             elif call.resync_mark != self._resync_mark:  # live events are newer otherwise
                 self._merge_snapshot(call, snaps, event.at)
+        self._close_stored(event.at)
 
     def _pick_up(self, linkedid: str, snaps: list[ev.ChannelSnapshot], at: datetime) -> None:
         oldest = max(s.duration_seconds for s in snaps)
@@ -351,6 +436,48 @@ class CallTracker:
         self._merge_snapshot(call, snaps, at)
         log.info("calls.picked_up_by_resync linkedid=%s channels=%d", linkedid, len(snaps))
         self._writer.submit(self._row(call))
+
+    def _restore(self, row: Mapping[str, Any]) -> Call:
+        """A call an earlier process of this PBX left open, back in memory as it was stored:
+        its later events update the same row, its disposition follows the same rules."""
+        answered_at = _utc(row["answered_at"])
+        call = Call(row["linkedid"], _utc(row["started_at"]), resync_mark=self._resync_mark,
+                    restored=True)
+        call.caller_number = row["caller_number"]
+        call.called_number = row["called_number"]
+        call.direction_hint = row["direction"]
+        call.queue = row["queue"]
+        call.queue_wait = row["wait_seconds"] if row["queue"] is not None else 0.0
+        call.agent_name = row["agent_name"]
+        call.agent_interface = row["agent_interface"]
+        call.ivr = [row["ivr_path"]] if row["ivr_path"] else []
+        call.recording_file = row["recording_file"]
+        call.hangup_cause = row["hangup_cause"]
+        call.talk_started_at = answered_at  # a live row's answer time is its talk start
+        call.root_up_at = answered_at
+        call.talk_seconds = row["talk_seconds"] or 0.0
+        self._calls[call.linkedid] = call
+        return call
+
+    def _adopt_stored(self, row: Mapping[str, Any], snaps: list[ev.ChannelSnapshot],
+                      at: datetime) -> None:
+        call = self._restore(row)
+        self._merge_snapshot(call, snaps, at)
+        log.info("calls.adopted_after_restart linkedid=%s channels=%d", call.linkedid,
+                 len(snaps))
+        self._writer.submit(self._row(call))
+
+    def _close_stored(self, at: datetime) -> None:
+        """Open rows of an earlier process whose call Asterisk no longer has: it ended while
+        no tracker was listening."""
+        stored, self._stored = self._stored, {}
+        for linkedid, row in stored.items():
+            if linkedid in self._calls or linkedid in self._ended:
+                continue
+            call = self._restore(row)
+            call.end_estimated = True
+            log.info("calls.closed_after_restart linkedid=%s", linkedid)
+            self._end(call, max(at, call.started_at))
 
     def _merge_snapshot(self, call: Call, snaps: list[ev.ChannelSnapshot],
                         at: datetime) -> None:
@@ -378,6 +505,8 @@ class CallTracker:
             call = self._calls.get(linkedid) if linkedid else None
             if call is None or call.queue_joined_at is not None:
                 continue
+            if call.restored:
+                call.queue_wait = 0.0  # Asterisk's Wait covers the stored part of this wait
             call.queue = entry.get("Queue") or call.queue
             try:
                 wait = float(entry.get("Wait", "0"))
@@ -427,8 +556,13 @@ class CallTracker:
             return "internal"
         return "inbound"
 
-    def _row(self, call: Call) -> dict[str, Any]:
+    def _row(self, call: Call, now: datetime | None = None) -> dict[str, Any]:
+        """The call-log row of ``call``; with ``now``, an ongoing conversation is counted up
+        to then (the row saved when the tracker stops)."""
         ended = call.ended_at is not None
+        talk = call.talk_seconds
+        if now is not None and not ended and call.bridged_since is not None:
+            talk += max(0.0, (now - call.bridged_since).total_seconds())
         disposition = self._disposition(call) if ended else None
         if call.talk_started_at is not None:
             answered_at = call.talk_started_at
@@ -445,6 +579,7 @@ class CallTracker:
             wait = 0.0
         return {
             "linkedid": call.linkedid,
+            "pbx": self._pbx,
             "direction": self._direction(call),
             "caller_number": call.caller_number,
             "called_number": call.called_number,
@@ -458,8 +593,15 @@ class CallTracker:
             "answered_at": answered_at,
             "ended_at": call.ended_at,
             "wait_seconds": round(max(wait, 0.0), 3),
-            "talk_seconds": round(call.talk_seconds, 3),
+            "talk_seconds": round(talk, 3),
             "disposition": disposition,
             "hangup_cause": call.hangup_cause,
             "end_estimated": call.end_estimated,
         }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timezone-aware columns back naive (stored as UTC)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -3,7 +3,9 @@
 main/manager.c is the reference: banner, CRLF framing, case-insensitive keys, repeated keys,
 Login (plain and MD5 challenge), read/write permission classes, ActionID echoed, event lists,
 error texts. Actions of one session run in order (a synchronous Originate holds the session
-like Asterisk's session thread does); events are batched into one write per loop turn.
+like Asterisk's session thread does); events are batched into one write per loop turn. A
+session whose socket stays full for the user's writetimeout (manager.conf, 100 ms by default)
+is dropped, as manager.c drops a reader that does not keep up.
 """
 
 from __future__ import annotations

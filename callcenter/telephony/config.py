@@ -23,6 +23,12 @@ class AmiConfig(BaseModel):
     reconnect_min: float = Field(0.5, gt=0, description="first reconnect delay, seconds")
     reconnect_max: float = Field(30.0, gt=0, description="cap of the exponential backoff")
     ping_interval: float = Field(20.0, gt=0, description="keepalive Ping period, seconds")
+    pbx: str = Field("default", min_length=1, max_length=64,
+                     description="name of this Asterisk server, stored with its call-log rows")
+    """Several telephony processes (one per Asterisk) may share one database: each closes
+    only the open rows of its own server after a restart."""
+    reconcile_interval: float = Field(300.0, gt=0, description="seconds between the periodic "
+                                      "CoreShowChannels that closes calls whose Hangup was lost")
 
     @model_validator(mode="after")
     def _backoff_order(self) -> AmiConfig:
@@ -38,3 +44,8 @@ class AgiConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(4573, ge=0, le=65535)
+    command_timeout: float = Field(30.0, gt=0, description="seconds to wait for the reply to "
+                                   "a command that returns at once (ANSWER, SET VARIABLE, ...)")
+    media_margin: float = Field(120.0, gt=0, description="seconds added to the own timeout of "
+                                "a command that plays or waits (STREAM FILE, GET DATA, RECORD "
+                                "FILE, EXEC, ...): the prompt it plays has no known length")

@@ -34,3 +34,7 @@ class AgiError(TelephonyError):
 
 class ChannelHungUp(AgiError):
     """The caller hung up: the channel is dead, the script should end."""
+
+
+class AgiTimeout(AgiError):
+    """Asterisk did not answer a FastAGI command in time; the socket has been closed."""

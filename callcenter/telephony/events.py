@@ -292,23 +292,31 @@ class ChannelSnapshot:
 @dataclass(frozen=True, slots=True)
 class ResyncStarted(DomainEvent):
     """Emitted just before the resync queries are sent: state touched after it is newer
-    than the snapshot that follows."""
+    than the snapshot that follows. ``periodic`` marks the reconciliation that runs on a
+    live connection (a lost ``Hangup``) rather than after a (re)connect; ``pbx`` names the
+    Asterisk server (``AmiConfig.pbx``)."""
 
     topic: ClassVar[str] = "telephony.resync_started"
     epoch: int
+    pbx: str = "default"
+    periodic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelsSnapshot(DomainEvent):
-    """Every live channel after a (re)connect: the tracker rebuilds its state from it."""
+    """Every live channel after a (re)connect (or periodically): the tracker rebuilds its
+    state from it."""
 
     topic: ClassVar[str] = "telephony.channels_snapshot"
     epoch: int
     channels: tuple[ChannelSnapshot, ...]
+    pbx: str = "default"
+    periodic: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "at": self.at.isoformat(), "epoch": self.epoch,
-                "channels": [c.to_dict() for c in self.channels]}
+                "channels": [c.to_dict() for c in self.channels], "pbx": self.pbx,
+                "periodic": self.periodic}
 
 
 @dataclass(frozen=True, slots=True)

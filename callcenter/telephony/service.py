@@ -3,6 +3,11 @@
 Domain events go first, synchronously and in order, to in-process listeners (the call
 tracker must see them before anything else), then to the bus from a publisher task so a slow
 bus never blocks the AMI reader (Asterisk drops readers that stall for 100 ms).
+
+Resync: after every (re)connect the live channels (``CoreShowChannels``) and queues
+(``QueueStatus``) are read back. A ``Hangup`` can also be lost without any reconnect, so every
+``ami.reconcile_interval`` the channels alone are read back again through the same path
+(``ResyncStarted`` + ``ChannelsSnapshot`` with ``periodic=True``): one cheap list action.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from callcenter.telephony.agi import AgiServer
 from callcenter.telephony.ami import AmiClient
 from callcenter.telephony.commands import CommandPort
 from callcenter.telephony.config import AgiConfig, AmiConfig
+from callcenter.telephony.errors import AmiActionError, AmiNotConnected, AmiTimeout
 from callcenter.telephony.protocol import Fields
 
 log = logging.getLogger(__name__)
@@ -34,17 +40,26 @@ class Telephony:
         self._bus = bus
         self._translator = ev.EventTranslator(clock)
         self._listeners: list[Listener] = []
+        self._config = ami
         self._client = AmiClient(ami, self._on_ami_event, self._resync, self._on_disconnected)
         self.commands = CommandPort(self._client)
         self.agi = AgiServer(agi)
         self._outbox: asyncio.Queue[ev.DomainEvent] | None = None
         self._publisher: asyncio.Task[None] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
+        self._sync_lock = asyncio.Lock()
         self.dropped_publications = 0
         self.resyncs = 0
+        self.reconciliations = 0
 
     @property
     def connected(self) -> bool:
         return self._client.connected
+
+    @property
+    def pbx(self) -> str:
+        """The configured name of this Asterisk server (``ami.pbx``)."""
+        return self._config.pbx
 
     @property
     def ami(self) -> AmiClient:
@@ -64,8 +79,14 @@ class Telephony:
             self._publisher = asyncio.create_task(self._publish_loop(), name="telephony-bus")
         await self.agi.start()
         await self._client.start()
+        self._reconciler = asyncio.create_task(self._reconcile_loop(), name="ami-reconcile")
 
     async def stop(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+            self._reconciler = None
         await self._client.stop()
         await self.agi.stop()
         if self._publisher is not None:
@@ -115,10 +136,40 @@ class Telephony:
 
     async def _resync(self) -> None:
         """Rebuild live state from Asterisk after every (re)connect."""
-        epoch = self._client.epoch
-        self.emit(ev.AmiConnected(self._clock.now(), epoch))
+        async with self._sync_lock:
+            epoch = self._client.epoch
+            self.emit(ev.AmiConnected(self._clock.now(), epoch))
+            at, channels = await self._snapshot_channels(epoch, periodic=False)
+            queue_items = await self.commands.queue_status()
+            params, members, entries = [], [], []
+            for item in queue_items:
+                row = {k: v for k, v in item.items() if isinstance(v, str)}
+                kind = row.get("Event")
+                {"QueueParams": params, "QueueMember": members, "QueueEntry": entries}.get(
+                    kind, []).append(row)
+            self.emit(ev.QueuesSnapshot(at, epoch, tuple(params), tuple(members),
+                                        tuple(entries)))
+            self.resyncs += 1
+        log.info("telephony.resynced pbx=%s epoch=%d channels=%d queues=%d waiting=%d",
+                 self.pbx, epoch, channels, len(params), len(entries))
+
+    async def reconcile(self) -> None:
+        """Read the live channels back on a live connection: closes the calls whose
+        ``Hangup`` was lost and picks up those whose start was missed (periodic task; also
+        callable on demand). Skipped while a (re)connect resync runs: it does the same."""
+        if not self._client.connected or self._sync_lock.locked():
+            return
+        async with self._sync_lock:
+            epoch = self._client.epoch
+            _, channels = await self._snapshot_channels(epoch, periodic=True)
+            self.reconciliations += 1
+        log.info("telephony.reconciled pbx=%s epoch=%d channels=%d", self.pbx, epoch, channels)
+
+    async def _snapshot_channels(self, epoch: int, *, periodic: bool) -> tuple[datetime, int]:
+        """``ResyncStarted`` + ``CoreShowChannels`` -> ``ChannelsSnapshot``; returns the
+        snapshot's time and its channel count."""
         at = await self._asterisk_now()
-        self.emit(ev.ResyncStarted(at, epoch))
+        self.emit(ev.ResyncStarted(at, epoch, self.pbx, periodic))
         channels = await self.commands.core_show_channels()
         snapshots = []
         for item in channels:
@@ -127,18 +178,18 @@ class Telephony:
             except ev.MissingField as exc:
                 log.warning("telephony.bad_channel_item field=%s", exc)
         self._translator.keep_only({snap.uniqueid for snap in snapshots})
-        self.emit(ev.ChannelsSnapshot(at, epoch, tuple(snapshots)))
-        queue_items = await self.commands.queue_status()
-        params, members, entries = [], [], []
-        for item in queue_items:
-            row = {k: v for k, v in item.items() if isinstance(v, str)}
-            kind = row.get("Event")
-            {"QueueParams": params, "QueueMember": members, "QueueEntry": entries}.get(
-                kind, []).append(row)
-        self.emit(ev.QueuesSnapshot(at, epoch, tuple(params), tuple(members), tuple(entries)))
-        self.resyncs += 1
-        log.info("telephony.resynced epoch=%d channels=%d queues=%d waiting=%d", epoch,
-                 len(snapshots), len(params), len(entries))
+        self.emit(ev.ChannelsSnapshot(at, epoch, tuple(snapshots), self.pbx, periodic))
+        return at, len(snapshots)
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.reconcile_interval)
+            try:
+                await self.reconcile()
+            except (AmiTimeout, AmiNotConnected, AmiActionError) as exc:
+                log.warning("telephony.reconcile_failed pbx=%s error=%r", self.pbx, exc)
+            except Exception:  # the next period tries again
+                log.exception("telephony.reconcile_crashed pbx=%s", self.pbx)
 
     async def _asterisk_now(self) -> datetime:
         """Asterisk's own time (``Ping`` reply ``Timestamp``), so that snapshot times are on

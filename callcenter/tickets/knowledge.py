@@ -138,13 +138,16 @@ def article_json(article: KnowledgeArticle, score: float | None = None) -> dict[
 
 async def get_knowledge(request: web.Request) -> web.Response:
     """``?q=`` searches active articles (agents, during a call); without it, lists them."""
-    require_role(request, Role.AGENT, Role.SUPERVISOR, Role.ADMIN, Role.UNIT_HANDLER)
+    principal = require_role(request, Role.AGENT, Role.SUPERVISOR, Role.ADMIN,
+                             Role.UNIT_HANDLER)
     q, topic = request.query.get("q", "").strip(), request.query.get("topic") or None
     async with request.app[SESSIONMAKER]() as session:
         if q:
             found = await search(session, q[:200], topic=topic)
             return web.json_response({"articles": [article_json(a, s) for a, s in found]})
         stmt = select(KnowledgeArticle).order_by(KnowledgeArticle.updated_at.desc()).limit(200)
+        if principal.role not in EDITORS:  # retired answers are for their editors only
+            stmt = stmt.where(KnowledgeArticle.active.is_(True))
         if topic:
             stmt = stmt.where(KnowledgeArticle.topic == topic)
         articles = (await session.scalars(stmt)).all()

@@ -49,6 +49,13 @@ async def test_agents_search_supervisors_edit(client, sessionmaker, clock):
     # Retire an article: search no longer offers it; editing re-indexes.
     assert (await client.delete(f"/api/v1/knowledge/{ids[2]}", headers=as_supervisor)).ok
     assert ids[2] not in await search("物业管理费涨价")
+
+    async def listed(headers):
+        response = await client.get("/api/v1/knowledge", headers=headers)
+        return {a["id"] for a in (await response.json())["articles"]}
+
+    assert ids[2] not in await listed(as_agent)  # agents list live answers only
+    assert ids[2] in await listed(as_supervisor)  # editors also see the retired ones
     patched = await client.patch(f"/api/v1/knowledge/{ids[3]}", headers=as_supervisor,
                                  json={"title": "城乡居民医疗保险缴费", "tags": ["医保"]})
     assert patched.status == 200

@@ -58,3 +58,29 @@ async def test_live_push_list_and_mark_read(client, sessionmaker, bus, clock, ca
     escalations = await (await client.get(
         "/api/v1/notifications", headers=bearer(token_for(supervisor, config, clock)))).json()
     assert [n["kind"] for n in escalations["notifications"]] == ["overdue_escalation"]
+
+
+async def test_a_handler_without_a_unit_reads_no_notifications(client, sessionmaker, bus,
+                                                               clock, calendar, make_ticket):
+    """A unit handler left without a unit (data edited by hand) must not fall through to
+    the role-addressed notifications (``recipient_unit_id = NULL`` are the supervisors')."""
+    from callcenter.auth.models import User
+
+    config = test_auth_config()
+    unit = await make_unit(sessionmaker)
+    orphan = await make_user(sessionmaker, clock, role=Role.UNIT_HANDLER, unit_id=unit.id)
+    async with sessionmaker() as session, session.begin():
+        (await session.get(User, orphan.id)).unit_id = None
+    await make_ticket(status="accepted", lead_unit_id=unit.id,
+                      reply_due_at=calendar.end_of_day(date(2026, 9, 29)))
+    await SupervisionScheduler(sessionmaker, bus, clock, calendar,
+                               SupervisionConfig()).run_once()  # an overdue escalation
+    orphan.unit_id = None
+    token = token_for(orphan, config, clock)
+    listed = await (await client.get("/api/v1/notifications", headers=bearer(token))).json()
+    assert listed == {"notifications": [], "unread": 0}
+    refused = await client.get(f"/api/v1/notifications/ws?access_token={token}",
+                               headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                        "Sec-WebSocket-Version": "13",
+                                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert refused.status == 403

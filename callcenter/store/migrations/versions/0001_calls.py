@@ -20,6 +20,7 @@ def upgrade() -> None:
         "call_log",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("linkedid", sa.String(length=64), nullable=False),
+        sa.Column("pbx", sa.String(length=64), nullable=False),
         sa.Column("direction", sa.String(length=16), nullable=False),
         sa.Column("caller_number", sa.String(length=64), nullable=True),
         sa.Column("called_number", sa.String(length=64), nullable=True),
@@ -41,9 +42,11 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_call_log_queue"), "call_log", ["queue"], unique=False)
     op.create_index(op.f("ix_call_log_started_at"), "call_log", ["started_at"], unique=False)
+    op.create_index("ix_call_log_pbx_ended_at", "call_log", ["pbx", "ended_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_call_log_pbx_ended_at", table_name="call_log")
     op.drop_index(op.f("ix_call_log_started_at"), table_name="call_log")
     op.drop_index(op.f("ix_call_log_queue"), table_name="call_log")
     op.drop_table("call_log")
