@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -22,13 +21,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from callcenter.auth.users import InsecureConfigError, check_production_config, ensure_initial_admin
 from callcenter.bus import Bus
 from callcenter.bus.base import BusError
 from callcenter.bus.factory import create_bus
+from callcenter.calls.tracker import CallTracker
 from callcenter.clock import Clock, SystemClock
+from callcenter.ivr.greeting import greet_and_connect
 from callcenter.settings import ROLES, Settings
 from callcenter.store import migrations
 from callcenter.store.engine import create_sessionmaker, engine_from_settings
+from callcenter.telephony.service import Telephony
+from callcenter.tickets.calendar import WorkingCalendar
+from callcenter.tickets.supervision import SupervisionScheduler
 from callcenter.web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -67,16 +72,6 @@ async def prepare_database(settings: Settings, upgrade: bool = False) -> str | N
         return state.head
     raise StartupError(f"the database is at revision {state.current} but this version needs "
                        f"{state.head}: run `callcenter db upgrade` (or serve --upgrade)")
-
-
-def _optional(module: str) -> Any:
-    """A module written by another feature, or None while it does not exist."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
 
 
 class Service:
@@ -145,16 +140,13 @@ class Service:
 
     async def _ensure_admin(self) -> None:
         """Auth's start checks: production secrets strong enough, a first admin exists."""
-        users = _optional("callcenter.auth.users")
-        if users is None:
-            return
         production = self.settings.service.mode == "production"
         try:
             if production:
-                users.check_production_config(self.settings.auth)
-            self.generated_admin_password = await users.ensure_initial_admin(
+                check_production_config(self.settings.auth)
+            self.generated_admin_password = await ensure_initial_admin(
                 self.sessionmaker, self.settings.auth, production=production, clock=self.clock)
-        except users.InsecureConfigError as exc:
+        except InsecureConfigError as exc:
             raise StartupError(str(exc)) from exc
 
     async def _start_bus(self) -> None:
@@ -167,9 +159,6 @@ class Service:
         self._stops.append(self.bus.close)
 
     async def _start_telephony(self) -> None:
-        from callcenter.calls.tracker import CallTracker
-        from callcenter.telephony.service import Telephony
-
         assert self.sessionmaker is not None
         self.tracker = CallTracker(self.sessionmaker, self.clock)
         await self.tracker.start()
@@ -181,31 +170,15 @@ class Service:
         await self.telephony.start()
 
     def _route_ivr(self) -> None:
-        """The dialplan's ``AGI(agi://.../ivr)``: the IVR's greeting when it exists, else a
-        pass-through so calls go on to the queue (an unknown script would hang them up)."""
-        greeting = _optional("callcenter.ivr.greeting")
-        if greeting is not None:
-            self.telephony.agi.route("ivr", greeting.greet_and_connect)
-            return
-
-        async def pass_through(session: Any) -> None:
-            log.info("ivr pass-through (no IVR module): call continues to the queue")
-
-        self.telephony.agi.route("ivr", pass_through)
+        """The dialplan's ``AGI(agi://.../ivr)``: greet, then the dialplan queues the call."""
+        self.telephony.agi.route("ivr", greet_and_connect)
 
     async def _start_workers(self) -> None:
         """Background workers of the features that have them (supervision scheduler...)."""
-        supervision = _optional("callcenter.tickets.supervision")
-        if supervision is None:
-            log.info("no supervision module; workers role idle")
-            return
-        from callcenter.tickets.calendar import WorkingCalendar
-
         tickets = self.settings.tickets
-        config = getattr(tickets, "supervision", None) or supervision.SupervisionConfig()
         calendar = WorkingCalendar(tickets.timezone, tickets.calendar_dir)
-        scheduler = supervision.SupervisionScheduler(
-            self.sessionmaker, self.bus, self.clock, calendar, config)
+        scheduler = SupervisionScheduler(
+            self.sessionmaker, self.bus, self.clock, calendar, tickets.supervision)
         self._stops.append(self._background(scheduler.run_forever, "supervision"))
 
     def _background(self, body: Callable[[asyncio.Event], Awaitable[None]],

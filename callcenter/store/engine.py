@@ -23,14 +23,14 @@ log = logging.getLogger(__name__)
 def create_engine(url: str | URL, *, echo: bool = False, pool_size: int = 5,
                   max_overflow: int = 10, pool_timeout: float = 30.0,
                   pool_recycle: int = 1800, sqlite_busy_timeout_ms: int = 5000,
-                  sqlite_foreign_keys: bool = True) -> AsyncEngine:
+                  sqlite_foreign_keys: bool = True, pool_pre_ping: bool = True) -> AsyncEngine:
     """An async engine for ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo, sqlite_busy_timeout_ms, sqlite_foreign_keys)
     return _create_async_engine(
         parsed, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
-        pool_timeout=pool_timeout, pool_recycle=pool_recycle, pool_pre_ping=True,
+        pool_timeout=pool_timeout, pool_recycle=pool_recycle, pool_pre_ping=pool_pre_ping,
     )
 
 
@@ -39,7 +39,7 @@ def engine_from_settings(db: Any, **overrides: Any) -> AsyncEngine:
     options: dict[str, Any] = dict(
         echo=db.echo, pool_size=db.pool_size, max_overflow=db.max_overflow,
         pool_timeout=db.pool_timeout, pool_recycle=db.pool_recycle,
-        sqlite_busy_timeout_ms=db.sqlite_busy_timeout_ms,
+        sqlite_busy_timeout_ms=db.sqlite_busy_timeout_ms, pool_pre_ping=db.pool_pre_ping,
     )
     options.update(overrides)
     return create_engine(db.effective_url(), **options)

@@ -7,7 +7,6 @@ its ``setup_web(app)``. Errors become JSON in ONE place (``errors_middleware``):
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,8 +16,11 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.auth import http as auth_http
 from callcenter.bus import Bus
 from callcenter.clock import Clock
+from callcenter.tickets import http as tickets_http
+from callcenter.tickets import supervision
 from callcenter.web.health import setup_health
 from callcenter.web.keys import BUS, CLOCK, SESSIONMAKER, SETTINGS, TELEPHONY
 
@@ -27,7 +29,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Features wired into the app, in order (auth first: its middleware guards the others).
-FEATURES = ("callcenter.auth.http", "callcenter.tickets.http", "callcenter.tickets.supervision")
+FEATURES = (auth_http.setup_web, tickets_http.setup_web, supervision.setup_web)
+"""Each feature adds its routes and middleware; order matters (auth first)."""
 
 _STATUS_CODES = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden",
                  404: "not_found", 405: "method_not_allowed", 409: "conflict",
@@ -47,22 +50,9 @@ def create_app(settings: Any, sessionmaker: async_sessionmaker[AsyncSession], bu
     if telephony is not None:
         app[TELEPHONY] = telephony
     setup_health(app, live_calls=live_calls)
-    for module_name in FEATURES:
-        module = _feature(module_name)
-        if module is not None:
-            module.setup_web(app)
+    for setup_web in FEATURES:
+        setup_web(app)
     return app
-
-
-def _feature(name: str) -> Any:
-    """A feature module, or None while it does not exist yet (reported in the log)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        log.warning("web feature missing module=%s", name)
-        return None
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
