@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CALLCENTER_SHARED", REPO.parent / "shared"))
@@ -81,6 +82,19 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     name, url = await _create_pg_database()
     yield url
     await _drop_pg_database(name)
+
+
+@pytest.fixture
+async def sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a database holding the whole schema (created from the models)."""
+    from callcenter.store.engine import create_engine, create_sessionmaker
+    from callcenter.store.models import Base
+
+    engine = create_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

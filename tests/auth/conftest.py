@@ -12,8 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from callcenter.auth.config import AuthConfig
 from callcenter.auth.testing import bare_app, test_auth_config
 from callcenter.clock import FrozenClock
-from callcenter.store.engine import create_engine, create_sessionmaker
-from callcenter.store.models import Base
 
 
 @pytest.fixture
@@ -25,15 +23,6 @@ def clock() -> FrozenClock:
 def auth_config() -> AuthConfig:
     return test_auth_config(login_max_attempts=3, login_max_attempts_per_ip=8,
                             login_window_seconds=600, token_ttl_minutes=60)
-
-
-@pytest.fixture
-async def sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

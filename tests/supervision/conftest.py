@@ -16,8 +16,6 @@ import callcenter.tickets.supervision_models  # noqa: F401
 from callcenter.auth.testing import bare_app, test_auth_config
 from callcenter.bus.memory import MemoryBus
 from callcenter.clock import FrozenClock
-from callcenter.store.engine import create_engine, create_sessionmaker
-from callcenter.store.models import Base
 from callcenter.tickets import supervision
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.models import Ticket
@@ -34,15 +32,6 @@ def clock() -> FrozenClock:
 @pytest.fixture(scope="session")
 def calendar() -> WorkingCalendar:
     return WorkingCalendar("Asia/Shanghai")
-
-
-@pytest.fixture
-async def sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

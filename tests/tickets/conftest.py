@@ -25,8 +25,6 @@ from callcenter.auth.principal import Principal, Role
 from callcenter.auth.testing import bare_app, bearer, make_unit, test_auth_config, token_for
 from callcenter.auth.users import principal_for
 from callcenter.clock import FrozenClock
-from callcenter.store.base import Base
-from callcenter.store.engine import create_engine, create_sessionmaker
 from callcenter.tickets.config import TicketsConfig
 from callcenter.tickets.http import TICKETS
 from callcenter.tickets.http import setup_web as setup_tickets
@@ -39,15 +37,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def local(*args: int) -> datetime:
     """A moment in the office's zone (Asia/Shanghai)."""
     return datetime(*args, tzinfo=SHANGHAI)
-
-
-@pytest.fixture
-async def sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture
