@@ -23,7 +23,7 @@ from callcenter.settings import Settings
 STATUS_EVERY = 10.0  # seconds between progress lines
 DEMO_AGENTS = 5
 MAX_DEMO_AGENTS = 100
-HANDLING_MINUTES = 2.5
+HANDLING_MINUTES = 1.6
 """About the demo callers' average IVR + talk time: agents are sized so the queue stays short
 (offered load in Erlangs = calls per minute x minutes per call)."""
 

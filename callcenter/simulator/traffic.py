@@ -47,7 +47,7 @@ def random_caller(sim: Simulator) -> Caller:
         keys=rng.choice(["", "1", "2", "0"]),
         key_delay=rng.uniform(0.5, 3.0),
         patience=rng.choice([None, None, rng.uniform(20, 120)]),
-        talk_time=rng.uniform(30, 240),
+        talk_time=rng.uniform(15, 150),  # short enough that the demo shows ended calls soon
         voice=rng.choice(CITIZEN_VOICES),
     )
 
