@@ -160,7 +160,7 @@ class Service:
 
     async def _start_telephony(self) -> None:
         assert self.sessionmaker is not None
-        self.tracker = CallTracker(self.sessionmaker, self.clock)
+        self.tracker = CallTracker(self.sessionmaker, self.clock, pbx=self.settings.ami.pbx)
         await self.tracker.start()
         self._stops.append(self.tracker.stop)
         self.telephony = Telephony(self.settings.ami, self.settings.agi, self.bus, self.clock)

@@ -84,6 +84,9 @@ class Call:
     resync_mark: int = 0
     gone: set[str] = field(default_factory=set)
     restored: bool = False
+    channels_known: bool = True
+    """False for a call restored from its row until a snapshot lists its channels: before
+    that, only the hang-up of its first channel (the Linkedid) ends it."""
 
     @property
     def talking(self) -> bool:
@@ -101,6 +104,7 @@ class CallTracker:
         self._pbx = pbx
         self._writer = CallLogWriter(sessionmaker, flush_interval=flush_interval)
         self._stored: dict[str, Mapping[str, Any]] = {}
+        self._last_at: datetime | None = None
         self._loader: asyncio.Task[None] | None = None
         self._calls: dict[str, Call] = {}
         self._channel_call: dict[str, str] = {}
@@ -143,14 +147,14 @@ class CallTracker:
             self._loader = asyncio.create_task(self._load_until_done(), name="call-log-load")
 
     async def stop(self) -> None:
-        """Persist the live calls as they are (still open, talk counted so far) and every
-        pending row."""
+        """Persist the live calls as they are (still open, talk counted up to the last event
+        seen) and every pending row."""
         if self._loader is not None:
             self._loader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loader
             self._loader = None
-        now = self._clock.now()
+        now = self._last_at or self._clock.now()  # Asterisk's clock, like the call times
         for call in self._calls.values():
             self._writer.submit(self._row(call, now))
         await self._writer.stop()
@@ -211,6 +215,7 @@ class CallTracker:
     def __call__(self, event: ev.DomainEvent) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:
+            self._last_at = event.at
             handler(event)
 
     def _call_for(self, event: ev.ChannelEvent, *, create: bool = False) -> Call | None:
@@ -387,7 +392,7 @@ class CallTracker:
         self._channel_call.pop(event.uniqueid, None)
         if event.uniqueid == call.linkedid or call.hangup_cause is None:
             call.hangup_cause = event.cause
-        if not call.channels:
+        if not call.channels and (call.channels_known or event.uniqueid == call.linkedid):
             self._end(call, event.at)
 
     # -- resync ----------------------------------------------------------------------------
@@ -396,10 +401,10 @@ class CallTracker:
         self._resync_mark += 1
 
     def _on_channels_snapshot(self, event: ev.ChannelsSnapshot) -> None:
-        if event.pbx != self._pbx:
-            log.error("calls.pbx_mismatch tracker=%s snapshot=%s action=ignored", self._pbx,
-                      event.pbx)
-            return
+        own = event.pbx == self._pbx
+        if not own:  # a wiring mistake: never close rows of a server we do not listen to
+            log.error("calls.pbx_mismatch tracker=%s snapshot=%s action=stored_rows_kept",
+                      self._pbx, event.pbx)
         live: dict[str, list[ev.ChannelSnapshot]] = {}
         for snap in event.channels:
             live.setdefault(snap.linkedid, []).append(snap)
@@ -420,14 +425,16 @@ class CallTracker:
             if linkedid in self._ended:
                 continue
             call = self._calls.get(linkedid)
-            stored = self._stored.pop(linkedid, None) if call is None and self._stored else None
+            stored = self._stored.pop(linkedid, None) \
+                if call is None and own and self._stored else None
             if stored is not None:
                 self._adopt_stored(stored, snaps, event.at)
             elif call is None:
                 self._pick_up(linkedid, snaps, event.at)
             elif call.resync_mark != self._resync_mark:  # live events are newer otherwise
                 self._merge_snapshot(call, snaps, event.at)
-        self._close_stored(event.at)
+        if own:
+            self._close_stored(event.at)
 
     def _pick_up(self, linkedid: str, snaps: list[ev.ChannelSnapshot], at: datetime) -> None:
         oldest = max(s.duration_seconds for s in snaps)
@@ -442,7 +449,7 @@ class CallTracker:
         its later events update the same row, its disposition follows the same rules."""
         answered_at = _utc(row["answered_at"])
         call = Call(row["linkedid"], _utc(row["started_at"]), resync_mark=self._resync_mark,
-                    restored=True)
+                    restored=True, channels_known=False)
         call.caller_number = row["caller_number"]
         call.called_number = row["called_number"]
         call.direction_hint = row["direction"]
@@ -483,6 +490,7 @@ class CallTracker:
                         at: datetime) -> None:
         """Asterisk's view wins: channels and bridge membership as listed now."""
         was = call.talking
+        call.channels_known = True
         call.bridges = {}
         for snap in snaps:
             if snap.uniqueid not in call.channels:

@@ -91,8 +91,11 @@ class CallLogWriter:
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancel of
+            # stop() when the wake-up lands at the same moment, and this loop never ends
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+                async with asyncio.timeout(self._flush_interval):
+                    await self._wake.wait()
             self._wake.clear()
             if not self._pending:
                 continue

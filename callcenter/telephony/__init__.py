@@ -8,6 +8,7 @@ from callcenter.telephony.commands import CommandPort, OriginateOutcome
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.errors import (
     AgiError,
+    AgiTimeout,
     AmiActionError,
     AmiLoginError,
     AmiNotConnected,
@@ -18,7 +19,7 @@ from callcenter.telephony.errors import (
 from callcenter.telephony.service import Telephony
 
 __all__ = [
-    "AgiConfig", "AgiError", "AgiServer", "AgiSession", "AmiActionError", "AmiConfig",
+    "AgiConfig", "AgiError", "AgiServer", "AgiTimeout", "AgiSession", "AmiActionError", "AmiConfig",
     "AmiLoginError", "AmiNotConnected", "AmiTimeout", "ChannelHungUp", "CommandPort",
     "OriginateOutcome", "Telephony", "TelephonyError",
 ]

@@ -6,6 +6,10 @@ fixes from PROTOCOL.md: after the caller hangs up Asterisk sends an unrequested 
 lag one behind); here a reader task reads every line, treats ``HANGUP`` as a notification and
 queues only replies. And the socket is closed as soon as the script ends, because Asterisk
 continues the dialplan only then. Unknown scripts get a clean ``HANGUP`` command.
+
+Every command has a reply timeout (``agi.command_timeout``; for commands that play or wait,
+their own timeout argument plus ``agi.media_margin``): a peer that stops answering raises
+``AgiTimeout`` and its socket is closed, so it never holds a script (and its task) forever.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from panoramisk.fast_agi import Application, Request
 from panoramisk.utils import parse_agi_result
 
 from callcenter.telephony.config import AgiConfig
-from callcenter.telephony.errors import AgiError, ChannelHungUp
+from callcenter.telephony.errors import AgiError, AgiTimeout, ChannelHungUp
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,40 @@ class AgiResult:
             return int(self.result)
         except ValueError:
             return 0
+
+
+WAITING_COMMANDS: dict[str, tuple[int | None, int | None]] = {
+    "STREAM FILE": (None, None), "CONTROL STREAM": (None, None), "EXEC": (None, None),
+    "SAY": (None, None), "GET DATA": (3, 4), "GET OPTION": (4, None),
+    "WAIT FOR": (3, None), "RECORD FILE": (5, None), "SPEECH RECOGNIZE": (3, None),
+}
+"""Commands whose reply comes only after audio played or input awaited: the position of their
+own timeout argument (milliseconds) and of their digit count (GET DATA waits per digit)."""
+
+
+def reply_timeout(command: str, config: AgiConfig) -> float:
+    """Seconds to wait for the reply to ``command``: ``command_timeout`` for a command that
+    answers at once; for one that plays or waits, ``media_margin`` (the prompt's unknown
+    length) plus its own timeout argument. A "no limit" argument (0, -1) adds nothing: pass
+    ``timeout=`` to ``AgiSession.command`` for a longer wait (an ``EXEC Dial``)."""
+    words = command.split()
+    key = " ".join(words[:2]).upper()
+    spec = WAITING_COMMANDS.get(key) or WAITING_COMMANDS.get(key.split(" ", 1)[0])
+    if spec is None:
+        return config.command_timeout
+    timeout_at, digits_at = spec
+    own = max(0, _int_arg(words, timeout_at)) / 1000
+    digits = max(1, _int_arg(words, digits_at))
+    return config.media_margin + own * digits
+
+
+def _int_arg(words: list[str], position: int | None) -> int:
+    if position is None or position >= len(words):
+        return 0
+    try:
+        return int(words[position])
+    except ValueError:
+        return 0
 
 
 def _quote(text: str) -> str:
@@ -98,14 +136,25 @@ class _AgiRequest(Request):
         result.setdefault("status_code", int(code) if code.isdigit() else 0)
         return result
 
-    async def send_command(self, command: str) -> dict[str, Any]:
+    async def send_command(self, command: str,
+                           timeout: float | None = None) -> dict[str, Any]:
+        """Send ``command`` and return its final reply (after any ``100 Trying``)."""
         if self.closed:
-            raise ChannelHungUp("AGI connection closed by Asterisk")
-        self.writer.write((command + "\n").encode(self.encoding))
-        await self.writer.drain()
-        result = await self._read_result()
-        while result.get("status_code") == 100:
-            result = await self._read_result()
+            raise ChannelHungUp("AGI connection closed")
+        limit = reply_timeout(command, self.app.config) if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                self.writer.write((command + "\n").encode(self.encoding))
+                await self.writer.drain()
+                result = await self._read_result()
+                while result.get("status_code") == 100:
+                    result = await self._read_result()
+        except TimeoutError:
+            self.closed = True
+            self.writer.transport.abort()  # a late reply must not answer the next command
+            log.warning("agi.command_timeout command=%r seconds=%g channel=%s", command,
+                        limit, self.headers.get("agi_channel"))
+            raise AgiTimeout(f"{command}: no reply within {limit:g} s") from None
         return result
 
     async def close(self) -> None:
@@ -154,9 +203,10 @@ class AgiSession:
         """True once Asterisk told us the caller hung up: only cleanup commands make sense."""
         return self._request.hung_up.is_set()
 
-    async def command(self, text: str) -> AgiResult:
-        """Send a raw AGI command; raises ChannelHungUp / AgiError on failure."""
-        raw = await self._request.send_command(text)
+    async def command(self, text: str, timeout: float | None = None) -> AgiResult:
+        """Send a raw AGI command; raises ChannelHungUp / AgiError on failure, AgiTimeout
+        (socket closed) without a reply within ``timeout`` (default: ``reply_timeout``)."""
+        raw = await self._request.send_command(text, timeout)
         code = int(raw.get("status_code", 0))
         if code == 511:
             raise ChannelHungUp(f"{text}: channel is dead")
@@ -202,11 +252,12 @@ class AgiSession:
         result = await self.command(f"GET VARIABLE {name}")
         return result.data if result.result == "1" else None
 
-    async def exec(self, application: str, *args: str) -> int:
-        """Run a dialplan application; its return code (-2 means not found)."""
+    async def exec(self, application: str, *args: str, timeout: float | None = None) -> int:
+        """Run a dialplan application; its return code (-2 means not found). Applications
+        that can run long (Dial, Queue) need a ``timeout`` beyond ``agi.media_margin``."""
         options = ",".join(args)
         text = f"EXEC {application} {_quote(options)}" if args else f"EXEC {application}"
-        return (await self.command(text)).value
+        return (await self.command(text, timeout)).value
 
     async def hangup(self, channel: str | None = None) -> None:
         await self.command(f"HANGUP {channel}" if channel else "HANGUP")
@@ -302,6 +353,8 @@ class AgiServer(Application):
             await route(AgiSession(request))
         except ChannelHungUp as exc:
             log.info("agi.session_hung_up script=%s reason=%s", script, exc)
+        except AgiTimeout as exc:
+            log.warning("agi.session_timed_out script=%s reason=%s", script, exc)
         except Exception:
             log.exception("agi.script_failed script=%s", script)
         finally:
@@ -310,8 +363,8 @@ class AgiServer(Application):
 
     @staticmethod
     async def _refuse(request: _AgiRequest) -> None:
-        with contextlib.suppress(ChannelHungUp, TimeoutError, ConnectionError):
-            await asyncio.wait_for(request.send_command("HANGUP"), 1.0)
+        with contextlib.suppress(ChannelHungUp, AgiTimeout, ConnectionError):
+            await request.send_command("HANGUP", 1.0)
 
 
 def _script_name(headers: dict[str, str]) -> str:

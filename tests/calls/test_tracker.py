@@ -173,7 +173,8 @@ async def test_a_call_whose_channels_all_changed_while_disconnected_goes_on(
         "Duration": "00:00:03", "BridgeId": ""}]))
     assert tracker.live_calls == 1
     await tracker.flush()
-    assert await _rows(sessionmaker) == []  # nothing ended, nothing written yet
+    (live,) = await _rows(sessionmaker)
+    assert live.ended_at is None and live.disposition is None  # still open
     tracker(_snapshot(_at(30), []))  # a later resync finds it gone
     await tracker.flush()
     (row,) = await _rows(sessionmaker)
@@ -265,4 +266,67 @@ async def test_restart_mid_call_keeps_what_the_first_process_knew(
     assert (row.queue, row.agent_name) == ("support", "Agent 100")
     assert _utc(row.started_at) == _at(0.054) and _utc(row.answered_at) == _at(0.057)
     assert row.disposition == "answered" and _utc(row.ended_at) == _at(13.011)
+    await second.stop()
+
+
+async def test_crash_mid_call_leaves_an_open_row_the_next_process_closes(
+        sessionmaker, captures_dir: Path) -> None:
+    before, _ = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    first = await _run(sessionmaker, before)
+    await first.writer.stop()  # a crash: only what was already handed to the writer is saved
+    (saved,) = await _rows(sessionmaker)
+    assert saved.ended_at is None and _utc(saved.answered_at) == _at(0.057)
+    second = CallTracker(sessionmaker, FrozenClock(START))
+    await second.start()
+    assert second.open_rows_pending == 1
+    second(ev.ResyncStarted(_at(20), 1))
+    second(_snapshot(_at(20), []))  # Asterisk no longer has the call
+    await second.flush()
+    (row,) = await _rows(sessionmaker)
+    assert row.disposition == "answered" and row.end_estimated is True
+    assert _utc(row.ended_at) == _at(20) and row.queue == "support"
+    assert second.live_calls == 0 and second.open_rows_pending == 0
+    await second.stop()
+
+
+async def test_open_rows_of_another_pbx_are_left_alone(sessionmaker,
+                                                       captures_dir: Path) -> None:
+    before, _ = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    first = CallTracker(sessionmaker, FrozenClock(START), pbx="pbx-a")
+    await first.start()
+    for event in before:
+        first(event)
+    await first.stop()
+    other = CallTracker(sessionmaker, FrozenClock(START), pbx="pbx-b")
+    await other.start()
+    assert other.open_rows_pending == 0
+    other(ev.ResyncStarted(_at(20), 1, "pbx-b"))
+    other(ev.ChannelsSnapshot(_at(20), 1, (), "pbx-b"))
+    # a snapshot of another server (a wiring mistake) closes nothing either
+    other(ev.ResyncStarted(_at(21), 1, "pbx-a"))
+    other(ev.ChannelsSnapshot(_at(21), 1, (), "pbx-a"))
+    await other.stop()
+    (row,) = await _rows(sessionmaker)
+    assert row.pbx == "pbx-a" and row.ended_at is None
+
+
+async def test_live_event_of_a_stored_call_before_the_snapshot_continues_its_row(
+        sessionmaker, captures_dir: Path) -> None:
+    before, after = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    first = await _run(sessionmaker, before)
+    await first.stop()
+    (saved,) = await _rows(sessionmaker)
+    # talk counted up to the last event the first process saw
+    assert saved.talk_seconds == pytest.approx((before[-1].at - _at(0.057)).total_seconds())
+    second = CallTracker(sessionmaker, FrozenClock(START))
+    await second.start()
+    for event in after:  # its hang-up arrives before any resync
+        second(event)
+    await second.flush()
+    (row,) = await _rows(sessionmaker)
+    assert row.disposition == "answered" and row.end_estimated is False
+    assert (row.queue, row.agent_name) == ("support", "Agent 100")
+    assert _utc(row.ended_at) == _at(13.011)  # the first channel's hang-up did not end it
+    # without a snapshot the new process never saw the bridge: only the saved talk counts
+    assert row.talk_seconds == pytest.approx(saved.talk_seconds)
     await second.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.service import Telephony
 
 TIME_SCALE = 0.1  # wall seconds per simulated second
+PBX = "sim-a"
 EXACT = 0.01  # simulated seconds (Timestamps have microseconds; rows keep milliseconds)
 
 
@@ -101,6 +103,11 @@ class Rig:
         return {row.linkedid: row for row in rows}
 
 
+def ami_config(port: int) -> AmiConfig:
+    return AmiConfig(port=port, username="callcenter", secret=SecretStr("CHANGE_ME"),
+                     reconnect_min=0.05, reconnect_max=0.2, action_timeout=5, pbx=PBX)
+
+
 async def ivr(session: AgiSession) -> None:
     """The hotline's IVR script as the dialplan calls it: greet, take one key."""
     await session.answer()
@@ -116,7 +123,7 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
         await conn.run_sync(Base.metadata.create_all)
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     clock = SystemClock()
-    tracker = CallTracker(sessionmaker, clock, flush_interval=0.1)
+    tracker = CallTracker(sessionmaker, clock, pbx=PBX, flush_interval=0.1)
     await tracker.start()
     seen = Seen()
     # the AGI server must listen before the simulator learns its port
@@ -131,15 +138,14 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     sim.add_listener(truth)
     await telephony.agi.stop()
     telephony = Telephony(
-        AmiConfig(port=sim.ami_port, username="callcenter", secret=SecretStr("CHANGE_ME"),
-                  reconnect_min=0.05, reconnect_max=0.2, action_timeout=5),
+        ami_config(sim.ami_port),
         AgiConfig(port=telephony.agi.config.port), None, clock)
     yield_rig = Rig(sim, telephony, tracker, sessionmaker, seen, truth)
     try:
         yield yield_rig
     finally:
-        await telephony.stop()
-        await tracker.stop()
+        await yield_rig.telephony.stop()  # the test may have replaced them (a restart)
+        await yield_rig.tracker.stop()
         await sim.stop()
         await engine.dispose()
 
@@ -259,3 +265,66 @@ async def test_originate_outcomes_and_outbound_rows(rig: Rig) -> None:
     assert {row.disposition for row in rows.values()} == {"answered", "busy"}
     assert all(row.direction == "outbound" for row in rows.values())
     assert {row.called_number for row in rows.values()} == {"13800138001", "13800138002"}
+
+
+async def _foreign_open_row(rig: Rig) -> None:
+    """An open row of another Asterisk sharing the database: never ours to close."""
+    async with rig.sessionmaker() as session, session.begin():
+        session.add(CallLog(linkedid="other-pbx-1.1", pbx="sim-b", direction="inbound",
+                            started_at=datetime.now(UTC), wait_seconds=0, talk_seconds=0,
+                            end_estimated=False))
+
+
+async def test_restart_closes_calls_that_ended_meanwhile_and_adopts_live_ones(
+        rig: Rig) -> None:
+    await _foreign_open_row(rig)
+    await start_service(rig, rig.sim.config.agi_port)
+    add_agents(rig.sim, 20)
+    short = place(rig.sim, 10, 0, talk_time=3.0)
+    long = place(rig.sim, 10, 100, talk_time=25.0)
+    await asyncio.wait_for(asyncio.gather(*(c.wait_bridged(30) for c in short + long)), 30)
+    quitters = place(rig.sim, 5, 200, patience=4.0)  # every agent is busy: they wait
+    await asyncio.wait_for(asyncio.gather(*(c.wait_queued(30) for c in quitters)), 30)
+    # the service stops mid-calls (a deploy): the live calls are saved as open rows
+    await rig.telephony.stop()
+    await rig.tracker.stop()
+    stopped_at = max(e.at for e in rig.seen.items if isinstance(e, ev.ChannelEvent))
+    await ended(short + quitters)  # these end while no service listens
+    # a fresh process: new Telephony and CallTracker on the same database
+    rig.tracker = CallTracker(rig.sessionmaker, SystemClock(), pbx=PBX, flush_interval=0.1)
+    await rig.tracker.start()
+    assert rig.tracker.open_rows_pending == 25
+    rig.telephony = Telephony(ami_config(rig.sim.ami_port), AgiConfig(port=0), None,
+                              SystemClock())
+    rig.seen = Seen()
+    await start_service(rig, rig.sim.config.agi_port)
+    resync = next(e for e in rig.seen.items if isinstance(e, ev.ChannelsSnapshot))
+    assert rig.tracker.live_calls == 10 and rig.tracker.open_rows_pending == 0
+    rows = await rig.rows()
+    assert len(rows) == 26
+    for call in short:
+        row = rows[call.linkedid]
+        assert row.disposition == "answered" and row.end_estimated is True, row.linkedid
+        assert row.ended_at is not None and row.agent_name is not None
+        assert 0 < row.talk_seconds <= rig.truth.talk(call.linkedid) + EXACT
+    for call in quitters:
+        row = rows[call.linkedid]
+        assert row.disposition == "abandoned" and row.end_estimated is True, row.linkedid
+        assert row.answered_at is None and row.queue == "hotline"
+    for call in long:
+        assert rows[call.linkedid].ended_at is None  # live: adopted, still open
+    # the live calls go on in the same rows
+    await ended(long)
+    await rig.sim.wait_idle(30)
+    await rig.seen.wait_for(lambda: rig.tracker.live_calls == 0)
+    rows = await rig.rows()
+    assert len(rows) == 26
+    gap = (resync.at - stopped_at).total_seconds()  # talk nobody saw
+    for call in long:
+        row = rows[call.linkedid]
+        assert row.disposition == "answered" and row.end_estimated is False, row.linkedid
+        assert row.ivr_path == "agi:ivr>keys:1>menu:1" and row.agent_name is not None
+        truth = rig.truth.talk(call.linkedid)
+        assert truth - gap - EXACT <= row.talk_seconds <= truth + EXACT
+    other = rows["other-pbx-1.1"]
+    assert other.ended_at is None and other.disposition is None  # sim-b's row untouched

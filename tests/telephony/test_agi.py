@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.telephony.agi import AgiServer, AgiSession
+from callcenter.telephony.agi import AgiServer, AgiSession, reply_timeout
 from callcenter.telephony.config import AgiConfig
-from callcenter.telephony.errors import ChannelHungUp
+from callcenter.telephony.errors import AgiTimeout, ChannelHungUp
 
 
 def _environment(captures_dir: Path, script: str = "test") -> bytes:
@@ -202,3 +202,62 @@ def test_only_async_handlers_are_accepted() -> None:
 
     with pytest.raises(TypeError):
         server.route("sync", sync_handler)  # type: ignore[arg-type]
+
+
+def test_reply_timeout_follows_the_commands_own_timeout() -> None:
+    config = AgiConfig(command_timeout=30, media_margin=120)
+    assert reply_timeout("ANSWER", config) == 30
+    assert reply_timeout('SET VARIABLE IVR_CHOICE "1"', config) == 30
+    assert reply_timeout("GET DATA menu 5000 4", config) == 120 + 5 * 4  # per digit
+    assert reply_timeout("GET DATA menu", config) == 120
+    assert reply_timeout('RECORD FILE /tmp/msg wav "#" 60000 BEEP s=3', config) == 180
+    assert reply_timeout('RECORD FILE /tmp/msg wav "#" -1', config) == 120
+    assert reply_timeout("WAIT FOR DIGIT 8000", config) == 128
+    assert reply_timeout('STREAM FILE welcome ""', config) == 120
+    assert reply_timeout("SAY DIGITS 12345 \"\"", config) == 120
+    assert reply_timeout('EXEC Playback "hello-world"', config) == 120
+
+
+@pytest.fixture
+async def strict_agi() -> AgiServer:
+    server = AgiServer(AgiConfig(host="127.0.0.1", port=0, command_timeout=0.2,
+                                 media_margin=0.2))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_a_peer_that_never_answers_times_out_and_is_closed(
+        strict_agi: AgiServer, captures_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    outcome: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+
+    async def ivr(session: AgiSession) -> None:
+        try:
+            await session.answer()
+        except AgiTimeout as exc:
+            outcome.set_result(exc)
+            raise
+
+    strict_agi.route("test", ivr)
+    side = await AsteriskSide.connect(strict_agi.port, _environment(captures_dir))
+    assert await side.command() == "ANSWER"  # ... and Asterisk never answers
+    error = await asyncio.wait_for(outcome, 5)
+    assert "ANSWER: no reply within 0.2 s" in str(error)
+    assert await side.closed_by_server()
+    assert "agi.command_timeout" in caplog.text and "agi.session_timed_out" in caplog.text
+
+
+async def test_a_slow_prompt_within_its_own_timeout_is_not_cut(
+        strict_agi: AgiServer, captures_dir: Path) -> None:
+    outcome: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+    async def ivr(session: AgiSession) -> None:
+        outcome.set_result(await session.get_data("menu", 2000, 1))
+
+    strict_agi.route("test", ivr)
+    side = await AsteriskSide.connect(strict_agi.port, _environment(captures_dir))
+    assert await side.command() == "GET DATA menu 2000 1"
+    await asyncio.sleep(0.5)  # the caller thinks: longer than a plain command may take
+    side.reply("200 result=7")
+    assert await asyncio.wait_for(outcome, 5) == "7"
+    assert await side.closed_by_server()

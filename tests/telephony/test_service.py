@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,58 @@ async def test_failed_resync_reconnects_and_resyncs_again(asterisk: ReplayAsteri
         assert telephony.resyncs == 1 and telephony.connected
     finally:
         await telephony.stop()
+
+
+def _ping_now(fields: dict[str, list[str]]) -> list[bytes]:
+    """Ping answered with the current time (the captures carry no Timestamp headers, so
+    event times are receipt times)."""
+    return [b"Response: Success\r\nActionID: {ActionID}\r\nPing: Pong\r\n"
+            b"Timestamp: %.6f\r\n\r\n" % time.time()]
+
+
+async def test_periodic_reconciliation_closes_a_call_whose_hangup_was_lost(
+        asterisk: ReplayAsterisk, captures_dir: Path, sqlite_url: str) -> None:
+    engine = create_async_engine(sqlite_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    clock = SystemClock()
+    tracker = CallTracker(sessionmaker, clock, pbx="pbx-a")
+    await tracker.start()
+    asterisk.overrides["ping"] = _ping_now
+    telephony = Telephony(ami_config(asterisk.port, pbx="pbx-a", reconcile_interval=0.1),
+                          AgiConfig(port=0), None, clock)
+    seen = Collector()
+    telephony.add_listener(tracker)
+    telephony.add_listener(seen)
+    await telephony.start()
+    try:
+        await seen.wait_for(lambda items: any(isinstance(e, ev.QueuesSnapshot) for e in items))
+        assert tracker.live_calls == 1
+        # the rest of the call arrives, but every Hangup is lost (no reconnect)
+        rest = b"".join(b.wire for b in received_messages(captures_dir / "queue_call.txt")
+                        if b.t > 5.0 and "ActionID: " not in b.text
+                        and not b.text.startswith("Event: Hangup"))
+        asterisk.send(rest)
+        await seen.wait_for(lambda items: sum(isinstance(e, ev.BridgeLeft) for e in items) == 2)
+        assert tracker.live_calls == 1  # nothing says it ended
+        asterisk.variant["coreshowchannels"] = 1  # Asterisk has no channel left
+        await seen.wait_for(lambda items: any(
+            isinstance(e, ev.ChannelsSnapshot) and e.periodic and not e.channels
+            for e in items), timeout=10)
+        assert tracker.live_calls == 0
+        await tracker.flush()
+        (row,) = await _rows(sessionmaker)
+        assert row.linkedid == "1795239874.0" and row.pbx == "pbx-a"
+        assert row.disposition == "answered" and row.end_estimated is True
+        assert row.ended_at is not None
+        # the same path as the reconnect resync, without a reconnect and channels only
+        assert asterisk.logins == 1 and telephony.resyncs == 1
+        assert telephony.reconciliations >= 1
+        assert asterisk.count("QueueStatus") == 1
+        periodic = next(e for e in seen.items if isinstance(e, ev.ResyncStarted) and e.periodic)
+        assert periodic.pbx == "pbx-a"
+    finally:
+        await telephony.stop()
+        await tracker.stop()
+        await engine.dispose()
