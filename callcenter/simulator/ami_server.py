@@ -935,18 +935,25 @@ async def action_queuesummary(s: AmiSession, msg: Message) -> bool:
 
 
 # -- MixMonitor -----------------------------------------------------------------------------
-async def action_mixmonitor(s: AmiSession, msg: Message) -> bool:
-    from callcenter.simulator import apps
-
+def _named_channel(s: AmiSession, msg: Message) -> Any:
+    """The channel named by ``Channel:``, or None after answering Asterisk's error for it."""
     name = get_header(msg, "Channel")
     if not name:
         s.error(msg, "No channel specified")
-        return True
-    pbx = s.server.sim.pbx
-    chan = pbx.find_channel(name)
+        return None
+    chan = s.server.sim.pbx.find_channel(name)
     if chan is None:
         s.error(msg, "No such channel")
+    return chan
+
+
+async def action_mixmonitor(s: AmiSession, msg: Message) -> bool:
+    from callcenter.simulator import apps
+
+    chan = _named_channel(s, msg)
+    if chan is None:
         return True
+    pbx = s.server.sim.pbx
     file = get_header(msg, "File")
     options = get_header(msg, "Options")
     if not file:
@@ -959,16 +966,10 @@ async def action_mixmonitor(s: AmiSession, msg: Message) -> bool:
 
 
 async def action_stopmixmonitor(s: AmiSession, msg: Message) -> bool:
-    name = get_header(msg, "Channel")
-    if not name:
-        s.error(msg, "No channel specified")
-        return True
-    pbx = s.server.sim.pbx
-    chan = pbx.find_channel(name)
+    chan = _named_channel(s, msg)
     if chan is None:
-        s.error(msg, "No such channel")
         return True
-    if not pbx.recorder.stop(chan, explicit=True):
+    if not s.server.sim.pbx.recorder.stop(chan, explicit=True):
         s.error(msg, "Could not stop monitoring channel")
         return True
     s.send(s.start_ack(msg) + "\r\n")
