@@ -8,6 +8,7 @@ logged in and 403 when the role does not fit.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -87,6 +88,35 @@ def _bearer_token(request: web.Request) -> str | None:
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return request.query.get("access_token") or None
     return None
+
+
+async def current_principal(request: web.Request) -> Principal | None:
+    """The request's principal as of now, for long-lived requests (websockets): None once
+    its token has expired or its user was deactivated or changed."""
+    token = _bearer_token(request)
+    if token is None:
+        return None
+    app = request.app
+    try:
+        return await load_principal(app[SESSIONMAKER], app[AUTH_CONFIG], app[CLOCK], token)
+    except web.HTTPException:
+        return None
+
+
+_URL_TOKEN = re.compile(r"(access_token=)[^&\s\"]+")
+
+
+class RedactUrlTokens(logging.Filter):
+    """Access-log records keep the request line, not a token passed in the URL."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "access_token=" in message:
+            record.msg, record.args = _URL_TOKEN.sub(r"\1***", message), ()
+        line = getattr(record, "first_request_line", None)
+        if isinstance(line, str):
+            record.first_request_line = _URL_TOKEN.sub(r"\1***", line)
+        return True
 
 
 async def load_principal(sessionmaker: async_sessionmaker[AsyncSession], config: AuthConfig,
@@ -428,6 +458,9 @@ def setup_web(app: web.Application, config: AuthConfig | None = None) -> None:
     app[PII_POLICY] = PiiPolicy(config)
     app[LOGIN_LIMITER] = LoginRateLimiter(config)
     app.middlewares.append(authenticate)
+    access_log = logging.getLogger("aiohttp.access")
+    if not any(isinstance(f, RedactUrlTokens) for f in access_log.filters):
+        access_log.addFilter(RedactUrlTokens())
     app.router.add_post(f"{API_PREFIX}/auth/login", login)
     app.router.add_get(f"{API_PREFIX}/auth/me", me)
     app.router.add_get(f"{API_PREFIX}/units", list_units)

@@ -93,8 +93,8 @@ class PiiPolicy:
     """Decides which caller fields a principal sees unmasked for a given need.
 
     Rules come from ``AuthConfig.masking``; two rules are fixed in code because the
-    regulation leaves no choice: an anonymous caller is never unmasked to a unit, and a unit
-    sees nothing unmasked on an order not assigned to it.
+    regulation leaves no choice: a unit sees nothing of an anonymous caller (not even masked),
+    and nothing unmasked on an order not assigned to it.
     """
 
     def __init__(self, config: AuthConfig) -> None:
@@ -131,11 +131,14 @@ class PiiPolicy:
                                       anonymous=bool(caller.get("anonymous")))
         shown: dict[str, Any] = dict(caller)
         revealed: list[str] = []
+        withheld = principal.role is Role.UNIT_HANDLER and bool(caller.get("anonymous"))
         for name in CALLER_FIELDS:
             value = caller.get(name)
             if not value:
                 continue
-            if name in allowed:
+            if withheld:  # even a masked surname or phone can tell a unit who complained
+                shown[name] = None
+            elif name in allowed:
                 revealed.append(name)
             else:
                 shown[name] = _MASKERS[name](value)

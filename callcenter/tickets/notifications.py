@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ARRAY, Integer, and_, any_, cast, false, func, select, text, update
 from sqlalchemy.dialects import sqlite
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.auth.errors import forbidden
-from callcenter.auth.http import API_PREFIX, read_json, require_role
+from callcenter.auth.http import API_PREFIX, current_principal, read_json, require_role
 from callcenter.auth.principal import Principal, Role
 from callcenter.bus import Bus
 from callcenter.clock import Clock
@@ -223,7 +223,8 @@ async def notifications_ws(request: web.Request) -> web.WebSocketResponse:
     """Live notifications of the caller's unit (handlers) or role (supervisors).
 
     The first message, ``{"type": "ready", "unread": n}``, is sent once the subscription
-    is active: nothing published after it is missed.
+    is active: nothing published after it is missed. The socket is closed (1008) at the
+    first push after its token expired or its user lost the unit or role it follows.
     """
     principal = require_role(request, *READERS)
     topics = topics_of(principal)
@@ -238,6 +239,12 @@ async def notifications_ws(request: web.Request) -> web.WebSocketResponse:
 
         async def forward() -> None:
             async for _topic, event in subscription:
+                # The socket outlives its token: re-check it, and the user's unit, each time.
+                now = await current_principal(request)
+                if now is None or topics_of(now) != topics:
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION,
+                                   message=b"token expired or access changed")
+                    return
                 await ws.send_json({"type": "notifications",
                                     "notifications": event["notifications"]})
 

@@ -39,9 +39,19 @@ def encode_cursor(ticket: Ticket) -> str:
     return f"{micros}-{ticket.id}"
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The key of ``encode_cursor``; a tampered one (out of range) is invalid input."""
     micros, _, ticket_id = cursor.partition("-")
-    return EPOCH + timedelta(microseconds=int(micros)), int(ticket_id)
+    try:
+        at = EPOCH + timedelta(microseconds=int(micros))
+    except OverflowError:
+        at = None
+    if at is None or int(ticket_id) > MAX_ID:
+        raise InvalidInput("not a cursor of this list", field="cursor")
+    return at, int(ticket_id)
 
 
 def search_statement(principal: Principal, q: SearchQuery, *, now: datetime,

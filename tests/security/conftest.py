@@ -1,0 +1,3 @@
+"""The ticket API fixtures (``hotline``, ``clock``) of tests/tickets, shared here."""
+
+from tests.tickets.conftest import clock, hotline  # noqa: F401
