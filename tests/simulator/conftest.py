@@ -8,7 +8,7 @@ import pytest
 from callcenter.simulator.config import SimulatorConfig
 from callcenter.simulator.scenario import Simulator
 
-from .support import CAPTURE_DIALPLAN, CAPTURES, SHARED
+from .support import CAPTURE_DIALPLAN, CAPTURES, SHARED, FastAgiServer, answer_only
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +53,18 @@ async def hotline_sim(tmp_path: Path) -> AsyncIterator[Simulator]:
     await sim.start()
     yield sim
     await sim.stop()
+
+
+@pytest.fixture
+def agi_script():
+    """The script the `ivr` fixture serves; a test module may override it."""
+    return answer_only
+
+
+@pytest.fixture
+async def ivr(hotline_sim: Simulator, agi_script) -> AsyncIterator[FastAgiServer]:
+    """The service's side of the hotline's AGI(ivr) step: a script, then back to the dialplan."""
+    server = FastAgiServer(agi_script)
+    hotline_sim.config.agi_port = await server.start()
+    yield server
+    await server.stop()

@@ -205,3 +205,36 @@ def by_channel(
 def after_login(messages: list[AmiMessage]) -> list[AmiMessage]:
     """Events of the capture after the login response and the login events."""
     return [m for m in messages if m.get("Event") not in ("FullyBooted", "SuccessfulAuth")]
+
+
+SNAPSHOT = [
+    "Channel",
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+]
+"""The channel snapshot block, in Asterisk's order (manager_channels.c)."""
+
+
+async def answer_only(reader, writer, env) -> None:
+    """A FastAGI script that answers and returns: the dialplan goes on to the queue."""
+    writer.write(b"ANSWER\n")
+    await writer.drain()
+    await reader.readline()
+
+
+async def ami_login(sim, username: str = "callcenter") -> RawAmiClient:
+    client = RawAmiClient()
+    await client.connect(sim.ami_port)
+    assert (await client.login(username, "CHANGE_ME")).get("Response") == "Success"
+    return client

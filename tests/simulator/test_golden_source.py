@@ -8,7 +8,6 @@ source documents)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import cache
 
 import pytest
@@ -16,24 +15,8 @@ import pytest
 from callcenter.simulator import Agent, Caller, Destination, Simulator
 from callcenter.simulator.captures import AmiMessage, parse_raw
 
-from .support import CAPTURES, FastAgiServer, RawAmiClient, by_channel
+from .support import CAPTURES, SNAPSHOT, FastAgiServer, RawAmiClient, ami_login, by_channel
 
-SNAPSHOT = [
-    "Channel",
-    "ChannelState",
-    "ChannelStateDesc",
-    "CallerIDNum",
-    "CallerIDName",
-    "ConnectedLineNum",
-    "ConnectedLineName",
-    "Language",
-    "AccountCode",
-    "Context",
-    "Exten",
-    "Priority",
-    "Uniqueid",
-    "Linkedid",
-]
 DEST = [f"Dest{k}" for k in SNAPSHOT]
 # events that no capture has: fields as the source builds them
 FROM_SOURCE = {
@@ -96,27 +79,6 @@ def transcript(msgs: list[AmiMessage]) -> dict[str, list[str]]:
             for m in events
         ]
     return out
-
-
-async def answer_only(reader, writer, env):
-    writer.write(b"ANSWER\n")
-    await writer.drain()
-    await reader.readline()
-
-
-@pytest.fixture
-async def ivr(hotline_sim: Simulator) -> AsyncIterator[FastAgiServer]:
-    server = FastAgiServer(answer_only)
-    hotline_sim.config.agi_port = await server.start()
-    yield server
-    await server.stop()
-
-
-async def ami(sim: Simulator) -> RawAmiClient:
-    client = RawAmiClient()
-    await client.connect(sim.ami_port)
-    assert (await client.login("callcenter", "CHANGE_ME")).get("Response") == "Success"
-    return client
 
 
 def events(client: RawAmiClient) -> list[AmiMessage]:
@@ -213,7 +175,7 @@ async def test_ring_no_answer_then_next_agent_golden(
     hotline_sim: Simulator, ivr: FastAgiServer
 ) -> None:
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(mode="never"), queues=["hotline"], login=True)
     sim.add_agent("PJSIP/1002", Agent(answer_after=2), queues=["hotline"], login=True)
     call = sim.place_call("13900000002", behaviour=Caller(talk_time=5))
@@ -275,7 +237,7 @@ async def test_originate_failure_golden(
 ) -> None:
     sim = hotline_sim
     sim.add_destination(number, Destination(mode=mode))  # type: ignore[arg-type]
-    client = await ami(sim)
+    client = await ami_login(sim)
     aid = client.send(
         "Originate",
         Channel=f"PJSIP/trunk/{number}",
@@ -321,7 +283,7 @@ async def test_softhangup_request_carries_the_softhangup_flag(hotline_sim: Simul
 
     agi = FastAgiServer(hang_up)
     sim.config.agi_port = await agi.start()
-    client = await ami(sim)
+    client = await ami_login(sim)
     call = sim.place_call("13900000020", behaviour=Caller(talk_time=5))
     await call.ended
     await client.wait_for(lambda m: m.get("Event") == "Cdr" and m.get("Channel") == call.name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import wave
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from callcenter.simulator import Agent, Caller, Simulator
 from callcenter.simulator.captures import AmiMessage, compare_shapes, parse_raw
 
-from .support import CAPTURES, FastAgiServer, RawAmiClient, by_channel, role
+from .support import CAPTURES, FastAgiServer, RawAmiClient, ami_login, by_channel, role
 
 
 async def greet(reader, writer, env):  # the service's default IVR: greet, then the queue
@@ -26,19 +25,8 @@ async def greet(reader, writer, env):  # the service's default IVR: greet, then 
 
 
 @pytest.fixture
-async def ivr(hotline_sim: Simulator) -> AsyncIterator[FastAgiServer]:
-    server = FastAgiServer(greet)
-    hotline_sim.config.agi_port = await server.start()
-    yield server
-    await server.stop()
-
-
-async def ami(sim: Simulator) -> RawAmiClient:
-    client = RawAmiClient()
-    await client.connect(sim.ami_port)
-    resp = await client.login("callcenter", "CHANGE_ME")
-    assert resp.get("Response") == "Success"
-    return client
+def agi_script():
+    return greet
 
 
 def events_of(client: RawAmiClient, channel_role: str) -> list[AmiMessage]:
@@ -47,7 +35,7 @@ def events_of(client: RawAmiClient, channel_role: str) -> list[AmiMessage]:
 
 async def test_queued_call_answered_by_agent(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent(
         "PJSIP/1001", Agent(answer_after=3, voice="a01.wav"), queues=["hotline"], login=True
     )
@@ -106,7 +94,7 @@ async def test_caller_abandons_while_agent_rings(
     hotline_sim: Simulator, ivr: FastAgiServer
 ) -> None:
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(mode="never"), queues=["hotline"], login=True)
     call = sim.place_call("13900000001", behaviour=Caller(patience=6))
     await call.ended
@@ -126,7 +114,7 @@ async def test_caller_abandons_while_agent_rings(
 
 async def test_ring_no_answer_then_next_agent(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(mode="never"), queues=["hotline"], login=True)
     sim.add_agent("PJSIP/1002", Agent(answer_after=2), queues=["hotline"], login=True)
     call = sim.place_call("13900000002", behaviour=Caller(talk_time=5))
@@ -211,7 +199,7 @@ async def test_mixmonitor_wav_has_both_voices(hotline_sim: Simulator, ivr: FastA
 
 async def test_stereo_recording_by_ami_action(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent(
         "PJSIP/1001", Agent(answer_after=1, voice="a01.wav"), queues=["hotline"], login=True
     )

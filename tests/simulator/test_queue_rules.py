@@ -5,53 +5,11 @@ ast_async_goto() + the basic bridge's dissolve-on-leave for Redirect."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from callcenter.simulator import Agent, Caller, Simulator
 from callcenter.simulator.captures import AmiMessage, parse_raw
 from callcenter.simulator.queues import empty_conditions
 
-from .support import CAPTURES, FastAgiServer, RawAmiClient, role
-
-SNAPSHOT = [
-    "Channel",
-    "ChannelState",
-    "ChannelStateDesc",
-    "CallerIDNum",
-    "CallerIDName",
-    "ConnectedLineNum",
-    "ConnectedLineName",
-    "Language",
-    "AccountCode",
-    "Context",
-    "Exten",
-    "Priority",
-    "Uniqueid",
-    "Linkedid",
-]
-
-
-async def greet(reader, writer, env):
-    writer.write(b"ANSWER\n")
-    await writer.drain()
-    await reader.readline()
-
-
-@pytest.fixture
-async def ivr(hotline_sim: Simulator) -> AsyncIterator[FastAgiServer]:
-    server = FastAgiServer(greet)
-    hotline_sim.config.agi_port = await server.start()
-    yield server
-    await server.stop()
-
-
-async def ami(sim: Simulator, username: str = "callcenter") -> RawAmiClient:
-    client = RawAmiClient()
-    await client.connect(sim.ami_port)
-    assert (await client.login(username, "CHANGE_ME")).get("Response") == "Success"
-    return client
+from .support import CAPTURES, SNAPSHOT, FastAgiServer, RawAmiClient, ami_login, role
 
 
 async def ended(client: RawAmiClient, channel: str) -> None:
@@ -77,7 +35,7 @@ async def test_member_hanging_up_during_announcement_is_agent_dump(
     sim = hotline_sim
     queue = sim.queues["hotline"]
     queue.memberdelay = 3  # queues.conf memberdelay: the member waits 3 s before connecting
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent(
         "PJSIP/1001", Agent(answer_after=1, hangup_after_answer=1), queues=["hotline"], login=True
     )
@@ -142,7 +100,7 @@ async def test_joinempty_refuses_a_caller_without_events(
     sim = hotline_sim
     queue = sim.queues["hotline"]
     queue.joinempty = "unavailable,paused"
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(), queues=["hotline"], login=True)
     sim.pbx.queues.set_paused("hotline", "PJSIP/1001", "lunch", True)
     call = sim.place_call("13900000011", behaviour=Caller(talk_time=3))
@@ -172,7 +130,7 @@ async def test_leavewhenempty_takes_waiting_callers_out(
     sim = hotline_sim
     queue = sim.queues["hotline"]
     queue.leavewhenempty = "unavailable"
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(mode="never"), queues=["hotline"], login=True)
     call = sim.place_call("13900000013", behaviour=Caller(talk_time=3))
     await client.wait_for(
@@ -196,7 +154,7 @@ async def test_redirect_takes_the_caller_out_of_the_queue_bridge(
     hotline_sim: Simulator, ivr: FastAgiServer
 ) -> None:
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
     sim.add_agent("PJSIP/1002", Agent(answer_after=1), queues=["hotline-en"], login=True)
     call = sim.place_call("13900000014", behaviour=Caller(talk_time=None, max_duration=60))
@@ -238,7 +196,7 @@ async def test_redirect_of_a_waiting_caller_and_of_a_ringing_member(
     hotline_sim: Simulator, ivr: FastAgiServer
 ) -> None:
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(mode="never"), queues=["hotline"], login=True)
     sim.add_agent("PJSIP/1002", Agent(answer_after=1), queues=["hotline-en"], login=True)
     call = sim.place_call("13900000015", behaviour=Caller(talk_time=3))
@@ -279,7 +237,7 @@ async def test_caller_hanging_up_during_member_announcement_is_abandon(
 ) -> None:
     sim = hotline_sim
     sim.queues["hotline"].memberdelay = 5
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
     call = sim.place_call("13900000016", behaviour=Caller(talk_time=10))
     await client.wait_for(lambda m: m.get("Event") == "DialEnd" and m.get("DialStatus") == "ANSWER")
@@ -313,7 +271,7 @@ async def test_member_of_two_queues_is_rung_for_one_caller_at_a_time(
     for name in ("support", "support-slow"):
         for member in list(sim.queues[name].members):
             sim.pbx.queues.set_paused(name, member, "test", True)  # the rig's Local members
-    client = await ami(sim, "cc")
+    client = await ami_login(sim, "cc")
     sim.add_agent(
         "PJSIP/1001", Agent(answer_after=1), queues=["support", "support-slow"], login=True
     )
@@ -341,7 +299,7 @@ async def test_busy_member_then_the_next_one_at_once(
     attempt, without waiting `retry` seconds (ring_one() in wait_for_answer())."""
     sim = hotline_sim
     sim.queues["hotline"].retry = 1000  # waiting `retry` would show as a hold time of ~1000 s
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(mode="busy"), queues=["hotline"], login=True)
     sim.add_agent("PJSIP/1002", Agent(answer_after=2), queues=["hotline"], login=True)
     call = sim.place_call("13900000019", behaviour=Caller(talk_time=3))
@@ -372,7 +330,7 @@ async def test_redirect_of_the_member_leg_gives_it_a_dialplan(
     """The member's leg has no PBX of its own: redirected out of the queue bridge it gets one
     at the target (an after-bridge goto); the caller's Queue() ends and the caller hangs up."""
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
     call = sim.place_call("13900000022", behaviour=Caller(talk_time=60))
     await call.wait_bridged()
@@ -400,7 +358,7 @@ async def test_redirect_of_the_member_leg_gives_it_a_dialplan(
 
 async def test_dual_redirect_moves_both_legs(hotline_sim: Simulator, ivr: FastAgiServer) -> None:
     sim = hotline_sim
-    client = await ami(sim)
+    client = await ami_login(sim)
     sim.add_agent("PJSIP/1001", Agent(answer_after=1), queues=["hotline"], login=True)
     sim.add_agent("PJSIP/1002", Agent(answer_after=1), queues=["hotline-en"], login=True)
     call = sim.place_call("13900000023", behaviour=Caller(talk_time=None, max_duration=60))
