@@ -130,7 +130,7 @@ async def load_principal(sessionmaker: async_sessionmaker[AsyncSession], config:
         user = await session.get(User, claims.user_id)
     if user is None or not user.active or user.username != claims.username:
         raise unauthenticated("user not active")
-    if claims.issued_at < user.password_changed_at.replace(microsecond=0):
+    if claims.issued_at < user.password_changed_at:
         raise unauthenticated("token issued before the last password change")
     return principal_for(user)
 

@@ -36,15 +36,15 @@ class TokenClaims:
 
 def issue_token(principal: Principal, config: AuthConfig, clock: Clock) -> tuple[str, datetime]:
     """Return ``(token, expires_at)`` for ``principal``."""
-    now = clock.now().astimezone(UTC).replace(microsecond=0)
-    expires_at = now + timedelta(minutes=config.token_ttl_minutes)
+    now = clock.now().astimezone(UTC)
+    expires_at = (now + timedelta(minutes=config.token_ttl_minutes)).replace(microsecond=0)
     claims = {
         "sub": str(principal.user_id),
         "name": principal.username,
         "role": str(principal.role),
         "unit": principal.unit_id,
         "iss": config.token_issuer,
-        "iat": int(now.timestamp()),
+        "iat": now.timestamp(),  # sub-second: a password change in the same second counts
         "exp": int(expires_at.timestamp()),
         "jti": uuid.uuid4().hex,
     }
@@ -71,7 +71,7 @@ def decode_token(token: str, config: AuthConfig, clock: Clock) -> TokenClaims:
             username=str(claims["name"]),
             role=Role(claims["role"]),
             unit_id=claims.get("unit"),
-            issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
+            issued_at=datetime.fromtimestamp(float(claims["iat"]), UTC),
             expires_at=expires_at,
             token_id=str(claims["jti"]),
         )

@@ -122,6 +122,22 @@ async def test_password_change_and_deactivation_revoke_tokens(client, sessionmak
     assert (await client.get("/api/v1/auth/me", headers=bearer(new_token))).status == 401
 
 
+async def test_password_change_in_the_same_second_revokes_older_tokens(client, sessionmaker,
+                                                                      clock, auth_config):
+    admin = await make_user(sessionmaker, clock, role=Role.ADMIN)
+    agent = await make_user(sessionmaker, clock, role=Role.AGENT)
+    admin_headers = bearer(token_for(admin, auth_config, clock))
+    clock.advance(timedelta(milliseconds=100))
+    old_token = await login_over_http(client, agent.username)
+    clock.advance(timedelta(milliseconds=300))  # still the same second
+    response = await client.patch(f"/api/v1/users/{agent.id}", headers=admin_headers,
+                                  json={"password": "a brand new passphrase"})
+    assert response.status == 200
+    assert (await client.get("/api/v1/auth/me", headers=bearer(old_token))).status == 401
+    new_token = await login_over_http(client, agent.username, "a brand new passphrase")
+    assert (await client.get("/api/v1/auth/me", headers=bearer(new_token))).status == 200
+
+
 async def test_roles_admin_manages_units_and_users(client: TestClient, sessionmaker, clock,
                                                    auth_config):
     admin = await make_user(sessionmaker, clock, role=Role.ADMIN)
