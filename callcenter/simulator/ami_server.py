@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from callcenter.simulator import events as ev
 from callcenter.simulator.channels import STATE_DESC
-from callcenter.simulator.events import EventSink
 
 if TYPE_CHECKING:
     from callcenter.simulator.scenario import Simulator
@@ -82,7 +81,7 @@ def _tv(ts: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
 
 
-class AmiSession(asyncio.Protocol, EventSink):
+class AmiSession(asyncio.Protocol):
     def __init__(self, server: AmiServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None

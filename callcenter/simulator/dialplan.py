@@ -130,7 +130,7 @@ class Dialplan:
 
 
 def _strip_fluff(text: str) -> str:
-    """'-' is eye candy in extensions and patterns (NXX-XXXX)."""
+    """'-' is eye candy in extensions and patterns (_NXX-NXXX)."""
     return text.replace("-", "")
 
 

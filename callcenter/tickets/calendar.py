@@ -102,7 +102,7 @@ class WorkingCalendar:
             return "override"
         try:
             chinese_calendar.is_workday(date(year, 6, 1))
-        except NotImplementedError:
+        except NotImplementedError:  # chinese_calendar's way of saying "year not known"
             return "provisional"
         return "library"
 

@@ -107,6 +107,15 @@ async def _login(sim: Simulator, capture: Path) -> RawAmiClient:
     return client
 
 
+async def _originate(
+    client: RawAmiClient, caller_id: str = "Sim Caller <5551000>", **target: str
+) -> AmiMessage:
+    """The capture rig's Originate: asynchronous, 30 s to answer."""
+    return await client.action(
+        "Originate", CallerID=caller_id, Timeout="30000", Async="true", **target
+    )
+
+
 async def _finish(sim: Simulator, client: RawAmiClient) -> None:
     await sim.wait_idle(30)
     items = await client.list_action("CoreShowChannels")
@@ -118,15 +127,8 @@ async def _finish(sim: Simulator, client: RawAmiClient) -> None:
 
 async def test_queue_call_matches_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "queue_call.raw")
-    resp = await client.action(
-        "Originate",
-        Channel="Local/s@caller-sim",
-        Context="queue-test",
-        Exten="s",
-        Priority="1",
-        CallerID="Sim Caller <5551000>",
-        Timeout="30000",
-        Async="true",
+    resp = await _originate(
+        client, Channel="Local/s@caller-sim", Context="queue-test", Exten="s", Priority="1"
     )
     assert resp.get("Message") == "Originate successfully queued"
     await client.wait_for(lambda m: m.get("Event") == "AgentConnect")
@@ -138,15 +140,8 @@ async def test_queue_call_matches_capture(capture_sim: Simulator, captures: Path
 
 async def test_mixmonitor_matches_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "mixmonitor.raw")
-    await client.action(
-        "Originate",
-        Channel="Local/s@caller-sim",
-        Context="queue-test",
-        Exten="rec",
-        Priority="1",
-        CallerID="Sim Caller <5551000>",
-        Timeout="30000",
-        Async="true",
+    await _originate(
+        client, Channel="Local/s@caller-sim", Context="queue-test", Exten="rec", Priority="1"
     )
     await _finish(capture_sim, client)
     assert_same_calls(captures / "mixmonitor.raw", client.raw)
@@ -157,15 +152,8 @@ async def test_mixmonitor_matches_capture(capture_sim: Simulator, captures: Path
 
 async def test_abandon_matches_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "abandon.raw")
-    await client.action(
-        "Originate",
-        Channel="Local/abandon@caller-sim",
-        Context="queue-test",
-        Exten="slow",
-        Priority="1",
-        CallerID="Sim Caller <5551000>",
-        Timeout="30000",
-        Async="true",
+    await _originate(
+        client, Channel="Local/abandon@caller-sim", Context="queue-test", Exten="slow", Priority="1"
     )
     await client.wait_for(lambda m: m.get("Event") == "AgentCalled")
     status = await client.list_action("QueueStatus", Queue="support-slow")
@@ -196,14 +184,12 @@ async def _summary_after(sim: Simulator) -> tuple[str | None, ...]:
 
 async def test_ivr_matches_capture(capture_sim: Simulator, captures: Path) -> None:
     client = await _login(capture_sim, captures / "ivr.raw")
-    await client.action(
-        "Originate",
+    await _originate(
+        client,
         Channel="Local/s@ivr-test",
         Application="Wait",
         Data="10",
-        CallerID="IVR Tester <5552000>",
-        Timeout="30000",
-        Async="true",
+        caller_id="IVR Tester <5552000>",
     )
     await _finish(capture_sim, client)
     assert_same_calls(captures / "ivr.raw", client.raw)
@@ -225,15 +211,8 @@ async def test_fastagi_matches_capture(capture_sim: Simulator, captures: Path) -
     capture_sim.clock.rescale(0.25)
     try:
         client = await _login(capture_sim, captures / "fastagi.raw")
-        await client.action(
-            "Originate",
-            Channel="Local/s@caller-sim",
-            Context="agi-test",
-            Exten="s",
-            Priority="1",
-            CallerID="Sim Caller <5551000>",
-            Timeout="30000",
-            Async="true",
+        await _originate(
+            client, Channel="Local/s@caller-sim", Context="agi-test", Exten="s", Priority="1"
         )
         await _finish(capture_sim, client)
     finally:
