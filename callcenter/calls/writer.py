@@ -51,6 +51,7 @@ class CallLogWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._write_lock = asyncio.Lock()
         self.rows_written = 0
         self.rows_rejected = 0
@@ -70,18 +71,28 @@ class CallLogWriter:
 
     async def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="call-log-writer")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Flush what is pending (retrying for up to ``timeout``), then stop."""
+        """Flush what is pending (retrying for up to ``timeout``), then stop.
+
+        The writer task is asked to finish rather than cancelled: cancelling it in the middle
+        of a write can leave a connection inside its transaction, and on SQLite that
+        connection's lock then refuses every later write ("database is locked").
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                if self._task is not None:
+                    self._stopping = True
+                    self._wake.set()
+                    await asyncio.shield(self._task)
+                await self._flush_until_done()
         if self._task is not None:
-            self._task.cancel()
+            self._task.cancel()  # only still running when the database stayed down
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._flush_until_done()
         if self._pending:
             log.error("calls.rows_not_written count=%d", len(self._pending))
 
@@ -90,7 +101,7 @@ class CallLogWriter:
         await self._flush_until_done()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancel of
             # stop() when the wake-up lands at the same moment, and this loop never ends
             with contextlib.suppress(TimeoutError):

@@ -18,14 +18,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calls.models import CallLog
 from callcenter.calls.tracker import CallTracker
 from callcenter.clock import SystemClock
 from callcenter.simulator.actors import Agent, Caller
 from callcenter.simulator.scenario import CallHandle, Simulator
-from callcenter.store.base import Base
 from callcenter.telephony import events as ev
 from callcenter.telephony.agi import AgiSession
 from callcenter.telephony.config import AgiConfig, AmiConfig
@@ -117,11 +116,8 @@ async def ivr(session: AgiSession) -> None:
 
 
 @pytest.fixture
-async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
-    engine = create_async_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+async def rig(sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
+              ) -> AsyncIterator[Rig]:
     clock = SystemClock()
     tracker = CallTracker(sessionmaker, clock, pbx=PBX, flush_interval=0.1)
     await tracker.start()
@@ -147,7 +143,6 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
         await yield_rig.telephony.stop()  # the test may have replaced them (a restart)
         await yield_rig.tracker.stop()
         await sim.stop()
-        await engine.dispose()
 
 
 async def start_service(rig: Rig, agi_port: int) -> None:
