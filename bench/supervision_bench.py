@@ -37,13 +37,13 @@ from callcenter.bus.memory import MemoryBus
 from callcenter.clock import FrozenClock
 from callcenter.store.base import Base
 from callcenter.store.engine import create_engine, create_sessionmaker
-from callcenter.tickets.calendar import WorkingCalendar
-from callcenter.tickets.similarity import features, warm_up
-from callcenter.tickets.supervision import (
+from callcenter.supervision.scheduler import (
     SupervisionConfig,
     SupervisionScheduler,
     scan_deadlines,
 )
+from callcenter.tickets.calendar import WorkingCalendar
+from callcenter.tickets.similarity import features, warm_up
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCAN_AT = datetime(2026, 11, 24, 0, 30, tzinfo=UTC)  # Tue 08:30 Beijing

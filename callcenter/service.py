@@ -16,7 +16,6 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,16 +24,14 @@ from callcenter.auth.users import InsecureConfigError, check_production_config, 
 from callcenter.bus import Bus
 from callcenter.bus.base import BusError
 from callcenter.bus.factory import create_bus
-from callcenter.calls.tracker import CallTracker
 from callcenter.clock import Clock, SystemClock
-from callcenter.ivr.greeting import greet_and_connect
+from callcenter.feature import Runtime, Worker
+from callcenter.registry import FEATURES
 from callcenter.settings import ROLES, Settings
 from callcenter.store import migrations
 from callcenter.store.engine import create_sessionmaker, engine_from_settings
 from callcenter.telephony.service import Telephony
-from callcenter.tickets.calendar import WorkingCalendar
-from callcenter.tickets.supervision import SupervisionScheduler
-from callcenter.web.app import create_app
+from callcenter.web.app import create_app, serve_app
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +86,20 @@ class Service:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.bus: Bus | None = None
-        self.telephony: Any = None
-        self.tracker: Any = None
-        self.runner: web.AppRunner | None = None
+        self.runtime: Runtime | None = None
+        self.runner: Any = None
         self.generated_admin_password: str | None = None
         self._stops: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def telephony(self) -> Any:
+        """The door to Asterisk (telephony role), or None."""
+        return self.runtime.telephony if self.runtime else None
+
+    @property
+    def tracker(self) -> Any:
+        """The live call model (telephony role), or None."""
+        return self.runtime.call_tracker if self.runtime else None
 
     @property
     def web_port(self) -> int | None:
@@ -110,6 +116,7 @@ class Service:
         try:
             await self._start_store()
             await self._start_bus()
+            self.runtime = Runtime(self.settings, self.sessionmaker, self.bus, self.clock)
             if "telephony" in self.roles:
                 await self._start_telephony()
             if "workers" in self.roles:
@@ -159,33 +166,35 @@ class Service:
         self._stops.append(self.bus.close)
 
     async def _start_telephony(self) -> None:
-        assert self.sessionmaker is not None
-        self.tracker = CallTracker(self.sessionmaker, self.clock, pbx=self.settings.ami.pbx)
-        await self.tracker.start()
-        self._stops.append(self.tracker.stop)
-        self.telephony = Telephony(self.settings.ami, self.settings.agi, self.bus, self.clock)
-        self.telephony.add_listener(self.tracker)
-        self._route_ivr()
-        self._stops.append(self.telephony.stop)
-        await self.telephony.start()
-
-    def _route_ivr(self) -> None:
-        """The dialplan's ``AGI(agi://.../ivr)``: greet, then the dialplan queues the call."""
-        self.telephony.agi.route("ivr", greet_and_connect)
+        """Every feature's listeners start before the AMI connection (so they see every
+        event) and its FastAGI scripts are routed before the server accepts calls."""
+        runtime = self.runtime
+        assert runtime is not None
+        runtime.telephony = Telephony(self.settings.ami, self.settings.agi, self.bus,
+                                      self.clock)
+        for feature in FEATURES:
+            for listener in feature.build_listeners(runtime):
+                await listener.start()
+                self._stops.append(listener.stop)
+                runtime.telephony.add_listener(listener)
+            for name, script in feature.agi_scripts().items():
+                runtime.telephony.agi.route(name, script)
+        self._stops.append(runtime.telephony.stop)
+        await runtime.telephony.start()
 
     async def _start_workers(self) -> None:
-        """Background workers of the features that have them (supervision scheduler...)."""
-        tickets = self.settings.tickets
-        calendar = WorkingCalendar(tickets.timezone, tickets.calendar_dir)
-        scheduler = SupervisionScheduler(
-            self.sessionmaker, self.bus, self.clock, calendar, tickets.supervision)
-        self._stops.append(self._background(scheduler.run_forever, "supervision"))
+        """Every feature's background workers (the supervision scheduler...)."""
+        assert self.runtime is not None
+        for feature in FEATURES:
+            for worker in feature.build_workers(self.runtime):
+                self._stops.append(self._background(worker))
 
-    def _background(self, body: Callable[[asyncio.Event], Awaitable[None]],
-                    name: str) -> Callable[[], Awaitable[None]]:
-        """Start ``body(stop)`` as a task; returns the coroutine function that stops it."""
+    def _background(self, worker: Worker) -> Callable[[], Awaitable[None]]:
+        """Start ``worker.run(stop)`` as a task; returns the coroutine function that stops
+        it."""
         stop = asyncio.Event()
-        task = asyncio.create_task(body(stop), name=name)
+        name = worker.name
+        task = asyncio.create_task(worker.run(stop), name=name)
 
         async def halt() -> None:
             stop.set()
@@ -202,11 +211,8 @@ class Service:
         app = create_app(self.settings, self.sessionmaker, self.bus, self.clock,
                          self.telephony,
                          live_calls=(lambda: tracker.live_calls) if tracker else None)
-        self.runner = web.AppRunner(app, access_log=logging.getLogger("aiohttp.access"))
-        await self.runner.setup()
+        self.runner = await serve_app(app, self.settings.web.host, self.settings.web.port)
         self._stops.append(self.runner.cleanup)
-        site = web.TCPSite(self.runner, self.settings.web.host, self.settings.web.port)
-        await site.start()
 
 
 async def run_service(settings: Settings, *, roles: list[str] | None = None,

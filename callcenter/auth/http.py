@@ -1,8 +1,9 @@
-"""Auth over HTTP: the authenticating middleware, role checks, login, users, units, audit.
+"""Auth over HTTP: the authenticating middleware, login, users, units and the audit log.
 
-Every ``/api/v1`` route needs a Bearer token except the login and the OpenAPI document.
-Handlers call ``require_role(request, Role.X, ...)`` first; it answers 401 when nobody is
-logged in and 403 when the role does not fit.
+Every ``/api/v1`` route needs a Bearer token except ``PUBLIC_PATHS`` (the login and the
+OpenAPI document). The middleware puts the principal on the request; handlers of every
+feature then call ``web.request.require_role(request, Role.X, ...)``, which answers 401 when
+nobody is logged in and 403 when the role does not fit.
 """
 
 from __future__ import annotations
@@ -10,23 +11,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.auth.config import AuthConfig
-from callcenter.auth.errors import (
-    bad_request,
-    conflict,
-    forbidden,
-    http_error,
-    not_found,
-    unauthenticated,
-)
 from callcenter.auth.models import AuditLog, Unit, User
 from callcenter.auth.principal import Principal, Role
 from callcenter.auth.privacy import PiiPolicy, record_access
@@ -34,50 +26,36 @@ from callcenter.auth.ratelimit import LoginRateLimiter
 from callcenter.auth.tokens import InvalidToken, decode_token, issue_token
 from callcenter.auth.users import (
     UserError,
+    apply_user_changes,
     check_credentials,
-    check_unit_for_role,
     create_unit,
     create_user,
     principal_for,
-    set_password,
 )
 from callcenter.clock import Clock
-from callcenter.web.keys import CLOCK, SESSIONMAKER, SETTINGS
+from callcenter.web.errors import bad_request, conflict, http_error, not_found, unauthenticated
+from callcenter.web.keys import CLOCK, PII_POLICY, SESSIONMAKER, SETTINGS
+from callcenter.web.request import (
+    API_PREFIX,
+    PRINCIPAL,
+    PUBLIC_PATHS,
+    client_ip,
+    path_int,
+    query_int,
+    query_time,
+    read_json,
+    require_role,
+)
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
-PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/login", f"{API_PREFIX}/openapi.json"})
-
 AUTH_CONFIG: web.AppKey[AuthConfig] = web.AppKey("auth_config", AuthConfig)
-PII_POLICY: web.AppKey[PiiPolicy] = web.AppKey("pii_policy", PiiPolicy)
 LOGIN_LIMITER: web.AppKey[LoginRateLimiter] = web.AppKey("login_limiter", LoginRateLimiter)
-PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-M = TypeVar("M", bound=BaseModel)
 
 
-# --- principal of a request -------------------------------------------------------------
-
-def principal_of(request: web.Request) -> Principal | None:
-    """The authenticated principal, or None on a public route."""
-    return request.get(PRINCIPAL)
-
-
-def require_role(request: web.Request, *roles: Role) -> Principal:
-    """The principal if its role is one of ``roles`` (any role when none given)."""
-    principal = principal_of(request)
-    if principal is None:
-        raise unauthenticated()
-    if roles and principal.role not in roles:
-        raise forbidden(f"needs role {' or '.join(str(r) for r in roles)}")
-    return principal
-
-
-def client_ip(request: web.Request) -> str:
-    return request.remote or "unknown"
-
+# --- the principal of a request ---------------------------------------------------------
 
 def _bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
@@ -186,20 +164,6 @@ class UserPatch(_Payload):
     unit_id: int | None = None
     active: bool | None = None
     password: str | None = None
-
-
-async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse the body into ``model``; a 422 names the first bad field."""
-    try:
-        data = await request.json()
-    except ValueError:
-        raise bad_request("body must be JSON", "body") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise bad_request(first["msg"], field) from None
 
 
 def unit_json(unit: Unit) -> dict[str, Any]:
@@ -311,7 +275,7 @@ async def list_users(request: web.Request) -> web.Response:
     require_role(request, Role.ADMIN)
     query = select(User).order_by(User.username)
     if "unit_id" in request.query:
-        query = query.where(User.unit_id == _query_int(request, "unit_id"))
+        query = query.where(User.unit_id == query_int(request, "unit_id"))
     if "role" in request.query:
         query = query.where(User.role == request.query["role"])
     async with request.app[SESSIONMAKER]() as session:
@@ -354,29 +318,13 @@ async def patch_user(request: web.Request) -> web.Response:
         if user is None:
             raise not_found("user not found")
         try:
-            await _apply_user_changes(session, user, changes, request.app[CLOCK])
+            await apply_user_changes(session, user, changes, request.app[CLOCK])
         except UserError as exc:
             raise _user_error(exc) from None
         await _audit_admin(request, session, admin, "user.update", "user", user.id,
                            sorted(changes))
         result = user_json(user)
     return web.json_response(result)
-
-
-async def _apply_user_changes(session: AsyncSession, user: User, changes: dict[str, Any],
-                              clock: Clock) -> None:
-    role = Role(changes.get("role", user.role))
-    unit_id = changes["unit_id"] if "unit_id" in changes else user.unit_id
-    if role is not Role.UNIT_HANDLER and "unit_id" not in changes:
-        unit_id = None  # leaving the unit-handler role leaves the unit
-    await check_unit_for_role(session, role, unit_id)
-    user.role, user.unit_id = str(role), unit_id
-    if changes.get("display_name"):
-        user.display_name = changes["display_name"]
-    if changes.get("active") is not None:
-        user.active = changes["active"]
-    if changes.get("password"):
-        await set_password(user, changes["password"], clock)
 
 
 def _user_error(exc: UserError) -> web.HTTPException:
@@ -400,52 +348,20 @@ async def list_audit(request: web.Request) -> web.Response:
     q = request.query
     query = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
     if "user_id" in q:
-        query = query.where(AuditLog.user_id == _query_int(request, "user_id"))
+        query = query.where(AuditLog.user_id == query_int(request, "user_id"))
     for name in ("username", "action", "object_type", "object_id"):
         if name in q:
             query = query.where(getattr(AuditLog, name) == q[name])
     if "from" in q:
-        query = query.where(AuditLog.at >= _query_time(request, "from", end=False))
+        query = query.where(AuditLog.at >= query_time(request, "from", end=False))
     if "to" in q:
-        query = query.where(AuditLog.at < _query_time(request, "to", end=True))
-    limit = min(_query_int(request, "limit") if "limit" in q else 100, 1000)
-    offset = _query_int(request, "offset") if "offset" in q else 0
+        query = query.where(AuditLog.at < query_time(request, "to", end=True))
+    limit = min(query_int(request, "limit") if "limit" in q else 100, 1000)
+    offset = query_int(request, "offset") if "offset" in q else 0
     async with request.app[SESSIONMAKER]() as session:
         rows = (await session.scalars(query.limit(limit).offset(offset))).all()
     return web.json_response({"entries": [audit_json(r) for r in rows],
                               "limit": limit, "offset": offset})
-
-
-def path_int(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise not_found() from None
-
-
-def _query_int(request: web.Request, name: str) -> int:
-    try:
-        value = int(request.query[name])
-    except ValueError:
-        raise bad_request(f"{name} must be an integer", name) from None
-    if value < 0:
-        raise bad_request(f"{name} must not be negative", name)
-    return value
-
-
-def _query_time(request: web.Request, name: str, *, end: bool) -> datetime:
-    """A date (whole day, UTC; ``to`` is inclusive) or an ISO datetime with a zone."""
-    raw = request.query[name]
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw) + (timedelta(days=1) if end else timedelta())
-            return datetime.combine(day, time(), UTC)
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be a date or an ISO datetime", name) from None
-    if value.tzinfo is None:
-        raise bad_request(f"{name} needs a timezone", name)
-    return value
 
 
 # --- wiring ------------------------------------------------------------------------------

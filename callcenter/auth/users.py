@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -148,3 +149,20 @@ async def ensure_initial_admin(sessionmaker: async_sessionmaker[AsyncSession], c
         log.warning("initial_admin_created username=%s password=%s (demo mode: change it)",
                     config.initial_admin_username, generated)
     return generated
+
+
+async def apply_user_changes(session: AsyncSession, user: User, changes: dict[str, Any],
+                             clock: Clock) -> None:
+    """Apply an admin's patch: role and unit together, activation, password."""
+    role = Role(changes.get("role", user.role))
+    unit_id = changes["unit_id"] if "unit_id" in changes else user.unit_id
+    if role is not Role.UNIT_HANDLER and "unit_id" not in changes:
+        unit_id = None  # leaving the unit-handler role leaves the unit
+    await check_unit_for_role(session, role, unit_id)
+    user.role, user.unit_id = str(role), unit_id
+    if changes.get("display_name"):
+        user.display_name = changes["display_name"]
+    if changes.get("active") is not None:
+        user.active = changes["active"]
+    if changes.get("password"):
+        await set_password(user, changes["password"], clock)

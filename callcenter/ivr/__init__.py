@@ -1,1 +1,5 @@
-"""FastAGI scripts of the inbound IVR (menus as data come with the IVR feature)."""
+"""The inbound IVR: FastAGI scripts the dialplan runs before the queue."""
+
+from callcenter.feature import Feature
+
+FEATURE = Feature(name="ivr", agi=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import callcenter.auth.models  # noqa: F401  units, users, audit log, login attempts
 import callcenter.calls.models  # noqa: F401  call log (one row per Linkedid)
+import callcenter.knowledge.models  # noqa: F401  knowledge base articles and terms
+import callcenter.supervision.models  # noqa: F401  outbox, flags, daily runs
 import callcenter.tickets.models  # noqa: F401  tickets, assignments, timeline, counters
-import callcenter.tickets.supervision_models  # noqa: F401  outbox, flags, knowledge base
 from callcenter.store.base import Base
 
 __all__ = ["Base"]

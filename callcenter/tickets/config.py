@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from callcenter.supervision.config import SupervisionConfig
 from callcenter.tickets.models import TicketType
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,21 +34,6 @@ class AcceptanceDeadline(BaseModel):
 
     mode: Literal["working_hours", "same_day"] = "working_hours"
     hours: float = Field(default=2.0, gt=0, le=24)
-
-
-class SupervisionConfig(BaseModel):
-    """督办 (section ``[tickets.supervision]``): the daily scan and the hotspot triggers."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    run_at: time = time(8, 30)  # office local time, on working days
-    due_soon_working_days: int = Field(default=2, ge=0, le=30)
-    stale_run_minutes: int = Field(default=60, ge=1)  # a claimed run not finished: redo
-    hotspot_window_days: int = Field(default=7, ge=1, le=90)
-    hotspot_min_callers: int = Field(default=10, ge=2)
-    hotspot_min_unit_complaints: int = Field(default=10, ge=2)
-    hotspot_similarity: float = Field(default=0.45, gt=0, le=1)
 
 
 class TicketsConfig(BaseModel):

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.tickets.hotspots import terms_of, ticket_text
 from callcenter.tickets.models import Ticket, TicketStatus
 from callcenter.tickets.similarity import TextFeatures, cosine, features, same_place
+from callcenter.tickets.terms import terms_of, ticket_text
 
 MIN_SIMILARITY = 0.3
 SAME_TOPIC_BONUS = 0.1

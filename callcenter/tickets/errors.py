@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+from callcenter.errors import DomainError
 
-class TicketError(Exception):
-    """Base: ``status`` is the HTTP status, ``code`` a stable machine-readable id."""
 
-    status = 400
+class TicketError(DomainError):
+    """Base of the work-order errors."""
+
     code = "ticket_error"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class TicketNotFound(TicketError):

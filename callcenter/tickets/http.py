@@ -14,14 +14,11 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from callcenter.auth.http import PII_POLICY, client_ip
 from callcenter.auth.principal import Principal, Role
 from callcenter.auth.privacy import mask_address, mask_name, mask_phone, record_access
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.config import TicketsConfig, load_taxonomy
 from callcenter.tickets.models import Ticket, TicketExtension
-from callcenter.tickets.openapi import serve_openapi
-from callcenter.tickets.routing import Api, path_int
 from callcenter.tickets.schemas import (
     AssignmentOut,
     CallerOut,
@@ -50,12 +47,14 @@ from callcenter.tickets.schemas import (
     UnitCounts,
 )
 from callcenter.tickets.service import Loaded, TicketService
-from callcenter.web.keys import CLOCK, SESSIONMAKER, SETTINGS
+from callcenter.web.keys import CLOCK, PII_POLICY, SESSIONMAKER, SETTINGS
+from callcenter.web.request import API_PREFIX, client_ip, path_int
+from callcenter.web.routing import Api
 
 log = logging.getLogger(__name__)
 
 TICKETS: web.AppKey[TicketService] = web.AppKey("tickets", TicketService)
-PREFIX = "/api/v1"
+PREFIX = API_PREFIX
 ONE = PREFIX + "/tickets/{ticket_id}"
 
 ALL = (Role.AGENT, Role.UNIT_HANDLER, Role.SUPERVISOR, Role.ADMIN)
@@ -356,7 +355,7 @@ def build_service(app: web.Application, config: TicketsConfig) -> TicketService:
 
 
 def setup_web(app: web.Application, config: TicketsConfig | None = None) -> None:
-    """Register the ticket routes (after auth's ``setup_web``) and the OpenAPI document.
+    """Register the ticket routes (after auth's ``setup_web``).
 
     ``config`` defaults to ``app[SETTINGS].tickets`` when settings are present.
     """
@@ -365,8 +364,4 @@ def setup_web(app: web.Application, config: TicketsConfig | None = None) -> None
         config = getattr(settings, "tickets", None) or TicketsConfig()
     app[TICKETS] = build_service(app, config)
     api.install(app)
-    openapi_path = PREFIX + "/openapi.json"
-    if not any(getattr(r, "get_info", lambda: {})().get("path") == openapi_path
-               for r in app.router.resources()):
-        app.router.add_get(openapi_path, serve_openapi)
     log.info("tickets_api_ready routes=%d", len(api.routes))

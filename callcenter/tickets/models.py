@@ -298,3 +298,22 @@ class TicketDailyCounter(Base):
 @event.listens_for(TicketEvent, "before_delete")
 def _timeline_is_append_only(mapper: Any, connection: Any, target: TicketEvent) -> None:
     raise RuntimeError(f"ticket event {target.id} is append-only")
+
+
+class TicketTerms(Base):
+    """The order's text as a term vector, computed once (jieba is the slow part)."""
+
+    __tablename__ = "ticket_terms"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    terms: Mapped[Any] = mapped_column(JSON)  # term -> weight (unit vector)
+    places: Mapped[Any] = mapped_column(JSON)  # estate/road names: different places differ
+
+
+# The daily scan's access paths on the tickets table (created by migration 0004).
+SCAN_INDEXES = (
+    Index("ix_tickets_status_reply_due_at", Ticket.status, Ticket.reply_due_at),
+    Index("ix_tickets_status_acceptance_due_at", Ticket.status, Ticket.acceptance_due_at),
+    Index("ix_tickets_status_first_contact", Ticket.status, Ticket.first_contact_at,
+          Ticket.first_contact_due_at),
+)

@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from callcenter.auth.models import Unit
 from callcenter.auth.principal import Principal, Role
 from callcenter.clock import Clock
+from callcenter.knowledge.models import KnowledgeArticle
 from callcenter.tickets import lifecycle
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.config import Taxonomy, TicketsConfig
@@ -32,7 +33,6 @@ from callcenter.tickets.errors import (
     RuleViolation,
     TicketNotFound,
 )
-from callcenter.tickets.hotspots import ticket_text
 from callcenter.tickets.intake import DraftWriter
 from callcenter.tickets.lifecycle import OPEN_AT_UNIT, Action
 from callcenter.tickets.models import (
@@ -48,6 +48,7 @@ from callcenter.tickets.models import (
     TicketEvent,
     TicketExtension,
     TicketStatus,
+    TicketTerms,
     TicketWord,
 )
 from callcenter.tickets.numbering import TicketNumbers
@@ -68,7 +69,7 @@ from callcenter.tickets.schemas import (
 )
 from callcenter.tickets.search import encode_cursor, search_statement, unit_counts_statement
 from callcenter.tickets.similarity import TextFeatures, features_and_words
-from callcenter.tickets.supervision_models import KnowledgeArticle, TicketTerms
+from callcenter.tickets.terms import ticket_text
 
 log = logging.getLogger(__name__)
 

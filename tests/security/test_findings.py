@@ -34,9 +34,10 @@ from callcenter.auth.testing import (
 )
 from callcenter.bus.memory import MemoryBus
 from callcenter.clock import FrozenClock, SystemClock
+from callcenter.knowledge import http as knowledge_http
 from callcenter.settings import load_settings
-from callcenter.tickets import supervision
-from callcenter.tickets.notifications import topic_for
+from callcenter.supervision import http as supervision_http
+from callcenter.supervision.notifications import topic_for
 from callcenter.web.app import create_app
 from tests.tickets.conftest import Hotline, quick_user
 
@@ -138,7 +139,8 @@ async def live(sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenCloc
     await bus.start()
     config = test_auth_config(token_ttl_minutes=60)
     app = bare_app(sessionmaker, clock, config=config, bus=bus)
-    supervision.setup_web(app)  # notifications, flags, knowledge
+    supervision_http.setup_web(app)  # notifications, flags
+    knowledge_http.setup_web(app)
     try:
         async with TestClient(TestServer(app)) as client:
             yield Live(client, bus, clock, config, sessionmaker)

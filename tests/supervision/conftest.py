@@ -11,12 +11,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import callcenter.knowledge.models  # noqa: F401
+import callcenter.supervision.models  # noqa: F401
 import callcenter.tickets.models  # noqa: F401  (tables for create_all)
-import callcenter.tickets.supervision_models  # noqa: F401
 from callcenter.auth.testing import bare_app, test_auth_config
 from callcenter.bus.memory import MemoryBus
 from callcenter.clock import FrozenClock
-from callcenter.tickets import supervision
+from callcenter.supervision.http import setup_web
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.models import Ticket
 
@@ -65,6 +66,6 @@ def make_ticket(sessionmaker: async_sessionmaker[AsyncSession],
 @pytest.fixture
 async def client(sessionmaker, clock, bus) -> AsyncIterator[TestClient]:
     app = bare_app(sessionmaker, clock, config=test_auth_config(), bus=bus)
-    supervision.setup_web(app)
+    setup_web(app)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from callcenter.auth.principal import Role
 from callcenter.auth.testing import bearer, make_unit, make_user, test_auth_config, token_for
-from callcenter.tickets.hotspots import detect_hotspots
-from callcenter.tickets.supervision import SupervisionConfig
-from callcenter.tickets.supervision_models import Notification, SupervisionFlag
+from callcenter.supervision.hotspots import detect_hotspots
+from callcenter.supervision.models import Notification, SupervisionFlag
+from callcenter.supervision.scheduler import SupervisionConfig
 
 from .texts import (
     ILLEGAL_CONSTRUCTION,

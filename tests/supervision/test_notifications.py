@@ -6,7 +6,7 @@ from datetime import date
 
 from callcenter.auth.principal import Role
 from callcenter.auth.testing import bearer, make_unit, make_user, test_auth_config, token_for
-from callcenter.tickets.supervision import SupervisionConfig, SupervisionScheduler
+from callcenter.supervision.scheduler import SupervisionConfig, SupervisionScheduler
 
 
 async def test_live_push_list_and_mark_read(client, sessionmaker, bus, clock, calendar,

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 
 from callcenter.auth.testing import make_unit
-from callcenter.tickets.supervision import SupervisionConfig, SupervisionScheduler
-from callcenter.tickets.supervision_models import Notification, SupervisionRun
+from callcenter.supervision.models import Notification, SupervisionRun
+from callcenter.supervision.scheduler import SupervisionConfig, SupervisionScheduler
 
 CONFIG = SupervisionConfig()
 

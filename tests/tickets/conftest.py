@@ -17,8 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import callcenter.knowledge.models  # noqa: F401  knowledge articles (0004)
 import callcenter.store.models  # noqa: F401  every table in Base.metadata
-import callcenter.tickets.supervision_models  # noqa: F401  knowledge articles (0004)
 from callcenter.auth.config import AuthConfig
 from callcenter.auth.models import User
 from callcenter.auth.principal import Principal, Role
@@ -30,6 +30,7 @@ from callcenter.tickets.http import TICKETS
 from callcenter.tickets.http import setup_web as setup_tickets
 from callcenter.tickets.service import TicketService
 from callcenter.web.keys import CLOCK
+from callcenter.web.openapi import setup_openapi
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -127,6 +128,7 @@ async def hotline(sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenC
     app = bare_app(sessionmaker, clock, config=config)
     assert app[CLOCK] is clock
     setup_tickets(app, TicketsConfig())
+    setup_openapi(app)
     units = [(await make_unit(sessionmaker)).id for _ in range(3)]
 
     async def actor(role: Role, unit_id: int | None = None) -> Actor:

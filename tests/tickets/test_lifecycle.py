@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from callcenter.tickets.supervision_models import KnowledgeArticle
+from callcenter.knowledge.models import KnowledgeArticle
 from tests.tickets.conftest import Hotline, local
 
 PROOF = {"attachments": [{"kind": "photo", "name": "现场.jpg", "ref": "files/1.jpg"}]}

@@ -1,9 +1,5 @@
-"""Tables of migration 0004: notifications outbox, supervision flags and runs, the terms of
-each order (for duplicate and hotspot matching) and the knowledge base.
-
-Also three indexes on ``tickets`` that the daily supervision scan needs: it must touch only
-open orders near or past a deadline, not the millions of archived ones.
-"""
+"""Supervision's tables (migration 0004): the notifications outbox, hotspot flags and the
+daily runs."""
 
 from __future__ import annotations
 
@@ -13,9 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     Date,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -26,7 +20,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.auth.models import UtcDateTime
 from callcenter.store.base import Base
-from callcenter.tickets.models import Ticket
 
 
 class NotificationKind(StrEnum):
@@ -107,50 +100,3 @@ class SupervisionRun(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     counts: Mapped[Any] = mapped_column(JSON, default=dict)
-
-
-class TicketTerms(Base):
-    """The order's text as a term vector, computed once (jieba is the slow part)."""
-
-    __tablename__ = "ticket_terms"
-
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
-    terms: Mapped[Any] = mapped_column(JSON)  # term -> weight (unit vector)
-    places: Mapped[Any] = mapped_column(JSON)  # estate/road names: different places differ
-
-
-class KnowledgeArticle(Base):
-    """知识库: a standard answer agents read to the caller during the call."""
-
-    __tablename__ = "knowledge_articles"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
-    topic: Mapped[str | None] = mapped_column(String(64), index=True)
-    tags: Mapped[Any] = mapped_column(JSON, default=list)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-
-
-class KnowledgeTerm(Base):
-    """One segmented term of one article with its weight: a portable inverted index."""
-
-    __tablename__ = "knowledge_terms"
-    __table_args__ = (Index("ix_knowledge_terms_term", "term", "article_id"),)
-
-    article_id: Mapped[int] = mapped_column(
-        ForeignKey("knowledge_articles.id", ondelete="CASCADE"), primary_key=True)
-    term: Mapped[str] = mapped_column(String(64), primary_key=True)
-    weight: Mapped[float] = mapped_column(Float)
-
-
-# The daily scan's access paths on the tickets table (created by migration 0004).
-SCAN_INDEXES = (
-    Index("ix_tickets_status_reply_due_at", Ticket.status, Ticket.reply_due_at),
-    Index("ix_tickets_status_acceptance_due_at", Ticket.status, Ticket.acceptance_due_at),
-    Index("ix_tickets_status_first_contact", Ticket.status, Ticket.first_contact_at,
-          Ticket.first_contact_due_at),
-)

@@ -18,33 +18,27 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from aiohttp import web
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.auth.errors import not_found
-from callcenter.auth.http import API_PREFIX, path_int, read_json, require_role
 from callcenter.auth.principal import Role
-from callcenter.tickets.models import Ticket, TicketStatus, TicketType
-from callcenter.tickets.notifications import dedupe_key, store_notifications
+from callcenter.supervision.models import (
+    FlagKind,
+    FlagStatus,
+    NotificationKind,
+    SupervisionFlag,
+)
+from callcenter.supervision.notifications import dedupe_key, store_notifications
+from callcenter.tickets.models import Ticket, TicketStatus, TicketTerms, TicketType
 from callcenter.tickets.similarity import (
     TermVector,
     TextFeatures,
     centroid,
     cosine,
-    features,
     key_terms,
     same_place,
 )
-from callcenter.tickets.supervision_models import (
-    FlagKind,
-    FlagStatus,
-    NotificationKind,
-    SupervisionFlag,
-    TicketTerms,
-)
-from callcenter.web.keys import CLOCK, SESSIONMAKER
+from callcenter.tickets.terms import store_missing_terms, ticket_text
 
 log = logging.getLogger(__name__)
 
@@ -53,44 +47,6 @@ CANDIDATE_TERMS = 5
 CENTROID_TERMS = 30
 EXACT_CENTROID_UP_TO = 20
 CENTROID_EVERY = 10
-
-
-def ticket_text(title: str | None, content: str | None) -> str:
-    return f"{title or ''} {content or ''}".strip()
-
-
-async def terms_of(session: AsyncSession,
-                   rows: list[tuple[int, str]]) -> dict[int, TextFeatures]:
-    """Features of ``(ticket_id, text)``: stored ones, computing and storing the rest."""
-    ids = [ticket_id for ticket_id, _ in rows]
-    stored: dict[int, TextFeatures] = {}
-    for start in range(0, len(ids), 5000):
-        result = await session.execute(
-            select(TicketTerms.ticket_id, TicketTerms.terms, TicketTerms.places)
-            .where(TicketTerms.ticket_id.in_(ids[start:start + 5000])))
-        for ticket_id, terms, places in result:
-            stored[ticket_id] = TextFeatures(terms, frozenset(places or ()))
-    missing = [(ticket_id, text) for ticket_id, text in rows if ticket_id not in stored]
-    stored.update(await _store_missing(session, missing))
-    return stored
-
-
-async def _store_missing(session: AsyncSession,
-                         missing: list[tuple[int, str]]) -> dict[int, TextFeatures]:
-    """Segment and store the features of orders that have none (registered before terms
-    were stored at registration); the next scan reads them."""
-    if len(missing) > 50:  # segmentation is CPU work: keep the event loop responsive
-        computed = await asyncio.to_thread(lambda: [features(text) for _, text in missing])
-    else:
-        computed = [features(text) for _, text in missing]
-    found: dict[int, TextFeatures] = {}
-    for (ticket_id, _), features_of in zip(missing, computed, strict=True):
-        found[ticket_id] = features_of
-        session.add(TicketTerms(ticket_id=ticket_id, terms=features_of.vector,
-                                places=sorted(features_of.places)))
-    if missing:
-        log.info("hotspot_terms_computed count=%d", len(missing))
-    return found
 
 
 async def window_features(session: AsyncSession, since: datetime, now: datetime
@@ -108,7 +64,7 @@ async def window_features(session: AsyncSession, since: datetime, now: datetime
         .where(Ticket.created_at >= since, Ticket.created_at <= now,
                Ticket.status.not_in([str(s) for s in NOT_COUNTED]))
         .order_by(Ticket.created_at, Ticket.id))).all()
-    computed = await _store_missing(session, [(i, ticket_text(title, content))
+    computed = await store_missing_terms(session, [(i, ticket_text(title, content))
                                               for i, _, terms, _, title, content in rows
                                               if terms is None])
     return [(i, phone, computed[i] if terms is None
@@ -298,48 +254,3 @@ def _update(flag: SupervisionFlag, now: datetime, ticket_ids: list[int], count: 
     if terms:
         flag.terms = terms
     return True
-
-
-# --- HTTP ------------------------------------------------------------------------------
-
-def flag_json(flag: SupervisionFlag) -> dict[str, Any]:
-    return {"id": flag.id, "kind": flag.kind, "status": flag.status, "summary": flag.summary,
-            "key_terms": key_terms(flag.terms or {}, 6), "places": flag.places,
-            "ticket_ids": flag.ticket_ids,
-            "unit_id": flag.unit_id, "count": flag.count, "window_days": flag.window_days,
-            "raised_at": flag.raised_at.isoformat(), "updated_at": flag.updated_at.isoformat()}
-
-
-class FlagPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    status: FlagStatus
-
-
-async def list_flags(request: web.Request) -> web.Response:
-    require_role(request, Role.SUPERVISOR, Role.ADMIN)
-    query = select(SupervisionFlag).order_by(SupervisionFlag.id.desc())
-    for name in ("status", "kind"):
-        if name in request.query:
-            query = query.where(getattr(SupervisionFlag, name) == request.query[name])
-    async with request.app[SESSIONMAKER]() as session:
-        flags = (await session.scalars(query.limit(500))).all()
-    return web.json_response({"flags": [flag_json(f) for f in flags]})
-
-
-async def patch_flag(request: web.Request) -> web.Response:
-    principal = require_role(request, Role.SUPERVISOR)
-    body = await read_json(request, FlagPatch)
-    async with request.app[SESSIONMAKER]() as session, session.begin():
-        flag = await session.get(SupervisionFlag, path_int(request, "flag_id"))
-        if flag is None:
-            raise not_found("flag not found")
-        flag.status, flag.status_by = str(body.status), principal.user_id
-        flag.updated_at = request.app[CLOCK].now()
-        result = flag_json(flag)
-    return web.json_response(result)
-
-
-def setup_web(app: web.Application) -> None:
-    app.router.add_get(f"{API_PREFIX}/supervision/flags", list_flags)
-    app.router.add_patch(f"{API_PREFIX}/supervision/flags/{{flag_id}}", patch_flag)

@@ -18,20 +18,15 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ARRAY, Integer, and_, any_, cast, false, func, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from callcenter.auth.errors import forbidden
-from callcenter.auth.http import API_PREFIX, current_principal, read_json, require_role
 from callcenter.auth.principal import Principal, Role
 from callcenter.bus import Bus
 from callcenter.clock import Clock
-from callcenter.tickets.supervision_models import Notification
-from callcenter.web.keys import BUS, CLOCK, SESSIONMAKER
+from callcenter.supervision.models import Notification
 
 log = logging.getLogger(__name__)
 
@@ -184,86 +179,3 @@ async def mark_read(session: AsyncSession, principal: Principal, *, ids: list[in
         stmt = stmt.where(Notification.id.in_(ids))
     result = await session.execute(stmt.values(read_at=now, read_by=principal.user_id))
     return int(result.rowcount or 0)
-
-
-# --- HTTP ------------------------------------------------------------------------------
-
-READERS = (Role.UNIT_HANDLER, Role.SUPERVISOR, Role.ADMIN, Role.AGENT)
-
-
-class ReadIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    ids: list[int] | None = Field(default=None, max_length=1000)  # None: all of mine
-
-
-async def get_notifications(request: web.Request) -> web.Response:
-    principal = require_role(request, *READERS)
-    unread_only = request.query.get("unread", "").lower() in ("1", "true", "yes")
-    try:
-        limit = max(1, min(int(request.query.get("limit", "50")), 500))
-    except ValueError:
-        limit = 50
-    async with request.app[SESSIONMAKER]() as session:
-        rows, unread = await list_notifications(session, principal, unread_only=unread_only,
-                                                limit=limit)
-    return web.json_response({"notifications": [notification_json(n) for n in rows],
-                              "unread": unread})
-
-
-async def post_read(request: web.Request) -> web.Response:
-    principal = require_role(request, *READERS)
-    body = await read_json(request, ReadIn)
-    async with request.app[SESSIONMAKER]() as session, session.begin():
-        count = await mark_read(session, principal, ids=body.ids, now=request.app[CLOCK].now())
-    return web.json_response({"marked": count})
-
-
-async def notifications_ws(request: web.Request) -> web.WebSocketResponse:
-    """Live notifications of the caller's unit (handlers) or role (supervisors).
-
-    The first message, ``{"type": "ready", "unread": n}``, is sent once the subscription
-    is active: nothing published after it is missed. The socket is closed (1008) at the
-    first push after its token expired or its user lost the unit or role it follows.
-    """
-    principal = require_role(request, *READERS)
-    topics = topics_of(principal)
-    if not topics:
-        raise forbidden("a unit handler without a unit has no notifications")
-    ws = web.WebSocketResponse(heartbeat=30)
-    await ws.prepare(request)
-    async with request.app[BUS].subscribe(*topics) as subscription:
-        async with request.app[SESSIONMAKER]() as session:
-            _, unread = await list_notifications(session, principal, unread_only=True, limit=1)
-        await ws.send_json({"type": "ready", "unread": unread})
-
-        async def forward() -> None:
-            async for _topic, event in subscription:
-                # The socket outlives its token: re-check it, and the user's unit, each time.
-                now = await current_principal(request)
-                if now is None or topics_of(now) != topics:
-                    await ws.close(code=WSCloseCode.POLICY_VIOLATION,
-                                   message=b"token expired or access changed")
-                    return
-                await ws.send_json({"type": "notifications",
-                                    "notifications": event["notifications"]})
-
-        pump = asyncio.create_task(forward())
-        try:
-            async for message in ws:  # until the client closes; client messages are ignored
-                if message.type == WSMsgType.ERROR:
-                    break
-        finally:
-            pump.cancel()
-            await asyncio.gather(pump, return_exceptions=True)
-    return ws
-
-
-def setup_web(app: web.Application) -> None:
-    app.router.add_get(f"{API_PREFIX}/notifications", get_notifications)
-    app.router.add_post(f"{API_PREFIX}/notifications/read", post_read)
-    app.router.add_get(f"{API_PREFIX}/notifications/ws", notifications_ws)
-
-
-__all__ = ["dedupe_key", "store_notifications", "push_pending", "list_notifications",
-           "mark_read", "setup_web", "topic_for"]

@@ -3,12 +3,11 @@
 A handler is registered with ``@api.route(...)``; the declaration both wires aiohttp and
 feeds the OpenAPI document (``openapi.py``), so the document cannot drift from the code.
 Payloads are parsed here: a bad one answers 422 naming the field; domain errors
-(``TicketError``) are turned into their HTTP status here, in one place.
+(``DomainError``) are turned into their HTTP status here, in one place.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,9 +16,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from callcenter.auth.http import require_role
 from callcenter.auth.principal import Principal, Role
-from callcenter.tickets.errors import TicketError
+from callcenter.errors import DomainError
+from callcenter.web.errors import error_response, invalid
+from callcenter.web.request import parse_query, require_role
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Api:
                 try:
                     payload = await _payload(request, spec)
                     result = await endpoint(request, principal, payload)
-                except TicketError as exc:
+                except DomainError as exc:
                     raise error_response(exc.status, exc.code, exc.message, exc.field) from None
                 return web.json_response(text=result.model_dump_json(), status=spec.status)
 
@@ -74,29 +74,6 @@ class Api:
             app.router.add_route(spec.method, spec.path, handler)
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None
-                   ) -> web.HTTPException:
-    """The project's JSON error: ``{"error": {"code", "message", "field"?}}``."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        body["field"] = field
-    cls = web.HTTPException
-    for candidate in (web.HTTPNotFound, web.HTTPConflict, web.HTTPForbidden,
-                      web.HTTPUnprocessableEntity, web.HTTPBadRequest,
-                      web.HTTPServiceUnavailable):
-        if candidate.status_code == status:
-            cls = candidate
-    return cls(text=json.dumps({"error": body}, ensure_ascii=False),
-               content_type="application/json")
-
-
-def invalid(exc: ValidationError, prefix: str = "") -> web.HTTPException:
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
-    message = first["msg"].removeprefix("Value error, ")
-    return error_response(422, "invalid", message, f"{prefix}{field}" if field else None)
-
-
 async def _payload(request: web.Request, spec: ApiSpec) -> Any:
     if spec.body is not None:
         try:
@@ -110,27 +87,3 @@ async def _payload(request: web.Request, spec: ApiSpec) -> Any:
     if spec.query is not None:
         return parse_query(request, spec.query)
     return None
-
-
-def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    """Query string into ``model``: list fields accept repeats and comma-separated values."""
-    raw: dict[str, Any] = {}
-    for name in set(request.query.keys()):
-        values = request.query.getall(name)
-        annotation = str(model.model_fields[name].annotation) if name in model.model_fields else ""
-        if annotation.startswith("list") or "list[" in annotation:
-            raw[name] = [v for value in values for v in value.split(",") if v]
-        else:
-            raw[name] = values[-1]
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise invalid(exc) from None
-
-
-def path_int(request: web.Request, name: str) -> int:
-    """A numeric path segment; anything else is simply not found."""
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise error_response(404, "not_found", f"no such {name}") from None

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,13 +27,13 @@ from callcenter.auth.models import Unit
 from callcenter.auth.principal import Role
 from callcenter.bus import Bus
 from callcenter.clock import Clock
+from callcenter.supervision.config import SupervisionConfig
+from callcenter.supervision.models import NotificationKind, SupervisionRun
+from callcenter.supervision.notifications import dedupe_key, push_pending, store_notifications
 from callcenter.tickets.calendar import WorkingCalendar
-from callcenter.tickets.config import SupervisionConfig
 from callcenter.tickets.lifecycle import OPEN_AT_UNIT
 from callcenter.tickets.models import Ticket, TicketStatus
-from callcenter.tickets.notifications import dedupe_key, push_pending, store_notifications
 from callcenter.tickets.similarity import warm_up
-from callcenter.tickets.supervision_models import NotificationKind, SupervisionRun
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +43,7 @@ log = logging.getLogger(__name__)
 UNIT_HOLDS = tuple(sorted(OPEN_AT_UNIT))
 SUPERVISORS = str(Role.SUPERVISOR)
 
-__all__ = ["SupervisionConfig", "SupervisionScheduler", "ScanResult", "scan_deadlines",
-           "setup_web"]
+__all__ = ["SupervisionConfig", "SupervisionScheduler", "ScanResult", "scan_deadlines"]
 
 
 @dataclass
@@ -180,7 +178,7 @@ class SupervisionScheduler:
 
     async def _hotspots(self, now: datetime, day: date, timed: dict[str, int]
                         ) -> dict[str, int]:
-        from callcenter.tickets.hotspots import detect_hotspots
+        from callcenter.supervision.hotspots import detect_hotspots
 
         began = time.perf_counter()
         async with self.sessionmaker() as session, session.begin():
@@ -252,12 +250,3 @@ class SupervisionScheduler:
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
-
-
-def setup_web(app: web.Application) -> None:
-    """Routes of supervision: notifications, hotspot flags, knowledge base."""
-    from callcenter.tickets import hotspots, knowledge, notifications
-
-    notifications.setup_web(app)
-    hotspots.setup_web(app)
-    knowledge.setup_web(app)

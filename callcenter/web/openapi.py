@@ -14,9 +14,9 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from callcenter.tickets.routing import ApiSpec
+from callcenter.web.request import API_PREFIX, PUBLIC_PATHS
+from callcenter.web.routing import ApiSpec
 
-PUBLIC = {"/api/v1/auth/login", "/api/v1/openapi.json"}
 _PLACEHOLDER = re.compile(r"{(\w+)}")
 _WORD = re.compile(r"\W+")
 
@@ -73,7 +73,7 @@ def _operation(route: web.AbstractRoute, path: str, spec: ApiSpec | None,
     }
     if doc:
         op["description"] = doc
-    if path not in PUBLIC:
+    if path not in PUBLIC_PATHS:
         op["security"] = [{"bearer": []}]
     if spec is None:
         op["responses"]["default"] = {"description": "see the handler"}
@@ -121,3 +121,9 @@ _ERROR = {
 async def serve_openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of this service (public)."""
     return web.json_response(build_openapi(request.app))
+
+
+def setup_openapi(app: web.Application) -> None:
+    """Serve the document at ``/api/v1/openapi.json`` (after every feature added its routes:
+    the document is built per request from the route table)."""
+    app.router.add_get(f"{API_PREFIX}/openapi.json", serve_openapi)
