@@ -2,6 +2,9 @@
 
 Modules log with the standard library (``log.info("call ended linkedid=%s", ...)``) so
 every library's records come out in the same shape; this module only formats them.
+Personal data stays out: modules never log names or addresses, SQL parameters are hidden by
+the engine, and as a last net every line (tracebacks included) has phone and ID numbers
+masked and bearer tokens removed (``pii.scrub``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from callcenter.pii import scrub
 
 _HANDLER_NAME = "callcenter"
 
@@ -37,10 +42,10 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
             timespec="milliseconds"),
         "level": record.levelname,
         "logger": record.name,
-        "msg": record.getMessage(),
+        "msg": scrub(record.getMessage()),
     }
     if record.exc_info:
-        fields["exc"] = logging.Formatter().formatException(record.exc_info)
+        fields["exc"] = scrub(logging.Formatter().formatException(record.exc_info))
     return fields
 
 

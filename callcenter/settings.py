@@ -23,7 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from callcenter.auth.config import AuthConfig
+from callcenter.auth.config import PUBLISHED_TOKEN_SECRETS, AuthConfig, with_local_token_secret
+from callcenter.auth.local_secret import LocalSecretError
+from callcenter.calls.config import CallsConfig
 from callcenter.simulator.config import SimulatorConfig
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.tickets.config import TicketsConfig
@@ -33,6 +35,10 @@ CONFIG_ENV = "CALLCENTER_CONFIG"
 DEFAULT_CONFIG = Path("config/callcenter.toml")
 DEFAULT_SOURCE = "built-in default"
 ROLES = ("web", "telephony", "workers")
+DEFAULT_DATA_DIR = Path("var")
+# Optional in the model (dev mode generates them) but required in production.
+REQUIRED_IN_PRODUCTION = frozenset({"auth.token_secret"})
+PUBLISHED_SECRETS = {"auth.token_secret": PUBLISHED_TOKEN_SECRETS}
 
 
 class ConfigError(Exception):
@@ -144,7 +150,18 @@ class Settings(Section):
     agi: AgiConfig = Field(default_factory=AgiConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
+    calls: CallsConfig = Field(default_factory=CallsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where local state lives: the SQLite database's folder, else ``var/``."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).expanduser().parent
+        return DEFAULT_DATA_DIR
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -168,6 +185,11 @@ def load_settings(path: Path | str | None = None,
         raise _config_error(exc, sources, str(file or DEFAULT_SOURCE)) from None
     if settings.service.mode == "production":
         check_production_secrets(settings, sources)
+    else:
+        try:
+            settings.auth = with_local_token_secret(settings.auth, settings.data_dir)
+        except LocalSecretError as exc:
+            raise ConfigError(DEFAULT_SOURCE, "auth.token_secret", str(exc)) from None
     return settings
 
 
@@ -290,7 +312,7 @@ def _secret_fields(model: BaseModel, prefix: str = "") -> list[tuple[str, Any, A
         annotation = str(info.annotation)
         if "SecretStr" not in annotation:
             continue
-        optional = "None" in annotation
+        optional = "None" in annotation and dotted not in REQUIRED_IN_PRODUCTION
         default = None if info.default_factory else info.default
         found.append((dotted, value, default, not optional))
     return found
@@ -312,7 +334,9 @@ def check_production_secrets(settings: Settings, sources: Mapping[str, str]) -> 
             raise ConfigError(origin, key, "secret must come from the environment or a "
                               f"secrets file in production mode ({_env_name(key)} or "
                               f"{_env_name(key)}_FILE)")
-        if isinstance(default, SecretStr) and value == default:
+        published = PUBLISHED_SECRETS.get(key, frozenset())
+        if (isinstance(default, SecretStr) and value == default
+                or isinstance(value, SecretStr) and value.get_secret_value() in published):
             raise ConfigError(source or DEFAULT_SOURCE, key,
                               "secret is the repository default; choose your own")
     _check_url_passwords(settings, sources)

@@ -2,13 +2,28 @@
 
 Masking rules are data: an office decides which caller fields each role may see unmasked,
 and for which need (``view`` the order, ``contact`` the citizen, ``revisit``).
+
+The token secret has no default in the repository: it comes from the environment or a
+secrets file, or, outside production, from ``with_local_token_secret`` (generated once and
+kept in the data directory).
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from callcenter.auth.local_secret import load_or_create_secret
+from callcenter.auth.passwords import MIN_PASSWORD_LENGTH, MIN_PASSWORD_SCORE, PasswordPolicy
 from callcenter.auth.principal import Role
+
+log = logging.getLogger(__name__)
+
+TOKEN_SECRET_FILE = "token_secret"
+# Token secrets this repository once shipped as defaults: public, refused in production.
+PUBLISHED_TOKEN_SECRETS = frozenset({"dev-only-insecure-token-secret-change-me"})
 
 CALLER_FIELDS = ("name", "phone", "address", "ip")
 
@@ -45,8 +60,8 @@ def default_masking_rules() -> list[MaskingRule]:
 class AuthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Demo default only; production mode refuses to start with it (see users.py).
-    token_secret: SecretStr = SecretStr("dev-only-insecure-token-secret-change-me")
+    # No default: from the environment, or generated per installation (see module doc).
+    token_secret: SecretStr | None = None
     token_issuer: str = "callcenter"
     token_ttl_minutes: int = Field(default=480, ge=1, le=24 * 60)
     login_max_attempts: int = Field(default=5, ge=1)  # failures per username per window
@@ -55,3 +70,26 @@ class AuthConfig(BaseModel):
     initial_admin_username: str = "admin"
     initial_admin_password: SecretStr | None = None
     masking: list[MaskingRule] = Field(default_factory=default_masking_rules)
+    password_min_length: int = Field(default=MIN_PASSWORD_LENGTH, ge=8, le=128)
+    password_min_score: int = Field(default=MIN_PASSWORD_SCORE, ge=0, le=4)
+    """zxcvbn's estimate: 0 too guessable, 1 very guessable, 2 somewhat guessable,
+    3 safely unguessable (the default), 4 very unguessable."""
+
+    def password_policy(self) -> PasswordPolicy:
+        return PasswordPolicy(min_length=self.password_min_length,
+                              min_score=self.password_min_score)
+
+
+def with_local_token_secret(config: AuthConfig, data_dir: Path) -> AuthConfig:
+    """``config`` itself when it has a token secret; else a copy holding the secret kept in
+    ``data_dir`` (generated on the first start). Never for production, which must
+    configure its own."""
+    if config.token_secret is not None:
+        return config
+    path = data_dir / TOKEN_SECRET_FILE
+    secret, created = load_or_create_secret(path)
+    # WARNING: shown even before logging is configured, and worth seeing at every start.
+    log.warning("auth.token_secret_%s path=%s (no auth.token_secret configured; set "
+                "CALLCENTER_AUTH__TOKEN_SECRET to choose one)",
+                "generated" if created else "reused", path)
+    return config.model_copy(update={"token_secret": SecretStr(secret)})

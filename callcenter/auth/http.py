@@ -8,13 +8,12 @@ nobody is logged in and 403 when the role does not fit.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,7 +22,25 @@ from callcenter.auth.models import AuditLog, Unit, User
 from callcenter.auth.principal import Principal, Role
 from callcenter.auth.privacy import PiiPolicy, record_access
 from callcenter.auth.ratelimit import LoginRateLimiter
-from callcenter.auth.tokens import InvalidToken, decode_token, issue_token
+from callcenter.auth.schemas import (
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
+    LoginIn,
+    LoginOut,
+    LoginUser,
+    MeOut,
+    UnitIn,
+    UnitList,
+    UnitOut,
+    UnitPatch,
+    UserIn,
+    UserList,
+    UserOut,
+    UserPatch,
+    UsersQuery,
+)
+from callcenter.auth.tokens import InvalidToken, check_token_current, decode_token, issue_token
 from callcenter.auth.users import (
     UserError,
     apply_user_changes,
@@ -40,12 +57,10 @@ from callcenter.web.request import (
     PRINCIPAL,
     PUBLIC_PATHS,
     client_ip,
+    parse_time,
     path_int,
-    query_int,
-    query_time,
-    read_json,
-    require_role,
 )
+from callcenter.web.routing import Api
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +96,20 @@ async def current_principal(request: web.Request) -> Principal | None:
         return None
 
 
-_URL_TOKEN = re.compile(r"(access_token=)[^&\s\"]+")
+_QUERY_VALUE = re.compile(r"([?&][^=&\s\"?#]+=)[^&\s\"#]*")
 
 
-class RedactUrlTokens(logging.Filter):
-    """Access-log records keep the request line, not a token passed in the URL."""
+class RedactQueryStrings(logging.Filter):
+    """Access-log records keep the request line's path and parameter names, not the values:
+    a token in a websocket URL, a phone number searched for (``?text=138...``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "access_token=" in message:
-            record.msg, record.args = _URL_TOKEN.sub(r"\1***", message), ()
+        if "=" in message:
+            record.msg, record.args = _QUERY_VALUE.sub(r"\1***", message), ()
         line = getattr(record, "first_request_line", None)
         if isinstance(line, str):
-            record.first_request_line = _URL_TOKEN.sub(r"\1***", line)
+            record.first_request_line = _QUERY_VALUE.sub(r"\1***", line)
         return True
 
 
@@ -106,10 +122,10 @@ async def load_principal(sessionmaker: async_sessionmaker[AsyncSession], config:
         raise unauthenticated(f"invalid token: {exc}") from None
     async with sessionmaker() as session:
         user = await session.get(User, claims.user_id)
-    if user is None or not user.active or user.username != claims.username:
-        raise unauthenticated("user not active")
-    if claims.issued_at < user.password_changed_at:
-        raise unauthenticated("token issued before the last password change")
+    try:
+        check_token_current(user, claims)
+    except InvalidToken as exc:
+        raise unauthenticated(str(exc)) from None
     return principal_for(user)
 
 
@@ -127,121 +143,75 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-# --- payloads ----------------------------------------------------------------------------
-
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoginIn(_Payload):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class UnitIn(_Payload):
-    code: str = Field(min_length=1, max_length=32)
-    name: str = Field(min_length=1, max_length=200)
-    active: bool = True
-
-
-class UnitPatch(_Payload):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    active: bool | None = None
-
-
-class UserIn(_Payload):
-    username: str = Field(min_length=1, max_length=64)
-    password: str
-    role: Role
-    display_name: str | None = Field(default=None, max_length=200)
-    unit_id: int | None = None
-    active: bool = True
-
-
-class UserPatch(_Payload):
-    display_name: str | None = Field(default=None, max_length=200)
-    role: Role | None = None
-    unit_id: int | None = None
-    active: bool | None = None
-    password: str | None = None
-
-
-def unit_json(unit: Unit) -> dict[str, Any]:
-    return {"id": unit.id, "code": unit.code, "name": unit.name, "active": unit.active}
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "display_name": user.display_name,
-            "role": user.role, "unit_id": user.unit_id, "active": user.active,
-            "created_at": user.created_at.isoformat(),
-            "password_changed_at": user.password_changed_at.isoformat()}
-
-
-def audit_json(row: AuditLog) -> dict[str, Any]:
-    return {"id": row.id, "at": row.at.isoformat(), "user_id": row.user_id,
-            "username": row.username, "role": row.role, "action": row.action,
-            "object_type": row.object_type, "object_id": row.object_id,
-            "fields": row.fields, "ip": row.ip}
+API = Api()
+"""Auth's declared routes (roles, payloads and responses feed the OpenAPI document)."""
+ALL = tuple(Role)
+ADMIN = (Role.ADMIN,)
 
 
 # --- login -------------------------------------------------------------------------------
 
-async def login(request: web.Request) -> web.Response:
-    body = await read_json(request, LoginIn)
+@API.route("POST", f"{API_PREFIX}/auth/login", summary="Log in: a bearer token for the API",
+           roles=(), body=LoginIn, response=LoginOut, errors=(401, 422, 429), public=True)
+async def login(request: web.Request, _: None, body: LoginIn) -> LoginOut:
+    """Failed attempts are limited per user name and per address (429 with Retry-After)."""
     app = request.app
     config, clock, limiter = app[AUTH_CONFIG], app[CLOCK], app[LOGIN_LIMITER]
     ip, now = client_ip(request), clock.now()
+    who = username_hash(body.username)
     async with app[SESSIONMAKER]() as session, session.begin():
         wait = await limiter.retry_after(session, username=body.username, ip=ip, now=now)
         if wait:
-            log.warning("login_rate_limited username=%s ip=%s", body.username, ip)
+            log.warning("login_rate_limited user_hash=%s ip=%s", who, ip)
             raise http_error(web.HTTPTooManyRequests, "rate_limited",
                              "too many failed logins; try again later",
                              headers={"Retry-After": str(wait)})
         user = await check_credentials(session, body.username, body.password)
         await limiter.record(session, username=body.username, ip=ip, now=now,
                              succeeded=user is not None)
-        if user is None:
-            log.info("login_failed username=%s ip=%s", body.username, ip)
-            failed = True
-        else:
-            failed = False
+        if user is not None:
             principal = principal_for(user)
             await record_access(session, principal, action="login", object_type="user",
                                 object_id=user.id, fields=[], ip=ip, clock=clock)
-    if failed:  # after commit, so the failure counts
+    if user is None:  # after commit, so the failure counts
+        log.info("login_failed user_hash=%s ip=%s", who, ip)
         raise http_error(web.HTTPUnauthorized, "invalid_credentials",
                          "invalid username or password")
     token, expires_at = issue_token(principal, config, clock)
-    return web.json_response({"token": token, "token_type": "Bearer",
-                              "expires_at": expires_at.isoformat(),
-                              "user": {"id": principal.user_id, "username": principal.username,
-                                       "role": str(principal.role),
-                                       "unit_id": principal.unit_id}})
+    return LoginOut(token=token, expires_at=expires_at,
+                    user=LoginUser(id=principal.user_id, username=principal.username,
+                                   role=principal.role, unit_id=principal.unit_id))
 
 
-async def me(request: web.Request) -> web.Response:
-    principal = require_role(request)
+def username_hash(username: str) -> str:
+    """What the log says of a typed user name: it may be anything, even a phone number."""
+    return hashlib.sha256(username.encode()).hexdigest()[:12]
+
+
+@API.route("GET", f"{API_PREFIX}/auth/me", summary="The logged-in user and their unit",
+           roles=ALL, response=MeOut)
+async def me(request: web.Request, principal: Principal, _: None) -> MeOut:
     async with request.app[SESSIONMAKER]() as session:
         user = await session.get(User, principal.user_id)
         unit = await session.get(Unit, user.unit_id) if user and user.unit_id else None
     if user is None:
         raise unauthenticated()
-    return web.json_response({**user_json(user), "unit": unit_json(unit) if unit else None})
+    return MeOut(**UserOut.of(user).model_dump(), unit=UnitOut.of(unit) if unit else None)
 
 
 # --- units -------------------------------------------------------------------------------
 
-async def list_units(request: web.Request) -> web.Response:
-    require_role(request)  # agents dispatch to units, handlers see theirs: every role reads
+@API.route("GET", f"{API_PREFIX}/units", summary="Every unit (agents dispatch to them)",
+           roles=ALL, response=UnitList)
+async def list_units(request: web.Request, principal: Principal, _: None) -> UnitList:
     async with request.app[SESSIONMAKER]() as session:
         units = (await session.scalars(select(Unit).order_by(Unit.code))).all()
-    return web.json_response({"units": [unit_json(u) for u in units]})
+    return UnitList(units=[UnitOut.of(u) for u in units])
 
 
-async def post_unit(request: web.Request) -> web.Response:
-    admin = require_role(request, Role.ADMIN)
-    body = await read_json(request, UnitIn)
+@API.route("POST", f"{API_PREFIX}/units", summary="Create a unit", roles=ADMIN, body=UnitIn,
+           response=UnitOut, status=201)
+async def post_unit(request: web.Request, admin: Principal, body: UnitIn) -> UnitOut:
     async with request.app[SESSIONMAKER]() as session, session.begin():
         try:
             unit = await create_unit(session, code=body.code, name=body.name, active=body.active)
@@ -249,13 +219,12 @@ async def post_unit(request: web.Request) -> web.Response:
             raise conflict(str(exc), exc.field) from None
         await _audit_admin(request, session, admin, "unit.create", "unit", unit.id,
                            ["code", "name", "active"])
-        result = unit_json(unit)
-    return web.json_response(result, status=201)
+        return UnitOut.of(unit)
 
 
-async def patch_unit(request: web.Request) -> web.Response:
-    admin = require_role(request, Role.ADMIN)
-    body = await read_json(request, UnitPatch)
+@API.route("PATCH", f"{API_PREFIX}/units/{{unit_id}}", summary="Rename or (de)activate a unit",
+           roles=ADMIN, body=UnitPatch, response=UnitOut)
+async def patch_unit(request: web.Request, admin: Principal, body: UnitPatch) -> UnitOut:
     changes = body.model_dump(exclude_unset=True)
     async with request.app[SESSIONMAKER]() as session, session.begin():
         unit = await session.get(Unit, path_int(request, "unit_id"))
@@ -265,66 +234,68 @@ async def patch_unit(request: web.Request) -> web.Response:
             setattr(unit, key, value)
         await _audit_admin(request, session, admin, "unit.update", "unit", unit.id,
                            sorted(changes))
-        result = unit_json(unit)
-    return web.json_response(result)
+        return UnitOut.of(unit)
 
 
 # --- users -------------------------------------------------------------------------------
 
-async def list_users(request: web.Request) -> web.Response:
-    require_role(request, Role.ADMIN)
-    query = select(User).order_by(User.username)
-    if "unit_id" in request.query:
-        query = query.where(User.unit_id == query_int(request, "unit_id"))
-    if "role" in request.query:
-        query = query.where(User.role == request.query["role"])
+@API.route("GET", f"{API_PREFIX}/users", summary="Users, by unit or role", roles=ADMIN,
+           query=UsersQuery, response=UserList)
+async def list_users(request: web.Request, _: Principal, query: UsersQuery) -> UserList:
+    statement = select(User).order_by(User.username)
+    if query.unit_id is not None:
+        statement = statement.where(User.unit_id == query.unit_id)
+    if query.role is not None:
+        statement = statement.where(User.role == str(query.role))
     async with request.app[SESSIONMAKER]() as session:
-        users = (await session.scalars(query)).all()
-    return web.json_response({"users": [user_json(u) for u in users]})
+        users = (await session.scalars(statement)).all()
+    return UserList(users=[UserOut.of(u) for u in users])
 
 
-async def get_user(request: web.Request) -> web.Response:
-    require_role(request, Role.ADMIN)
+@API.route("GET", f"{API_PREFIX}/users/{{user_id}}", summary="One user", roles=ADMIN,
+           response=UserOut)
+async def get_user(request: web.Request, _: Principal, __: None) -> UserOut:
     async with request.app[SESSIONMAKER]() as session:
         user = await session.get(User, path_int(request, "user_id"))
     if user is None:
         raise not_found("user not found")
-    return web.json_response(user_json(user))
+    return UserOut.of(user)
 
 
-async def post_user(request: web.Request) -> web.Response:
-    admin = require_role(request, Role.ADMIN)
-    body = await read_json(request, UserIn)
+@API.route("POST", f"{API_PREFIX}/users", summary="Create a user", roles=ADMIN, body=UserIn,
+           response=UserOut, status=201)
+async def post_user(request: web.Request, admin: Principal, body: UserIn) -> UserOut:
     async with request.app[SESSIONMAKER]() as session, session.begin():
         try:
             user = await create_user(session, username=body.username, password=body.password,
                                      role=body.role, clock=request.app[CLOCK],
                                      display_name=body.display_name, unit_id=body.unit_id,
-                                     active=body.active)
+                                     active=body.active,
+                                     policy=request.app[AUTH_CONFIG].password_policy())
         except UserError as exc:
             raise _user_error(exc) from None
         await _audit_admin(request, session, admin, "user.create", "user", user.id,
                            ["username", "role", "unit_id", "active"])
-        result = user_json(user)
-    return web.json_response(result, status=201)
+        return UserOut.of(user)
 
 
-async def patch_user(request: web.Request) -> web.Response:
-    admin = require_role(request, Role.ADMIN)
-    body = await read_json(request, UserPatch)
+@API.route("PATCH", f"{API_PREFIX}/users/{{user_id}}",
+           summary="Change a user's role, unit, activation or password", roles=ADMIN,
+           body=UserPatch, response=UserOut)
+async def patch_user(request: web.Request, admin: Principal, body: UserPatch) -> UserOut:
     changes = body.model_dump(exclude_unset=True)
     async with request.app[SESSIONMAKER]() as session, session.begin():
         user = await session.get(User, path_int(request, "user_id"))
         if user is None:
             raise not_found("user not found")
         try:
-            await apply_user_changes(session, user, changes, request.app[CLOCK])
+            await apply_user_changes(session, user, changes, request.app[CLOCK],
+                                     policy=request.app[AUTH_CONFIG].password_policy())
         except UserError as exc:
             raise _user_error(exc) from None
         await _audit_admin(request, session, admin, "user.update", "user", user.id,
                            sorted(changes))
-        result = user_json(user)
-    return web.json_response(result)
+        return UserOut.of(user)
 
 
 def _user_error(exc: UserError) -> web.HTTPException:
@@ -342,26 +313,24 @@ async def _audit_admin(request: web.Request, session: AsyncSession, admin: Princ
 
 # --- audit log ---------------------------------------------------------------------------
 
-async def list_audit(request: web.Request) -> web.Response:
-    """Newest first; filters: user_id, username, action, object_type, object_id, from, to."""
-    require_role(request, Role.SUPERVISOR, Role.ADMIN)
-    q = request.query
-    query = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
-    if "user_id" in q:
-        query = query.where(AuditLog.user_id == query_int(request, "user_id"))
+@API.route("GET", f"{API_PREFIX}/audit", summary="The audit log, newest first",
+           roles=(Role.SUPERVISOR, Role.ADMIN), query=AuditQuery, response=AuditPage)
+async def list_audit(request: web.Request, _: Principal, query: AuditQuery) -> AuditPage:
+    statement = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
+    if query.user_id is not None:
+        statement = statement.where(AuditLog.user_id == query.user_id)
     for name in ("username", "action", "object_type", "object_id"):
-        if name in q:
-            query = query.where(getattr(AuditLog, name) == q[name])
-    if "from" in q:
-        query = query.where(AuditLog.at >= query_time(request, "from", end=False))
-    if "to" in q:
-        query = query.where(AuditLog.at < query_time(request, "to", end=True))
-    limit = min(query_int(request, "limit") if "limit" in q else 100, 1000)
-    offset = query_int(request, "offset") if "offset" in q else 0
+        if getattr(query, name) is not None:
+            statement = statement.where(getattr(AuditLog, name) == getattr(query, name))
+    if query.since is not None:
+        statement = statement.where(AuditLog.at >= parse_time(query.since, "from", end=False))
+    if query.until is not None:
+        statement = statement.where(AuditLog.at < parse_time(query.until, "to", end=True))
+    limit = min(query.limit, 1000)
     async with request.app[SESSIONMAKER]() as session:
-        rows = (await session.scalars(query.limit(limit).offset(offset))).all()
-    return web.json_response({"entries": [audit_json(r) for r in rows],
-                              "limit": limit, "offset": offset})
+        rows = (await session.scalars(statement.limit(limit).offset(query.offset))).all()
+    return AuditPage(entries=[AuditEntry.of(r) for r in rows], limit=limit,
+                     offset=query.offset)
 
 
 # --- wiring ------------------------------------------------------------------------------
@@ -375,15 +344,6 @@ def setup_web(app: web.Application, config: AuthConfig | None = None) -> None:
     app[LOGIN_LIMITER] = LoginRateLimiter(config)
     app.middlewares.append(authenticate)
     access_log = logging.getLogger("aiohttp.access")
-    if not any(isinstance(f, RedactUrlTokens) for f in access_log.filters):
-        access_log.addFilter(RedactUrlTokens())
-    app.router.add_post(f"{API_PREFIX}/auth/login", login)
-    app.router.add_get(f"{API_PREFIX}/auth/me", me)
-    app.router.add_get(f"{API_PREFIX}/units", list_units)
-    app.router.add_post(f"{API_PREFIX}/units", post_unit)
-    app.router.add_patch(f"{API_PREFIX}/units/{{unit_id}}", patch_unit)
-    app.router.add_get(f"{API_PREFIX}/users", list_users)
-    app.router.add_post(f"{API_PREFIX}/users", post_user)
-    app.router.add_get(f"{API_PREFIX}/users/{{user_id}}", get_user)
-    app.router.add_patch(f"{API_PREFIX}/users/{{user_id}}", patch_user)
-    app.router.add_get(f"{API_PREFIX}/audit", list_audit)
+    if not any(isinstance(f, RedactQueryStrings) for f in access_log.filters):
+        access_log.addFilter(RedactQueryStrings())
+    API.install(app)

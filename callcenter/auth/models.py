@@ -69,6 +69,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped when the user is deactivated or their password, role or unit changes: tokens
+    carry the generation they were issued in and die with it (see ``tokens.py``)."""
 
 
 class AuditLog(Base):

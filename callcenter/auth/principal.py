@@ -25,6 +25,7 @@ class Principal:
     username: str
     role: Role
     unit_id: int | None  # set for unit handlers only
+    token_generation: int = 0  # the user's when the principal was read; tokens carry it
 
     def is_unit_member(self, unit_id: int | None) -> bool:
         """True when this principal handles orders of ``unit_id``."""

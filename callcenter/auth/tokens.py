@@ -1,7 +1,10 @@
-"""Bearer tokens: JWT signed with HS256, carrying expiry, issuer and a token id.
+"""Bearer tokens: JWT signed with HS256, carrying expiry, issuer, a token id and the user's
+token generation.
 
-The token names the user; the middleware still loads the user row on every request so a
-deactivated user or a changed password or role takes effect at once.
+The token names the user; the middleware still loads the user row on every request and
+calls ``check_token_current``, so a deactivated user or a changed password, role or unit
+takes effect at once. The generation makes that permanent: deactivation (and every such
+change) bumps it, so reactivating a user does not bring their old tokens back.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from callcenter.auth.config import AuthConfig
+from callcenter.auth.models import User
 from callcenter.auth.principal import Principal, Role
 from callcenter.clock import Clock
 
@@ -20,7 +24,7 @@ ALGORITHM = "HS256"
 
 
 class InvalidToken(Exception):
-    """Expired, badly signed, from another issuer or malformed."""
+    """Expired, badly signed, from another issuer, malformed, or revoked."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     token_id: str
+    token_generation: int = 0  # tokens issued before generations existed carry none
 
 
 def issue_token(principal: Principal, config: AuthConfig, clock: Clock) -> tuple[str, datetime]:
@@ -47,8 +52,9 @@ def issue_token(principal: Principal, config: AuthConfig, clock: Clock) -> tuple
         "iat": now.timestamp(),  # sub-second: a password change in the same second counts
         "exp": int(expires_at.timestamp()),
         "jti": uuid.uuid4().hex,
+        "gen": principal.token_generation,
     }
-    token = jwt.encode(claims, config.token_secret.get_secret_value(), algorithm=ALGORITHM)
+    token = jwt.encode(claims, _signing_key(config), algorithm=ALGORITHM)
     return token, expires_at
 
 
@@ -57,7 +63,7 @@ def decode_token(token: str, config: AuthConfig, clock: Clock) -> TokenClaims:
     try:
         claims = jwt.decode(
             token,
-            config.token_secret.get_secret_value(),
+            _signing_key(config),
             algorithms=[ALGORITHM],
             issuer=config.token_issuer,
             options={"require": ["exp", "iat", "iss", "sub", "jti"], "verify_exp": False,
@@ -74,8 +80,31 @@ def decode_token(token: str, config: AuthConfig, clock: Clock) -> TokenClaims:
             issued_at=datetime.fromtimestamp(float(claims["iat"]), UTC),
             expires_at=expires_at,
             token_id=str(claims["jti"]),
+            token_generation=int(claims.get("gen", 0)),
         )
     except InvalidToken:
         raise
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from exc
+
+
+def check_token_current(user: User | None, claims: TokenClaims) -> None:
+    """Raise ``InvalidToken`` unless ``claims`` (verified) still speak for ``user`` (its row
+    as of now): active, same name, not older than its password, same token generation."""
+    if user is None or not user.active or user.username != claims.username:
+        raise InvalidToken("user not active")
+    if claims.issued_at < user.password_changed_at:
+        raise InvalidToken("token issued before the last password change")
+    if claims.token_generation != user.token_generation:
+        raise InvalidToken("token revoked")
+
+
+class MissingTokenSecret(RuntimeError):
+    """No signing key: ``load_settings`` fills it in (configured, or kept in the data
+    directory); a config built by hand must set it."""
+
+
+def _signing_key(config: AuthConfig) -> str:
+    if config.token_secret is None:
+        raise MissingTokenSecret("auth.token_secret is not set")
+    return config.token_secret.get_secret_value()

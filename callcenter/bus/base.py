@@ -159,3 +159,12 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> bool:
         """True when the bus's backing service answers (health checks)."""
+
+    def wants(self, topic: str) -> bool:
+        """Might any subscriber, in any process, want ``topic``? Cheap: no I/O, cached.
+
+        Publishers of high-volume events (the AMI client) call it to skip building and
+        publishing events nobody listens to. False only when the bus is sure; a bus that
+        cannot know answers True.
+        """
+        return True

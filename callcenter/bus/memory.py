@@ -21,6 +21,8 @@ from callcenter.bus.base import Bus, Job, Subscription
 
 log = logging.getLogger(__name__)
 
+_WANTED_CACHE_SIZE = 4096  # distinct topics remembered by ``wants``; topics are few
+
 
 @dataclass
 class _Pending:
@@ -56,6 +58,7 @@ class MemoryBus(Bus):
         self._redelivery_timeout = redelivery_timeout
         self._retain = retain_acked
         self._subscriptions: list[Subscription] = []
+        self._wanted: dict[str, bool] = {}  # topic -> some subscription matches
         self._queues: dict[str, _Queue] = {}
         self._seq = itertools.count(1)
 
@@ -80,12 +83,24 @@ class MemoryBus(Bus):
     def subscribe(self, *patterns: str) -> Subscription:
         return Subscription(patterns, self._maxsize, self._register, self._unregister)
 
+    def wants(self, topic: str) -> bool:
+        """True when a subscription of this process matches ``topic`` (the only ones)."""
+        wanted = self._wanted.get(topic)
+        if wanted is None:
+            if len(self._wanted) >= _WANTED_CACHE_SIZE:
+                self._wanted.clear()
+            wanted = any(sub.first_match(topic) is not None for sub in self._subscriptions)
+            self._wanted[topic] = wanted
+        return wanted
+
     async def _register(self, sub: Subscription) -> None:
         self._subscriptions.append(sub)
+        self._wanted.clear()
 
     async def _unregister(self, sub: Subscription) -> None:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
+        self._wanted.clear()
 
     # --- jobs ---
 

@@ -13,6 +13,11 @@
   (``XTRIM MINID``, at most every ``trim_interval`` seconds), keeping the newest
   ``retain_acked`` like the in-process bus: memory stays bounded, and no job that a group
   has not acknowledged is ever trimmed.
+- Interest (``Bus.wants``): each process keeps its subscription patterns in
+  ``<prefix>interest:<process>`` (a key that expires unless its heartbeat renews it, so a
+  dead process is forgotten) listed in the set ``<prefix>interest``; every process reads
+  them all every ``interest_interval`` seconds and at once when ``<prefix>interest:changed``
+  announces a change. While that picture is unknown or stale, ``wants`` answers True.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import contextlib
 import json
 import logging
 import re
+import time
+import uuid
+from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+_WANTED_CACHE_SIZE = 4096  # distinct topics remembered by ``wants``; topics are few
 
 
 class RedisBus(Bus):
@@ -47,7 +56,8 @@ class RedisBus(Bus):
                  events_channel: str = "ev:", jobs_stream: str = "jobs:",
                  subscriber_queue_size: int = 1000, redelivery_timeout: float = 60.0,
                  client_name: str = "callcenter-bus", reconnect_max: float = 5.0,
-                 retain_acked: int = 10_000, trim_interval: float = 60.0) -> None:
+                 retain_acked: int = 10_000, trim_interval: float = 60.0,
+                 interest_interval: float = 5.0) -> None:
         self.url = url
         self.client_name = client_name
         self._password = password
@@ -69,6 +79,16 @@ class RedisBus(Bus):
         self._trim_interval = trim_interval
         self._next_trim: dict[str, float] = {}
         self.connected = asyncio.Event()
+        self._interest_index = prefix + "interest"
+        self._interest_key = f"{prefix}interest:{client_name}:{uuid.uuid4().hex[:8]}"
+        self._interest_channel = prefix + "interest:changed"
+        self._interest_interval = interest_interval
+        self._interest_task: asyncio.Task[None] | None = None
+        self._interest_nudge = asyncio.Event()
+        self._remote_patterns: frozenset[str] | None = None  # None: unknown
+        self._remote_known_until = 0.0  # time.monotonic() after which they are stale
+        self._wanted: dict[str, bool] = {}
+        self.interest_refreshed = asyncio.Event()  # set after each refresh, for tests
 
     # --- lifecycle ---
 
@@ -87,15 +107,19 @@ class RedisBus(Bus):
             await self._client.aclose()
             raise BusError(f"cannot reach Redis at {_without_password(self.url)}: {exc}") from exc
         self._reader = asyncio.create_task(self._read_events(), name="redis-bus-reader")
+        await self.refresh_interest()
+        self._interest_task = asyncio.create_task(self._interest_loop(),
+                                                  name="redis-bus-interest")
 
     async def close(self) -> None:
         for sub in list(self._subscriptions):
             await sub.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        for task in (self._reader, self._interest_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._interest_task = None
         await self._close_pubsub()
         if self._client is not None:
             await self._client.aclose()
@@ -130,7 +154,9 @@ class RedisBus(Bus):
         for pattern in sub.patterns:
             self._patterns[pattern] = self._patterns.get(pattern, 0) + 1
         if new:
+            self._wanted.clear()
             await self._psubscribe(new)
+            await self._announce_change()
 
     async def _unregister(self, sub: Subscription) -> None:
         if sub in self._subscriptions:
@@ -141,6 +167,9 @@ class RedisBus(Bus):
             if self._patterns[pattern] == 0:
                 del self._patterns[pattern]
                 gone.append(self._wire_pattern(pattern))
+        if gone:
+            self._wanted.clear()
+            await self._announce_change()
         if gone and self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.punsubscribe(*gone)
@@ -182,12 +211,12 @@ class RedisBus(Bus):
     async def _open_pubsub(self) -> None:
         pubsub = self._redis.pubsub()
         await pubsub.connect()
+        await pubsub.subscribe(self._interest_channel)
         if self._patterns:
             await pubsub.psubscribe(*(self._wire_pattern(p) for p in self._patterns))
-        else:
-            await pubsub.ping()
         self._pubsub = pubsub
         self.connected.set()
+        self._interest_nudge.set()  # changes announced while we were away were missed
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
@@ -197,6 +226,9 @@ class RedisBus(Bus):
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        if kind == "message" and message.get("channel") == self._interest_channel:
+            self._interest_nudge.set()
+            return
         if kind == "psubscribe":
             pattern = message["channel"][len(self._wire_pattern("")):]
             future = self._confirmed.pop(pattern, None)
@@ -217,6 +249,77 @@ class RedisBus(Bus):
                 log.warning("redis bus skipped a malformed event topic=%s", topic)
                 return
             sub.deliver(topic, event)
+
+    # --- interest: which topics any process subscribes to ---
+
+    def wants(self, topic: str) -> bool:
+        """True when a pattern of this or another process matches ``topic``, or when the
+        other processes' patterns are not known right now."""
+        if self._remote_patterns is None or time.monotonic() > self._remote_known_until:
+            return True
+        wanted = self._wanted.get(topic)
+        if wanted is None:
+            if len(self._wanted) >= _WANTED_CACHE_SIZE:
+                self._wanted.clear()
+            wanted = any(fnmatchcase(topic, p)
+                         for p in (*self._patterns, *self._remote_patterns))
+            self._wanted[topic] = wanted
+        return wanted
+
+    async def refresh_interest(self) -> None:
+        """Renew this process's patterns in Redis and read everyone's; on failure forget
+        them, so ``wants`` answers True until the next refresh succeeds."""
+        try:
+            async with asyncio.timeout(self._interest_interval):
+                await self._announce()
+                remote = await self._read_interest()
+        except (RedisError, OSError, TimeoutError, BusError, ValueError, TypeError) as exc:
+            if self._remote_patterns is not None:
+                log.warning("redis bus interest unknown error=%r", exc)
+            remote = None
+        else:
+            self._remote_known_until = time.monotonic() + 3 * self._interest_interval
+        if remote != self._remote_patterns:
+            self._remote_patterns = remote
+            self._wanted.clear()
+        self.interest_refreshed.set()
+
+    async def _interest_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._interest_nudge.wait(), self._interest_interval)
+            self._interest_nudge.clear()
+            await self.refresh_interest()
+
+    async def _announce(self) -> None:
+        """Write (or, with no subscription left, remove) this process's patterns."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if self._patterns:
+                ttl_ms = int(self._interest_interval * 3 * 1000)
+                pipe.sadd(self._interest_index, self._interest_key)
+                pipe.set(self._interest_key, json.dumps(sorted(self._patterns)), px=ttl_ms)
+            else:
+                pipe.srem(self._interest_index, self._interest_key)
+                pipe.delete(self._interest_key)
+            await pipe.execute()
+
+    async def _announce_change(self) -> None:
+        """Tell the other processes at once; the heartbeat repairs a failure here."""
+        try:
+            async with asyncio.timeout(1.0):  # closing a subscription must stay quick
+                await self._announce()
+                await self._redis.publish(self._interest_channel, "")
+        except (RedisError, OSError, BusError, TimeoutError) as exc:
+            log.warning("redis bus interest announce failed error=%r", exc)
+
+    async def _read_interest(self) -> frozenset[str]:
+        members = await self._redis.smembers(self._interest_index)
+        keys = sorted(members - {self._interest_key})  # our own patterns are known here
+        values = await self._redis.mget(keys) if keys else []
+        expired = [key for key, value in zip(keys, values, strict=True) if value is None]
+        if expired:  # processes that stopped renewing: gone
+            await self._redis.srem(self._interest_index, *expired)
+        return frozenset(p for value in values if value for p in json.loads(value))
 
     # --- jobs ---
 

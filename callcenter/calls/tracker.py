@@ -28,7 +28,6 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,61 +35,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcenter.calls.models import CallLog
+from callcenter.calls.call import (
+    EXPLICIT_DIRECTIONS,
+    UNKNOWN_NUMBERS,
+    Attempt,
+    Call,
+    channel_base,
+)
+from callcenter.calls.config import CallsConfig
+from callcenter.calls.models import CallAgentAttempt, CallLog
 from callcenter.calls.writer import CallLogWriter
 from callcenter.clock import Clock
 from callcenter.telephony import events as ev
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_NUMBERS = ("", "<unknown>", "unknown")
-BUSY_CAUSES = frozenset({17})
-FAILED_CAUSES = frozenset({1, 3, 20, 21, 22, 27, 34, 38, 41, 42, 44, 58})
 ENDED_MEMORY = 10000
 LOAD_FIRST_TRY = 5.0
 """Seconds ``start()`` waits for the open rows; later tries run in the background."""
 LOAD_RETRY_MAX = 30.0
-
-
-@dataclass(slots=True)
-class Call:
-    """What we know about one live call."""
-
-    linkedid: str
-    started_at: datetime
-    channels: dict[str, str] = field(default_factory=dict)
-    caller_number: str | None = None
-    called_number: str | None = None
-    direction_hint: str | None = None
-    queue: str | None = None
-    queue_joined_at: datetime | None = None
-    queue_wait: float = 0.0
-    abandoned: bool = False
-    agent_name: str | None = None
-    agent_interface: str | None = None
-    root_up_at: datetime | None = None
-    talk_started_at: datetime | None = None
-    talk_seconds: float = 0.0
-    bridged_since: datetime | None = None
-    bridges: dict[str, set[str]] = field(default_factory=dict)
-    ivr: list[str] = field(default_factory=list)
-    ivr_declared: str | None = None
-    dialled: bool = False
-    last_dial_status: str | None = None
-    recording_file: str | None = None
-    hangup_cause: int | None = None
-    ended_at: datetime | None = None
-    end_estimated: bool = False
-    resync_mark: int = 0
-    gone: set[str] = field(default_factory=set)
-    restored: bool = False
-    channels_known: bool = True
-    """False for a call restored from its row until a snapshot lists its channels: before
-    that, only the hang-up of its first channel (the Linkedid) ends it."""
-
-    @property
-    def talking(self) -> bool:
-        return any(len(members) >= 2 for members in self.bridges.values())
 
 
 class CallTracker:
@@ -98,18 +61,28 @@ class CallTracker:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, *,
                  pbx: str = "default", flush_interval: float = 0.5,
-                 extension_max_digits: int = 4) -> None:
+                 extension_max_digits: int | None = None,
+                 config: CallsConfig | None = None) -> None:
         self._clock = clock
         self._sessionmaker = sessionmaker
         self._pbx = pbx
+        config = config or CallsConfig()
+        if extension_max_digits is not None:
+            config = config.model_copy(update={"extension_max_digits": extension_max_digits})
+        self._config = config
         self._writer = CallLogWriter(sessionmaker, flush_interval=flush_interval)
+        self._attempt_writer = CallLogWriter(
+            sessionmaker, flush_interval=flush_interval, table=CallAgentAttempt.__table__,
+            key=("pbx", "linkedid", "interface", "called_at"))
+        self._connected: dict[str, Attempt] = {}
+        """The attempt each agent interface is talking in (``AgentComplete`` may come
+        without the caller's snapshot, after every channel of the call is gone)."""
         self._stored: dict[str, Mapping[str, Any]] = {}
         self._last_at: datetime | None = None
         self._loader: asyncio.Task[None] | None = None
         self._calls: dict[str, Call] = {}
         self._channel_call: dict[str, str] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
-        self._extension_max_digits = extension_max_digits
         self._resync_mark = 0
         self._handlers = {
             ev.ChannelCreated: self._on_created,
@@ -124,7 +97,13 @@ class CallTracker:
             ev.QueueCallerJoined: self._on_queue_join,
             ev.QueueCallerLeft: self._on_queue_leave,
             ev.QueueCallerAbandoned: self._on_queue_abandon,
+            ev.AgentCalled: self._on_agent_called,
+            ev.AgentRingNoAnswer: self._on_agent_ring_no_answer,
             ev.AgentConnected: self._on_agent_connect,
+            ev.AgentCompleted: self._on_agent_complete,
+            ev.HoldStarted: self._on_hold,
+            ev.HoldEnded: self._on_unhold,
+            ev.CallTransferred: self._on_transfer,
             ev.RecordingStarted: self._on_recording,
             ev.DtmfReceived: self._on_dtmf,
             ev.ResyncStarted: self._on_resync_started,
@@ -139,6 +118,7 @@ class CallTracker:
         database that is down does not hold the start: the load goes on in the background
         and the rows are reconciled at the next snapshot after it succeeds)."""
         await self._writer.start()
+        await self._attempt_writer.start()
         try:
             await asyncio.wait_for(self._load_open_rows(), LOAD_FIRST_TRY)
         except (SQLAlchemyError, OSError, ConnectionError, TimeoutError) as exc:
@@ -158,6 +138,7 @@ class CallTracker:
         for call in self._calls.values():
             self._writer.submit(self._row(call, now))
         await self._writer.stop()
+        await self._attempt_writer.stop()
 
     @property
     def pbx(self) -> str:
@@ -192,6 +173,7 @@ class CallTracker:
 
     async def flush(self) -> None:
         await self._writer.flush()
+        await self._attempt_writer.flush()
 
     @property
     def live_calls(self) -> int:
@@ -236,9 +218,12 @@ class CallTracker:
         if event.channel and event.uniqueid not in call.channels \
                 and event.uniqueid not in call.gone:
             self._adopt(call, event.uniqueid, event.channel, event.at)
-        if event.uniqueid == call.linkedid and event.caller_num not in UNKNOWN_NUMBERS \
-                and call.caller_number is None:
-            call.caller_number = event.caller_num
+        if event.uniqueid == call.linkedid:
+            if event.caller_num not in UNKNOWN_NUMBERS and call.caller_number is None:
+                call.caller_number = event.caller_num
+            if event.context and event.context not in call.root_contexts:
+                call.root_contexts.add(event.context)
+                call.root_extens.append((event.context, event.exten))
         return call
 
     def _adopt(self, call: Call, uniqueid: str, channel: str, at: datetime) -> None:
@@ -274,6 +259,7 @@ class CallTracker:
         call = self._call_for(event, create=True)
         if call is None or event.uniqueid != call.linkedid:
             return
+        call.last_app = event.application.lower()
         if event.application in ("AGI", "EAGI"):
             script = event.app_data.split(",", 1)[0].rsplit("/", 1)[-1]
             call.ivr.append(f"agi:{script}")
@@ -284,21 +270,33 @@ class CallTracker:
         call = self._call_for(event)
         if call is None:
             return
-        if event.name == "CC_DIRECTION" and event.value in ("inbound", "outbound", "internal"):
-            call.direction_hint = event.value
+        if event.name in ("CC_DIRECTION", "CALL_DIRECTION"):
+            if event.value.lower() in EXPLICIT_DIRECTIONS:
+                call.direction_hint = event.value.lower()
         elif event.name == "MIXMONITOR_FILENAME":
             call.recording_file = event.value
         elif event.name == "IVR_PATH" and event.value:
             call.ivr_declared = event.value  # the IVR script's own account of the path
+        elif event.name == "IVR_NODE" and event.value:
+            call.ivr_node_declared = event.value
+        elif event.name == "QUEUESTATUS" and event.uniqueid == call.linkedid and event.value:
+            call.queue_status = event.value  # why Queue() returned: TIMEOUT, JOINEMPTY, ...
 
     def _on_dial_begin(self, event: ev.DialBegan) -> None:
         call = self._call_for(event, create=True)
         if call is None:
             return
-        if event.channel:
-            call.dialled = True
-        elif call.direction_hint == "outbound" and event.dial_string:
-            call.called_number = event.dial_string.split("@", 1)[0].rsplit("/", 1)[-1]
+        if not event.channel:  # an Originate dials the call's first channel itself
+            if event.dest_uniqueid == call.linkedid:
+                call.originated = True
+                call.originate_dial = call.originate_dial or event.dial_string or None
+            return
+        call.dialled = True
+        if event.uniqueid == call.linkedid and call.root_dial is None and call.queue is None:
+            call.root_dial = event.dial_string or None
+        if any(event.dest_channel.startswith(t) or event.dial_string.startswith(t)
+               for t in self._config.trunks):
+            call.dials_trunk = True
 
     def _on_dial_end(self, event: ev.DialEnded) -> None:
         call = self._call_for(event)
@@ -313,6 +311,10 @@ class CallTracker:
         members = call.bridges.setdefault(event.bridge_id, set())
         if isinstance(event, ev.BridgeEntered):
             members.add(event.uniqueid)
+            if call.transfer_pending and event.uniqueid != call.linkedid \
+                    and not event.channel.startswith("Local/"):
+                call.transferred_to = channel_base(event.channel)  # who took the call
+                call.transfer_pending = False
         else:
             members.discard(event.uniqueid)
             if not members:
@@ -330,13 +332,16 @@ class CallTracker:
             call.talk_seconds += (at - call.bridged_since).total_seconds()
             call.bridged_since = None
 
+    # -- queues and agents -----------------------------------------------------------------
+
     def _on_queue_join(self, event: ev.QueueCallerJoined) -> None:
         call = self._call_for(event, create=True)
         if call is None:
             return
         call.queue = event.queue
         call.queue_joined_at = event.at
-        call.abandoned = False
+        call.abandoned = call.agent_connected = False
+        call.queue_status = None
         self._writer.submit(self._row(call))
 
     def _leave_queue(self, call: Call, at: datetime) -> None:
@@ -350,18 +355,93 @@ class CallTracker:
             self._leave_queue(call, event.at)
 
     def _on_queue_abandon(self, event: ev.QueueCallerAbandoned) -> None:
+        """Sent for a caller hanging up and for a ``Queue()`` timeout alike: ``QUEUESTATUS``
+        (set afterwards when the dialplan continues) tells them apart."""
         call = self._call_for(event)
         if call is not None:
             self._leave_queue(call, event.at)
             call.abandoned = True
+            self._stop_ringing(call, "canceled", event.at)
+
+    def _on_agent_called(self, event: ev.AgentCalled) -> None:
+        call = self._call_for(event)
+        if call is None or not event.interface:
+            return
+        attempt = Attempt(call.linkedid, event.queue, event.member_name or event.interface,
+                          event.interface, event.at)
+        call.attempts[event.interface] = attempt
+        self._attempt_writer.submit(attempt.row(self._pbx))
+
+    def _on_agent_ring_no_answer(self, event: ev.AgentRingNoAnswer) -> None:
+        call = self._call_for(event)
+        attempt = call.attempts.get(event.interface) if call is not None else None
+        if attempt is not None and attempt.outcome == "ringing":
+            attempt.stop_ringing("missed", event.at)
+            self._attempt_writer.submit(attempt.row(self._pbx))
+
+    def _stop_ringing(self, call: Call, outcome: str, at: datetime) -> None:
+        for attempt in call.attempts.values():
+            if attempt.outcome == "ringing":
+                attempt.stop_ringing(outcome, at)
+                self._attempt_writer.submit(attempt.row(self._pbx))
 
     def _on_agent_connect(self, event: ev.AgentConnected) -> None:
         call = self._call_for(event)
-        if call is not None:
+        if call is None:
+            return
+        if call.transfer_type is not None and call.agent_name is not None:
+            call.transferred_to = event.member_name or event.interface or None
+            call.transfer_pending = False
+        else:
             call.agent_name = event.member_name or None
             call.agent_interface = event.interface or None
-            call.queue = event.queue
-            self._leave_queue(call, event.at)
+        call.queue = event.queue
+        call.agent_connected = True
+        self._leave_queue(call, event.at)
+        attempt = call.attempts.get(event.interface)
+        if attempt is not None:
+            attempt.stop_ringing("answered", event.at)
+            attempt.answered_at = event.at
+            self._connected[event.interface] = attempt
+            self._attempt_writer.submit(attempt.row(self._pbx))
+        self._stop_ringing(call, "canceled", event.at)
+
+    def _on_agent_complete(self, event: ev.AgentCompleted) -> None:
+        """The agent's part of the call is over. Found by the agent's interface: after an
+        AMI ``Hangup`` of the agent the event lacks the caller (and its Linkedid)."""
+        attempt = self._connected.get(event.interface)
+        if attempt is None or (event.linkedid and event.linkedid != attempt.linkedid):
+            log.info("calls.agent_complete_unmatched interface=%s linkedid=%s",
+                     event.interface, event.linkedid)
+            return
+        del self._connected[event.interface]
+        attempt.completed_at = event.at
+        attempt.talk_seconds = float(event.talk_time)
+        attempt.complete_reason = event.reason or None
+        self._attempt_writer.submit(attempt.row(self._pbx), urgent=True)
+
+    # -- hold and transfers ----------------------------------------------------------------
+
+    def _on_hold(self, event: ev.HoldStarted) -> None:
+        call = self._call_for(event)
+        if call is not None and event.uniqueid not in call.holds:
+            call.holds[event.uniqueid] = event.at
+
+    def _on_unhold(self, event: ev.HoldEnded) -> None:
+        call = self._call_for(event)
+        if call is not None:
+            call.end_hold(event.uniqueid, event.at)
+
+    def _on_transfer(self, event: ev.CallTransferred) -> None:
+        call = self._calls.get(event.linkedid)
+        if call is None or not event.success:
+            return
+        call.transfer_type = event.kind
+        target = event.target.split("@", 1)[0] if event.kind == "blind" else \
+            channel_base(event.target)
+        call.transferred_to = target or None  # until the party who answers is known
+        call.transfer_pending = True
+        self._writer.submit(self._row(call))
 
     def _on_recording(self, event: ev.RecordingStarted) -> None:
         call = self._call_for(event)
@@ -387,11 +467,14 @@ class CallTracker:
         for members in call.bridges.values():
             members.discard(event.uniqueid)  # a hang-up leaves every bridge
         self._talk_transition(call, was, event.at)
+        call.end_hold(event.uniqueid, event.at)
         call.channels.pop(event.uniqueid, None)
         call.gone.add(event.uniqueid)
         self._channel_call.pop(event.uniqueid, None)
-        if event.uniqueid == call.linkedid or call.hangup_cause is None:
-            call.hangup_cause = event.cause
+        if event.uniqueid == call.linkedid:
+            call.root_cause = event.cause
+        elif event.cause and call.other_cause is None:
+            call.other_cause = event.cause
         if not call.channels and (call.channels_known or event.uniqueid == call.linkedid):
             self._end(call, event.at)
 
@@ -437,12 +520,27 @@ class CallTracker:
             self._close_stored(event.at)
 
     def _pick_up(self, linkedid: str, snaps: list[ev.ChannelSnapshot], at: datetime) -> None:
+        """A call we never saw begin: its start is its oldest channel's age (whole seconds,
+        ``CoreShowChannel Duration``), marked estimated."""
         oldest = max(s.duration_seconds for s in snaps)
-        call = Call(linkedid, at - timedelta(seconds=oldest), resync_mark=self._resync_mark)
+        call = Call(linkedid, at - timedelta(seconds=oldest), resync_mark=self._resync_mark,
+                    start_estimated=True)
         self._calls[linkedid] = call
         self._merge_snapshot(call, snaps, at)
+        self._estimate_answer(call, snaps, at)
         log.info("calls.picked_up_by_resync linkedid=%s channels=%d", linkedid, len(snaps))
         self._writer.submit(self._row(call))
+
+    @staticmethod
+    def _estimate_answer(call: Call, snaps: list[ev.ChannelSnapshot], at: datetime) -> None:
+        """A call talking when first seen: it has talked at most as long as the youngest
+        bridged channel has lived (an agent's channel lives from its first ring)."""
+        if not call.talking or call.answer_estimated:
+            return
+        youngest = min(s.duration_seconds for s in snaps if s.bridge_id)
+        call.talk_started_at = call.bridged_since = at - timedelta(seconds=youngest)
+        call.talk_seconds = 0.0
+        call.answer_estimated = True
 
     def _restore(self, row: Mapping[str, Any]) -> Call:
         """A call an earlier process of this PBX left open, back in memory as it was stored:
@@ -459,10 +557,18 @@ class CallTracker:
         call.agent_interface = row["agent_interface"]
         call.ivr = [row["ivr_path"]] if row["ivr_path"] else []
         call.recording_file = row["recording_file"]
-        call.hangup_cause = row["hangup_cause"]
+        call.root_cause = row["hangup_cause"]
         call.talk_started_at = answered_at  # a live row's answer time is its talk start
         call.root_up_at = answered_at
         call.talk_seconds = row["talk_seconds"] or 0.0
+        call.hold_seconds = row.get("hold_seconds") or 0.0
+        call.queue_status = row.get("queue_outcome")
+        call.agent_connected = row.get("queue_outcome") == "answered"
+        call.waiting_when_saved = row["queue"] is not None and answered_at is None
+        call.transfer_type = row.get("transfer_type")
+        call.transferred_to = row.get("transferred_to")
+        call.start_estimated = bool(row.get("start_estimated"))
+        call.answer_estimated = bool(row.get("answer_estimated"))
         self._calls[call.linkedid] = call
         return call
 
@@ -470,6 +576,13 @@ class CallTracker:
                       at: datetime) -> None:
         call = self._restore(row)
         self._merge_snapshot(call, snaps, at)
+        if call.talking and call.talk_started_at is not None:
+            # talking now and answered before the restart: the talk went on meanwhile, so
+            # it counts from the stored answer (hold is stored and subtracted apart)
+            call.bridged_since = call.talk_started_at
+            call.talk_seconds = 0.0
+        else:
+            self._estimate_answer(call, snaps, at)
         log.info("calls.adopted_after_restart linkedid=%s channels=%d", call.linkedid,
                  len(snaps))
         self._writer.submit(self._row(call))
@@ -529,6 +642,9 @@ class CallTracker:
             call.talk_seconds += (at - call.bridged_since).total_seconds()
             call.bridged_since = None
         call.bridges.clear()
+        for uniqueid in list(call.holds):
+            call.end_hold(uniqueid, at)
+        self._stop_ringing(call, "canceled", at)
         self._leave_queue(call, at)
         call.ended_at = at
         del self._calls[call.linkedid]
@@ -540,72 +656,8 @@ class CallTracker:
         self._writer.submit(self._row(call), urgent=True)
         log.debug("calls.ended linkedid=%s", call.linkedid)
 
-    def _disposition(self, call: Call) -> str:
-        if call.talk_started_at is not None:
-            return "answered"
-        if call.queue is not None:
-            return "abandoned"
-        if call.root_up_at is not None and not call.dialled:
-            return "answered"  # self-service (IVR) call
-        status = call.last_dial_status or ""
-        if status == "BUSY" or call.hangup_cause in BUSY_CAUSES:
-            return "busy"
-        if status in ("CHANUNAVAIL", "CONGESTION") or call.hangup_cause in FAILED_CAUSES:
-            return "failed"
-        return "no_answer"
-
-    def _direction(self, call: Call) -> str:
-        if call.direction_hint is not None:
-            return call.direction_hint
-        limit = self._extension_max_digits
-        caller, called = call.caller_number or "", call.called_number or ""
-        if caller.isdigit() and called.isdigit() and len(caller) <= limit \
-                and len(called) <= limit:
-            return "internal"
-        return "inbound"
-
     def _row(self, call: Call, now: datetime | None = None) -> dict[str, Any]:
-        """The call-log row of ``call``; with ``now``, an ongoing conversation is counted up
-        to then (the row saved when the tracker stops)."""
-        ended = call.ended_at is not None
-        talk = call.talk_seconds
-        if now is not None and not ended and call.bridged_since is not None:
-            talk += max(0.0, (now - call.bridged_since).total_seconds())
-        disposition = self._disposition(call) if ended else None
-        if call.talk_started_at is not None:
-            answered_at = call.talk_started_at
-        elif disposition == "answered":
-            answered_at = call.root_up_at
-        else:
-            answered_at = None
-        if call.queue is not None:
-            wait = call.queue_wait
-        elif call.dialled:
-            wait = ((call.talk_started_at or call.ended_at or call.started_at)
-                    - call.started_at).total_seconds()
-        else:
-            wait = 0.0
-        return {
-            "linkedid": call.linkedid,
-            "pbx": self._pbx,
-            "direction": self._direction(call),
-            "caller_number": call.caller_number,
-            "called_number": call.called_number,
-            "queue": call.queue,
-            "agent_name": call.agent_name,
-            "agent_interface": call.agent_interface,
-            "ivr_path": ">".join(call.ivr + ([call.ivr_declared] if call.ivr_declared
-                                             else []))[:255] or None,
-            "recording_file": call.recording_file,
-            "started_at": call.started_at,
-            "answered_at": answered_at,
-            "ended_at": call.ended_at,
-            "wait_seconds": round(max(wait, 0.0), 3),
-            "talk_seconds": round(talk, 3),
-            "disposition": disposition,
-            "hangup_cause": call.hangup_cause,
-            "end_estimated": call.end_estimated,
-        }
+        return call.row(self._pbx, self._config, now)
 
 
 def _utc(value: datetime | None) -> datetime | None:

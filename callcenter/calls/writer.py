@@ -18,7 +18,7 @@ import contextlib
 import logging
 from typing import Any
 
-from sqlalchemy import String, func
+from sqlalchemy import String, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,26 +27,37 @@ from callcenter.calls.models import CallLog
 
 log = logging.getLogger(__name__)
 
-KEEP_FIRST = ("started_at", "answered_at")
+KEEP_FIRST = ("started_at", "answered_at", "called_at")
 """Columns whose stored value wins: a resync after a restart only estimates them."""
 KEEP_KNOWN = ("caller_number", "called_number", "queue", "agent_name", "agent_interface",
-              "ivr_path", "recording_file", "hangup_cause")
+              "ivr_path", "recording_file", "hangup_cause", "queue_outcome", "transfer_type",
+              "transferred_to", "ivr_node", "completed_at", "complete_reason")
 """Columns a later, less informed version (a call picked up after a restart) must not erase:
 a NULL in the new version keeps the stored value."""
-TEXT_LIMITS = {column.name: column.type.length for column in CallLog.__table__.columns
-               if isinstance(column.type, String) and column.type.length}
+CALL_LOG_KEY = ("pbx", "linkedid")
+
+
+def _text_limits(table: Table) -> dict[str, int]:
+    return {column.name: column.type.length for column in table.columns
+            if isinstance(column.type, String) and column.type.length}
 
 
 class CallLogWriter:
+    """Upserts rows of ``table`` (the call log by default) identified by ``key``."""
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *,
                  flush_interval: float = 0.5, batch_size: int = 500,
-                 retry_min: float = 0.2, retry_max: float = 10.0) -> None:
+                 retry_min: float = 0.2, retry_max: float = 10.0,
+                 table: Table | None = None, key: tuple[str, ...] = CALL_LOG_KEY) -> None:
         self._sessionmaker = sessionmaker
+        self._table = table if table is not None else CallLog.__table__
+        self._key = key
+        self._limits = _text_limits(self._table)
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._retry_min = retry_min
         self._retry_max = retry_max
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._pending: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -59,11 +70,14 @@ class CallLogWriter:
 
     def submit(self, row: dict[str, Any], *, urgent: bool = False) -> None:
         """Queue a row (latest version wins); ``urgent`` flushes without waiting the interval."""
-        row = _fit(row)
-        self._pending[row["linkedid"]] = row
+        row = _fit(row, self._limits)
+        self._pending[self._key_of(row)] = row
         self._idle.clear()
         if urgent:
             self._wake.set()
+
+    def _key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(column) for column in self._key)
 
     @property
     def pending(self) -> int:
@@ -146,11 +160,11 @@ class CallLogWriter:
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         async with self._sessionmaker() as session, session.begin():
-            await _upsert(session, batch)
+            await _upsert(session, self._table, self._key, batch)
 
     def _written(self, batch: list[dict[str, Any]]) -> None:
         for row in batch:
-            key = row["linkedid"]
+            key = self._key_of(row)
             if self._pending.get(key) is row:  # not replaced by a newer version meanwhile
                 del self._pending[key]
         self.rows_written += len(batch)
@@ -165,18 +179,19 @@ class CallLogWriter:
                 if not _refused_for_its_data(exc):
                     log.warning("calls.write_failed rows=1 error=%r", exc)
                     return
-                log.error("calls.row_rejected linkedid=%s error=%r", row["linkedid"], exc)
-                if self._pending.get(row["linkedid"]) is row:
-                    del self._pending[row["linkedid"]]
+                key = self._key_of(row)
+                log.error("calls.row_rejected key=%s error=%r", key, exc)
+                if self._pending.get(key) is row:
+                    del self._pending[key]
                 self.rows_rejected += 1
                 continue
             self._written([row])
 
 
-def _fit(row: dict[str, Any]) -> dict[str, Any]:
+def _fit(row: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:
     """The row with every text cut to its column's length."""
     fitted = dict(row)
-    for column, limit in TEXT_LIMITS.items():
+    for column, limit in limits.items():
         value = fitted.get(column)
         if isinstance(value, str) and len(value) > limit:
             fitted[column] = value[:limit]
@@ -194,17 +209,18 @@ def _refused_for_its_data(exc: BaseException) -> bool:
     return False
 
 
-async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def _upsert(session: AsyncSession, table: Table, key: tuple[str, ...],
+                  rows: list[dict[str, Any]]) -> None:
     dialect = session.bind.dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
         raise RuntimeError(f"call log upsert is not implemented for {dialect}")
-    stmt = insert(CallLog)
+    stmt = insert(table)
     update = {}
     for column in rows[0]:
-        if column in ("linkedid", "id"):
+        if column in key or column == "id":
             continue
-        new, stored = stmt.excluded[column], CallLog.__table__.c[column]
+        new, stored = stmt.excluded[column], table.c[column]
         if column in KEEP_FIRST:
             update[column] = func.coalesce(stored, new)
         elif column in KEEP_KNOWN:
@@ -212,5 +228,5 @@ async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         else:
             update[column] = new
     # one cached statement, executed for many rows (SQLAlchemy batches the VALUES itself)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["linkedid"], set_=update),
+    await session.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=update),
                           rows)

@@ -31,6 +31,7 @@ def create_engine(url: str | URL, *, echo: bool = False, pool_size: int = 5,
     return _create_async_engine(
         parsed, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
         pool_timeout=pool_timeout, pool_recycle=pool_recycle, pool_pre_ping=pool_pre_ping,
+        hide_parameters=True,  # statement parameters are callers' data: never in errors
     )
 
 
@@ -66,7 +67,7 @@ def _sqlite_engine(url: URL, echo: bool, busy_timeout_ms: int,
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = _create_async_engine(url, echo=echo)
+    engine = _create_async_engine(url, echo=echo, hide_parameters=True)
     pragmas = [
         "PRAGMA journal_mode=WAL",
         f"PRAGMA busy_timeout={int(busy_timeout_ms)}",

@@ -183,12 +183,70 @@ class AgentConnected(AgentEvent):
 
 @dataclass(frozen=True, slots=True)
 class AgentCompleted(AgentEvent):
-    """Not sent for every call (agent dropping with ``*``): do not derive talk time from it."""
+    """Not sent for every call (agent dropping with ``*``): do not derive talk time from it.
+
+    After an AMI ``Hangup`` of the agent it comes without the caller's snapshot (and
+    sometimes without the agent's): ``channel``, ``uniqueid`` and ``linkedid`` are then
+    taken from the agent's ``Dest*`` block, or empty; the queue and interface remain."""
 
     topic: ClassVar[str] = "queue.agent_completed"
     hold_time: int = 0
     talk_time: int = 0
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldStarted(ChannelEvent):
+    """``Hold``: the channel (an agent's phone, or the atxfer feature) put its peer on hold."""
+
+    topic: ClassVar[str] = "channel.hold"
+    music_class: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldEnded(ChannelEvent):
+    topic: ClassVar[str] = "channel.unhold"
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred(DomainEvent):
+    """``BlindTransfer`` or ``AttendedTransfer`` (``kind``). ``linkedid`` is the transferee's
+    call; ``target`` is ``exten@context`` (blind) or the target channel (attended)."""
+
+    topic: ClassVar[str] = "call.transferred"
+    kind: str
+    success: bool
+    linkedid: str
+    transferer_channel: str
+    transferer_uniqueid: str
+    transferee_channel: str
+    transferee_uniqueid: str
+    target: str
+    is_external: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CdrRecorded(DomainEvent):
+    """``Cdr`` (cdr_manager): one leg's call detail record, the fields of ``Master.csv``."""
+
+    topic: ClassVar[str] = "cdr"
+    uniqueid: str
+    source: str
+    destination: str
+    destination_context: str
+    caller_id: str
+    channel: str
+    destination_channel: str
+    last_application: str
+    last_data: str
+    start_time: str
+    answer_time: str
+    end_time: str
+    duration: int
+    billable_seconds: int
+    disposition: str
+    account_code: str = ""
+    user_field: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +412,17 @@ answering, 3 it rang until the timeout; 0 as failure is unconfirmed (PROTOCOL.md
 
 APPS_OF_INTEREST = frozenset({"AGI", "EAGI", "Queue", "Read", "BackGround", "Background",
                               "Playback", "VoiceMail", "MixMonitor", "Dial"})
-VARIABLES_OF_INTEREST = frozenset({"MIXMONITOR_FILENAME", "IVR_CHOICE", "IVR_PATH",
-                                   "QUEUESTATUS", "AGISTATUS", "DIALSTATUS"})
+VARIABLES_OF_INTEREST = frozenset({"MIXMONITOR_FILENAME", "IVR_CHOICE", "IVR_PATH", "IVR_NODE",
+                                   "QUEUESTATUS", "AGISTATUS", "DIALSTATUS", "CALL_DIRECTION"})
+WANTED_EVENTS: frozenset[str] = frozenset({
+    "Newchannel", "Newstate", "Hangup", "Newexten", "VarSet", "DialBegin", "DialEnd",
+    "BridgeEnter", "BridgeLeave", "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
+    "AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete", "QueueMemberAdded",
+    "QueueMemberRemoved", "QueueMemberPause", "QueueMemberPaused", "QueueMemberStatus",
+    "MixMonitorStart", "MixMonitorStop", "DTMFEnd", "OriginateResponse", "UserEvent", "Hold",
+    "Unhold", "BlindTransfer", "AttendedTransfer", "Cdr"})
+"""Every AMI event name ``EventTranslator`` turns into a domain event: the AMI client may
+drop any other event before parsing it in full (a test keeps this equal to the table)."""
 
 
 class MissingField(Exception):
@@ -409,6 +476,11 @@ class EventTranslator:
             "DTMFEnd": self._dtmf,
             "OriginateResponse": self._originate_response,
             "UserEvent": self._user_event,
+            "Hold": self._hold,
+            "Unhold": self._unhold,
+            "BlindTransfer": self._blind_transfer,
+            "AttendedTransfer": self._attended_transfer,
+            "Cdr": self._cdr,
         }
 
     def keep_only(self, live_uniqueids: set[str]) -> None:
@@ -527,8 +599,49 @@ class EventTranslator:
                               _int(f.get("RingTime")))
 
     def _agent_complete(self, f: Fields, at: datetime) -> DomainEvent:
-        return AgentCompleted(*self._base(f, at), *self._agent(f), _int(f.get("HoldTime")),
+        if "Uniqueid" in f:
+            base = self._base(f, at)
+        elif "DestUniqueid" in f:  # AMI Hangup of the agent: only the agent's snapshot
+            base = (at, f.get("DestChannel", ""), f["DestUniqueid"], f.get("DestLinkedid", ""),
+                    _int(f.get("DestChannelState")), f.get("DestCallerIDNum", ""),
+                    f.get("DestCallerIDName", ""), f.get("DestContext", ""),
+                    f.get("DestExten", ""))
+        else:  # no snapshot at all: the queue and the member interface identify the call
+            base = (at, "", "", "", 0, "", "", "", "")
+        return AgentCompleted(*base, *self._agent(f), _int(f.get("HoldTime")),
                               _int(f.get("TalkTime")), f.get("Reason", ""))
+
+    def _hold(self, f: Fields, at: datetime) -> DomainEvent:
+        return HoldStarted(*self._base(f, at), f.get("MusicClass", ""))
+
+    def _unhold(self, f: Fields, at: datetime) -> DomainEvent:
+        return HoldEnded(*self._base(f, at))
+
+    def _blind_transfer(self, f: Fields, at: datetime) -> DomainEvent:
+        target = f"{f.get('Extension', '')}@{f.get('Context', '')}"
+        return CallTransferred(
+            at, "blind", f.get("Result") == "Success", _need(f, "TransfereeLinkedid"),
+            f.get("TransfererChannel", ""), f.get("TransfererUniqueid", ""),
+            f.get("TransfereeChannel", ""), f.get("TransfereeUniqueid", ""), target,
+            f.get("IsExternal") == "Yes")
+
+    def _attended_transfer(self, f: Fields, at: datetime) -> DomainEvent:
+        target = f.get("TransferTargetChannel") or f.get("DestApp", "")
+        linkedid = f.get("TransfereeLinkedid") or _need(f, "OrigTransfererLinkedid")
+        return CallTransferred(
+            at, "attended", f.get("Result") == "Success", linkedid,
+            f.get("OrigTransfererChannel", ""), f.get("OrigTransfererUniqueid", ""),
+            f.get("TransfereeChannel", ""), f.get("TransfereeUniqueid", ""), target,
+            f.get("IsExternal") == "Yes")
+
+    def _cdr(self, f: Fields, at: datetime) -> DomainEvent:
+        return CdrRecorded(
+            at, _need(f, "UniqueID"), f.get("Source", ""), f.get("Destination", ""),
+            f.get("DestinationContext", ""), f.get("CallerID", ""), f.get("Channel", ""),
+            f.get("DestinationChannel", ""), f.get("LastApplication", ""),
+            f.get("LastData", ""), f.get("StartTime", ""), f.get("AnswerTime", ""),
+            f.get("EndTime", ""), _int(f.get("Duration")), _int(f.get("BillableSeconds")),
+            f.get("Disposition", ""), f.get("AccountCode", ""), f.get("UserField", ""))
 
     @staticmethod
     def _member(kind: type[QueueMemberEvent]) -> Callable[[Fields, datetime], DomainEvent]:

@@ -107,7 +107,8 @@ def _query_params(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 _ERRORS = {401: "not authenticated", 403: "role not allowed", 404: "not found or not visible",
-           409: "not allowed in the ticket's current state", 422: "invalid payload"}
+           409: "not allowed in the current state", 422: "invalid payload",
+           429: "too many attempts; see Retry-After"}
 _ERROR = {
     "type": "object",
     "properties": {"error": {"type": "object", "properties": {

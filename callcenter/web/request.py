@@ -2,7 +2,8 @@
 parsing of bodies, path segments and query strings into checked values.
 
 A bad value answers 422 naming the field (or 404 for a path segment that is not a number),
-in the JSON error shape of ``errors.py``.
+in the JSON error shape of ``errors.py``; values are checked by ``inputs.py`` for what the
+databases refuse before any handler sees them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from callcenter.web.errors import bad_request, error_response, forbidden, invalid, unauthenticated
+from callcenter.web.inputs import (
+    INT_MAX,
+    INT_MIN,
+    InputError,
+    check_scalar,
+    check_values,
+    parse_json,
+)
 
 if TYPE_CHECKING:  # auth's package wires this toolkit's users: import it for types only
     from callcenter.auth.principal import Principal, Role
@@ -48,25 +57,44 @@ def client_ip(request: web.Request) -> str:
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse the body into ``model``; a 422 names the first bad field."""
+    """Parse the body into ``model`` (a missing body is an empty object); a 422 names the
+    first bad field."""
+    return checked(model, await json_body(request))
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body, ``{}`` when there is none; 422 when it is not JSON."""
+    text = await request.text() if request.can_read_body else ""
+    if not text.strip():
+        return {}
     try:
-        data = await request.json()
-    except ValueError:
-        raise bad_request("body must be JSON", "body") from None
+        return parse_json(text)
+    except InputError as exc:
+        raise bad_request(exc.message, exc.field) from None
+
+
+def checked(model: type[M], raw: Any) -> M:
+    """``raw`` validated into ``model`` and checked for what the databases refuse."""
     try:
-        return model.model_validate(data)
+        value = model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise bad_request(first["msg"], field) from None
+        raise invalid(exc) from None
+    try:
+        check_values(value)
+    except InputError as exc:
+        raise bad_request(exc.message, exc.field) from None
+    return value
 
 
 def path_int(request: web.Request, name: str) -> int:
     """A numeric path segment; anything else is simply not found."""
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError:
         raise error_response(404, "not_found", f"no such {name}") from None
+    if not INT_MIN <= value <= INT_MAX:
+        raise error_response(404, "not_found", f"no such {name}")
+    return value
 
 
 def query_int(request: web.Request, name: str) -> int:
@@ -75,24 +103,33 @@ def query_int(request: web.Request, name: str) -> int:
         value = int(request.query[name])
     except ValueError:
         raise bad_request(f"{name} must be an integer", name) from None
-    if value < 0:
-        raise bad_request(f"{name} must not be negative", name)
+    if not 0 <= value <= INT_MAX:
+        raise bad_request(f"{name} must be between 0 and {INT_MAX}", name)
     return value
 
 
 def query_time(request: web.Request, name: str, *, end: bool) -> datetime:
+    """The query parameter ``name`` as a time (see ``parse_time``)."""
+    return parse_time(request.query[name], name, end=end)
+
+
+def parse_time(raw: str, name: str, *, end: bool) -> datetime:
     """A date (whole day, UTC; with ``end`` the day is included) or an ISO datetime with a
-    zone."""
-    raw = request.query[name]
+    zone; a bad one answers 422 naming ``name``."""
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw) + (timedelta(days=1) if end else timedelta())
-            return datetime.combine(day, time(), UTC)
-        value = datetime.fromisoformat(raw)
-    except ValueError:
+            value = datetime.combine(day, time(), UTC)
+        else:
+            value = datetime.fromisoformat(raw)
+    except (ValueError, OverflowError):
         raise bad_request(f"{name} must be a date or an ISO datetime", name) from None
     if value.tzinfo is None:
         raise bad_request(f"{name} needs a timezone", name)
+    try:
+        check_scalar(value, name)
+    except InputError as exc:
+        raise bad_request(exc.message, exc.field) from None
     return value
 
 
@@ -106,7 +143,4 @@ def parse_query(request: web.Request, model: type[M]) -> M:
             raw[name] = [v for value in values for v in value.split(",") if v]
         else:
             raw[name] = values[-1]
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise invalid(exc) from None
+    return checked(model, raw)

@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from callcenter.auth.principal import Principal, Role
+from callcenter.auth.principal import Role
 from callcenter.errors import DomainError
-from callcenter.web.errors import error_response, invalid
-from callcenter.web.request import parse_query, require_role
+from callcenter.web.errors import error_response
+from callcenter.web.request import checked, json_body, parse_query, require_role
 
 log = logging.getLogger(__name__)
 
-Endpoint = Callable[[web.Request, Principal, Any], Awaitable[BaseModel]]
+Endpoint = Callable[[web.Request, Any, Any], Awaitable[BaseModel]]
+"""``(request, principal, payload)``; the principal is None on a public route."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class ApiSpec:
     response: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = (401, 403, 404, 409, 422)
+    public: bool = False
+    """Answered without a token (``web.request.PUBLIC_PATHS``): no principal."""
 
 
 @dataclass
@@ -49,12 +52,14 @@ class Api:
     def route(self, method: str, path: str, *, summary: str, roles: tuple[Role, ...],
               body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
               response: type[BaseModel] | None = None, status: int = 200,
+              errors: tuple[int, ...] = (401, 403, 404, 409, 422), public: bool = False,
               ) -> Callable[[Endpoint], Endpoint]:
-        spec = ApiSpec(method, path, summary, roles, body, query, response, status)
+        spec = ApiSpec(method, path, summary, roles, body, query, response, status, errors,
+                       public)
 
         def register(endpoint: Endpoint) -> Endpoint:
             async def handler(request: web.Request) -> web.StreamResponse:
-                principal = require_role(request, *spec.roles)
+                principal = None if spec.public else require_role(request, *spec.roles)
                 try:
                     payload = await _payload(request, spec)
                     result = await endpoint(request, principal, payload)
@@ -76,14 +81,7 @@ class Api:
 
 async def _payload(request: web.Request, spec: ApiSpec) -> Any:
     if spec.body is not None:
-        try:
-            raw = await request.json() if request.can_read_body else {}
-        except ValueError:
-            raise error_response(422, "invalid", "the body must be JSON", "body") from None
-        try:
-            return spec.body.model_validate(raw)
-        except ValidationError as exc:
-            raise invalid(exc) from None
+        return checked(spec.body, await json_body(request))
     if spec.query is not None:
         return parse_query(request, spec.query)
     return None

@@ -22,12 +22,17 @@ async def make_bus(request: pytest.FixtureRequest, redis_url: str,
                    redis_prefix: str) -> AsyncIterator[BusFactory]:
     made: list[Bus] = []
 
-    async def factory(queue_size: int = 1000) -> Bus:
+    async def factory(queue_size: int = 1000, redelivery: float = REDELIVERY,
+                      peer_of: Bus | None = None) -> Bus:
+        """A new bus; with ``peer_of``, another process's view of that bus (in-process:
+        the same object, since nothing is shared between processes)."""
         if request.param == "memory":
-            bus: Bus = MemoryBus(subscriber_queue_size=queue_size, redelivery_timeout=REDELIVERY)
+            if peer_of is not None:
+                return peer_of
+            bus: Bus = MemoryBus(subscriber_queue_size=queue_size, redelivery_timeout=redelivery)
         else:
             bus = RedisBus(redis_url, redis_prefix, subscriber_queue_size=queue_size,
-                           redelivery_timeout=REDELIVERY,
+                           redelivery_timeout=redelivery,
                            client_name=f"cctest-bus-{uuid.uuid4().hex[:8]}")
         await bus.start()
         made.append(bus)
@@ -143,3 +148,47 @@ async def test_a_job_whose_consumer_died_is_delivered_again(bus: Bus) -> None:
 
 async def test_ping(bus: Bus) -> None:
     assert await bus.ping() is True
+
+
+async def test_a_redelivered_job_gets_a_fresh_deadline_so_no_third_consumer_takes_it(
+        make_bus: BusFactory) -> None:
+    """The second consumer owns the job for a whole redelivery timeout, like the first."""
+    timeout = 0.6
+    bus = await make_bus(redelivery=timeout)
+    elsewhere = await make_bus(redelivery=timeout, peer_of=bus)  # a third process's view
+    loop = asyncio.get_running_loop()
+    await bus.enqueue("q", {"ticket": 8})
+    first = await bus.fetch("q", "g", "slow", timeout=2)  # holds it past the timeout
+    assert first is not None
+    second = await bus.fetch("q", "g", "second", timeout=timeout * 10)
+    taken_at = loop.time()
+    assert second is not None and (second.id, second.attempts) == (first.id, 2)
+    assert await elsewhere.fetch("q", "g", "third", timeout=timeout * 0.6) is None
+    third = await elsewhere.fetch("q", "g", "third", timeout=timeout * 10)
+    assert third is not None and (third.id, third.attempts) == (first.id, 3)
+    assert loop.time() - taken_at >= timeout - 0.05  # not before the second's deadline
+
+
+async def test_the_first_consumers_late_ack_finishes_the_job_for_its_group(
+        bus: Bus) -> None:
+    """An ack names the job, not the consumer (Redis XACK): whoever finishes first wins,
+    and the other consumer's ack is harmless."""
+    await bus.enqueue("q", {"ticket": 9})
+    first = await bus.fetch("q", "g", "slow", timeout=2)
+    second = await bus.fetch("q", "g", "second", timeout=REDELIVERY * 10)
+    assert first is not None and second is not None and second.attempts == 2
+    await bus.ack(first, "g")  # the slow consumer finished after all
+    assert await bus.fetch("q", "g", "third", timeout=REDELIVERY * 2.5) is None
+    await bus.ack(second, "g")
+    assert await bus.fetch("q", "g", "third", timeout=REDELIVERY * 1.5) is None
+
+
+async def test_wants_a_topic_exactly_while_a_subscription_matches_it(bus: Bus) -> None:
+    assert not bus.wants("queue.caller_joined")
+    async with bus.subscribe("queue.*", "call.ended"):
+        assert bus.wants("queue.caller_joined") and bus.wants("call.ended")
+        assert not bus.wants("call.started")
+        async with bus.subscribe("*"):
+            assert bus.wants("call.started")
+        assert not bus.wants("call.started")
+    assert not bus.wants("queue.caller_joined") and not bus.wants("call.ended")

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from callcenter.calls.config import CallsConfig
 from callcenter.calls.models import CallLog
 from callcenter.calls.tracker import CallTracker
 from callcenter.clock import FrozenClock
@@ -18,6 +19,8 @@ from callcenter.telephony.protocol import parse_stream
 from tests.telephony.capture_tools import replay_events
 
 START = datetime(2026, 11, 21, 5, 44, 34, tzinfo=UTC)
+RIG = CallsConfig(inbound_contexts=("from-pstn*", "queue-test", "agi-test", "ivr-test"))
+"""The turn-1 capture rig Originates its simulated citizens into these contexts."""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -37,7 +40,7 @@ async def _rows(sessionmaker: async_sessionmaker[AsyncSession]) -> list[CallLog]
 
 
 async def _run(sessionmaker, events) -> CallTracker:
-    tracker = CallTracker(sessionmaker, FrozenClock(START))
+    tracker = CallTracker(sessionmaker, FrozenClock(START), config=RIG)
     await tracker.start()
     for event in events:
         tracker(event)
@@ -53,7 +56,8 @@ EXPECTED = {
                    0.059, 13.010, None),
     "abandon": ("1795239921.12", "abandoned", "support-slow", None, "5551000", 4.022, 0.0,
                 None, 4.077, None),
-    "fastagi": ("1795239927.16", "answered", None, None, "5551000", 0.0, 0.0, 0.053, 2.261,
+    # self-service: the IVR's Answer is not a person answering
+    "fastagi": ("1795239927.16", "ivr_hangup", None, None, "5551000", 0.0, 0.0, None, 2.261,
                 "agi:test>keys:1"),
     "sip_call": ("1795239933.20", "answered", "support", "Agent 101", "6001", 0.002, 7.998,
                  0.097, 8.096, None),
@@ -111,17 +115,25 @@ def _snapshot(at: datetime, items: list[dict]) -> ev.ChannelsSnapshot:
     return ev.ChannelsSnapshot(at, 2, tuple(ev.snapshot_from_fields(i) for i in items))
 
 
-def _captured_channels(captures_dir: Path) -> list[dict]:
+def _captured_channels(captures_dir: Path, ages: dict[str, str] | None = None) -> list[dict]:
     """The CoreShowChannel items captured in queue_call (3 live channels), as they were while
     the call was talking: the capture was taken just after the caller left the bridge, so
-    the caller's BridgeId is put back (the agent leg still shows it)."""
+    the caller's BridgeId is put back (the agent leg still shows it). ``ages`` replaces the
+    captured ``Duration`` of the named channels."""
     messages = parse_stream((captures_dir / "queue_call.raw").read_bytes())
     items = [dict(m) for m in messages if m.get("Event") == "CoreShowChannel"]
     bridge = next(i["BridgeId"] for i in items if i["BridgeId"])
     for item in items:
         if item["Channel"] == "Local/s@caller-sim-00000000;1":
             item["BridgeId"] = bridge
+        item["Duration"] = (ages or {}).get(item["Channel"], item["Duration"])
     return items
+
+
+AGES_AT_6 = {"Local/s@caller-sim-00000000;1": "00:00:05",
+             "Local/100@agents-00000001;1": "00:00:04", "Local/100@agents-00000001;2": "00:00:03"}
+"""Channels of different ages, as a snapshot at t=6 could list them: the call is as old as
+its oldest channel, and has talked at most as long as its youngest bridged channel lived."""
 
 
 def _split(events, seconds: float):
@@ -187,19 +199,22 @@ async def test_call_started_while_disconnected_is_picked_up(
     _, after = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
     tracker = await _run(sessionmaker, [])
     tracker(ev.ResyncStarted(_at(6), 2))
-    tracker(_snapshot(_at(6), _captured_channels(captures_dir)))
+    tracker(_snapshot(_at(6), _captured_channels(captures_dir, AGES_AT_6)))
     assert tracker.live_calls == 1
     await tracker.flush()
     (live,) = await _rows(sessionmaker)
     assert live.disposition is None and live.ended_at is None  # ongoing call is visible
+    assert live.start_estimated is True and live.answer_estimated is True
     for event in after:
         tracker(event)
     await tracker.flush()
     (row,) = await _rows(sessionmaker)
     assert row.linkedid == "1795239874.0"
     assert row.disposition == "answered" and row.caller_number == "5551000"
-    assert _utc(row.started_at) == _at(6 - 12)  # Duration 00:00:12 in the snapshot
-    assert row.talk_seconds == pytest.approx(13.009 - 6, abs=0.002)
+    assert _utc(row.started_at) == _at(6 - 5)  # the oldest channel: 00:00:05
+    assert _utc(row.answered_at) == _at(6 - 4)  # the youngest bridged channel: 00:00:04
+    assert row.talk_seconds == pytest.approx(13.009 - 2, abs=0.002)
+    assert row.start_estimated is True and row.answer_estimated is True
     await tracker.stop()
 
 
@@ -330,3 +345,22 @@ async def test_live_event_of_a_stored_call_before_the_snapshot_continues_its_row
     # without a snapshot the new process never saw the bridge: only the saved talk counts
     assert row.talk_seconds == pytest.approx(saved.talk_seconds)
     await second.stop()
+
+
+async def test_a_call_adopted_after_a_crash_keeps_its_real_answer_and_talk(
+        sessionmaker, captures_dir: Path) -> None:
+    before, after = _split(replay_events(captures_dir / "queue_call.txt", START), 5.0)
+    first = await _run(sessionmaker, before)
+    await first.writer.stop()  # a crash: the row written at the answer is all that is left
+    await first._attempt_writer.stop()
+    second = await _run(sessionmaker, [])
+    second(ev.ResyncStarted(_at(9), 1))
+    second(_snapshot(_at(9), _captured_channels(captures_dir, AGES_AT_6)))
+    for event in after:
+        second(event)
+    await second.stop()
+    (row,) = await _rows(sessionmaker)
+    assert _utc(row.started_at) == _at(0.054) and _utc(row.answered_at) == _at(0.057)
+    assert row.answer_estimated is False and row.start_estimated is False
+    # it talked from the answer, not from the restart at t=9
+    assert row.talk_seconds == pytest.approx(12.952, abs=0.002)
