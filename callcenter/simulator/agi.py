@@ -33,15 +33,15 @@ class SimAgiChannel:
     def state(self) -> int:
         return self.chan.state
 
-    def command_events(self, command: str) -> Callable[[int], None]:
-        """res_agi's AGIExecStart now and AGIExecEnd (with the reply code) when it is done."""
+    def command_events(self, command: str) -> Callable[[int, str], None]:
+        """res_agi's AGIExecStart now and AGIExecEnd (ResultCode, Result) when it is done;
+        both also on a hung-up channel, which lives until the FastAGI server closes."""
         cid = self.pbx.rng.randrange(1, 2**31)
         if not self.chan.dead:
             self.chan.emit("AGIExecStart", ev.AGI, f"CommandId: {cid}\r\nCommand: {command}\r\n")
 
-        def finished(code: int) -> None:
+        def finished(code: int, result: str) -> None:
             if not self.chan.dead:
-                result = "Success" if code == 200 else "Failure"
                 self.chan.emit(
                     "AGIExecEnd",
                     ev.AGI,
@@ -57,6 +57,8 @@ class SimAgiChannel:
         return -1 if self.chan.hungup else 0
 
     async def stream_file(self, name: str, escape_digits: str) -> tuple[int, int]:
+        if not self.pbx.prompt_exists(self.chan, name):
+            return -1, 0  # handle_streamfile(): ast_openstream() failed
         digit, played = await self.pbx.play(self.chan, name, escape_digits)
         endpos = int(played * 8000)
         if digit == "":

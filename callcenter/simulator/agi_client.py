@@ -218,8 +218,13 @@ class Outcome:
 
 
 Handler = Callable[["AgiSession", list[str]], Awaitable[Outcome]]
-# before a command: called with its line; returns what to call with the reply's status code
-CommandHook = Callable[[str], Callable[[int], None]]
+# before a command: called with its line; returns what to call when it is done, with
+# agi_handle_command()'s ResultCode and Result for AGIExecEnd (200 Success, -1 Failure,
+# 520 Usage, 510/511 with the reply's text)
+CommandHook = Callable[[str], Callable[[int, str], None]]
+
+UNKNOWN = (510, "Invalid or unknown command")
+DEAD = (511, "Command Not Permitted on a dead channel or intercept routine")
 
 
 @dataclass(frozen=True)
@@ -290,12 +295,9 @@ class AgiSession:
         self.send_sighup = not _ast_false(channel.get_variable("AGISIGHUP"))
         self.exit_on_hangup = _ast_true(channel.get_variable("AGIEXITONHANGUP"))
         self.on_command = on_command
-        self.last_code = 0  # status code of the last reply sent (200, 510, 511, 520)
 
     async def send(self, text: str) -> None:
         """ast_agi_send(): write and ignore a closed socket, as ast_carefulwrite does."""
-        if text[:3].isdigit():
-            self.last_code = int(text[:3])
         try:
             self.writer.write(text.encode("utf-8", "surrogateescape"))
             await self.writer.drain()
@@ -371,32 +373,35 @@ class AgiSession:
             await self.send("HANGUP\n")
 
     async def handle(self, line: str) -> None:
-        """One command line; the on_command hook sees it before and its reply code after."""
+        """One command line; the on_command hook sees it before and its result after."""
         finished = self.on_command(line) if self.on_command is not None else None
-        await self._handle(line)
+        code, text = await self._handle(line)
         if finished is not None:
-            finished(self.last_code)
+            finished(code, text)
 
-    async def _handle(self, line: str) -> None:
-        """agi_handle_command(): find, check dead-mode permission, run, send the reply."""
+    async def _handle(self, line: str) -> tuple[int, str]:
+        """agi_handle_command(): find, check dead-mode permission, run, send the reply;
+        returns the ResultCode and Result that AGIExecEnd reports."""
         argv = parse_agi_args(line)
         command = find_command(argv)
         log.debug("agi command channel=%s line=%r", self.channel_name, line)
         if command is None or command.handler is None:
-            await self.send("510 Invalid or unknown command\n")
-            return
+            await self.send(f"{UNKNOWN[0]} {UNKNOWN[1]}\n")
+            return UNKNOWN
         if self.dead and not command.dead_ok:
-            await self.send("511 Command Not Permitted on a dead channel or intercept routine\n")
-            return
+            await self.send(f"{DEAD[0]} {DEAD[1]}\n")
+            return DEAD
         try:
             outcome = await command.handler(self, argv)
         except ShowUsage:
             await self.send(_usage_reply(command))
-            return
+            return 520, "Usage"
         if outcome.lines:
             await self.send("".join(f"{reply}\n" for reply in outcome.lines))
         if outcome.failure and (self.dead or not self.channel_gone()):
             self.status = FAILURE
+        # RESULT_FAILURE ("usually because the channel hung up") is -1, not a reply code
+        return (-1, "Failure") if outcome.failure else (200, "Success")
 
 
 def _usage_reply(command: AgiCommand) -> str:

@@ -101,6 +101,7 @@ class AmiSession(asyncio.Protocol):
         self.writetimeout_ms = DEFAULT_WRITETIMEOUT_MS
         self.write_blocked: asyncio.TimerHandle | None = None
         self.gone = asyncio.Event()  # set when the connection is lost (for tests, scenarios)
+        self.started = server.sim.clock.now()  # sessionstart_tv, the SessionTV of events
 
     # -- transport --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -277,6 +278,15 @@ class AmiSession(asyncio.Protocol):
                 f"Invalid/unknown command: {action}."
                 " Use Action: ListCommands to show available commands.",
             )
+            # process_message(): report_req_bad_format() goes out through stasis, so the
+            # event may trail the next action's reply
+            asyncio.get_running_loop().call_soon(
+                self.server.security_event,
+                "RequestBadFormat",
+                self,
+                self.username,
+                {"RequestType": f"Action: {action}"},
+            )
             return True
         authority, handler, _synopsis = spec
         if authority and not (self.writeperm & authority):
@@ -294,20 +304,11 @@ async def action_login(s: AmiSession, msg: Message) -> bool:
     server = s.server
     username = get_header(msg, "Username")
     user = server.users.get(username) if username else None
-    ok = False
-    if user is not None and not server.refuse_logins:
-        if get_header(msg, "AuthType").lower() == "md5":
-            key = get_header(msg, "Key")
-            if key and s.challenge:
-                expected = hashlib.md5((s.challenge + user.secret).encode()).hexdigest()
-                ok = key == expected
-        else:
-            ok = get_header(msg, "Secret") == user.secret
+    ok, report = _authenticate(s, msg, user)
     if not ok:
-        server.security_event(
-            "InvalidAccountID" if user is None else "InvalidPassword", s, username
-        )
-        await asyncio.sleep(server.sim.config.bad_login_delay)
+        if report is not None:
+            server.security_event(report[0], s, username, report[1])
+        await asyncio.sleep(server.sim.config.bad_login_delay)  # manager.c: sleep(1)
         s.error(msg, "Authentication failed")
         return False
     assert user is not None
@@ -323,7 +324,7 @@ async def action_login(s: AmiSession, msg: Message) -> bool:
         s.send_events = user.readperm
     s.authenticated = True
     s.ack(msg, "Authentication accepted")
-    if s.send_events & ev.SYSTEM:
+    if s.send_events & ev.SYSTEM and server.sim.fully_booted:
         sim = server.sim
         uptime = int(sim.clock.now() - sim.pbx.started_at + sim.uptime_offset)
         s.send(
@@ -334,6 +335,32 @@ async def action_login(s: AmiSession, msg: Message) -> bool:
     sim.hub.sinks.append(s)
     server.security_event("SuccessfulAuth", s, username)
     return True
+
+
+SecurityReport = tuple[str, dict[str, str]]
+
+
+def _authenticate(
+    s: AmiSession, msg: Message, user: AmiUser | None
+) -> tuple[bool, SecurityReport | None]:
+    """manager.c authenticate(): whether the login is good, and the security event it
+    reports when not. An MD5 Key without a prior Challenge fails without any report."""
+    if user is None:
+        return False, ("InvalidAccountID", {})
+    if s.server.refuse_logins:
+        return False, None
+    if get_header(msg, "AuthType").lower() == "md5":
+        key = get_header(msg, "Key")
+        if not (key and s.challenge):
+            return False, None
+        expected = hashlib.md5((s.challenge + user.secret).encode()).hexdigest()
+        if key == expected:
+            return True, None
+        fields = {"Challenge": s.challenge, "Response": key, "ExpectedResponse": expected}
+        return False, ("ChallengeResponseFailed", fields)
+    if get_header(msg, "Secret") == user.secret:
+        return True, None
+    return False, ("InvalidPassword", {})
 
 
 async def action_logoff(s: AmiSession, msg: Message) -> bool:
@@ -391,10 +418,11 @@ async def action_corestatus(s: AmiSession, msg: Message) -> bool:
     date = time.strftime("%Y-%m-%d", time.gmtime(start))
     tod = time.strftime("%H:%M:%S", time.gmtime(start))
     calls = len({c.linkedid for c in sim.pbx.channels.values()})
+    # action_corestatus(): no Message line; CoreProcessedCalls is ast_processed_calls()
     s.send(
-        s.start_ack(msg)
-        + f"Message: Core Status\r\nCoreStartupDate: {date}\r\nCoreStartupTime: {tod}\r\n"
-        f"CoreReloadDate: {date}\r\nCoreReloadTime: {tod}\r\nCoreCurrentCalls: {calls}\r\n\r\n"
+        s.start_ack(msg) + f"CoreStartupDate: {date}\r\nCoreStartupTime: {tod}\r\n"
+        f"CoreReloadDate: {date}\r\nCoreReloadTime: {tod}\r\nCoreCurrentCalls: {calls}\r\n"
+        f"CoreProcessedCalls: {sim.pbx.processed_calls}\r\n\r\n"
     )
     return True
 
@@ -431,6 +459,10 @@ async def action_hangup(s: AmiSession, msg: Message) -> bool:
     if chan is None:
         s.error(msg, "No such channel")
         return True
+    if not cause and chan.local_half and not chan.cause_set:
+        # action_hangup() sets a cause only when one is given; a Local channel's driver adds
+        # none, so its Hangup says 0 (chan_pjsip's hang-up turns 0 into Normal Clearing)
+        chan.hangup_cause, chan.cause_set = 0, True
     chan.soft_hangup(cause or 16, flag=None)  # no event: ast_softhangup_nolock()
     s.ack(msg, "Channel Hungup")
     return True
@@ -595,12 +627,14 @@ async def action_redirect(s: AmiSession, msg: Message) -> bool:
         s.error(msg, "Redirect failed, channel not up.")
         return True
     sim = s.server.sim
+    # ast_async_goto() only flags the channel; the bridge and PBX threads act on it after
+    # the reply is queued, so the reply comes before the events it causes
     if not name2:
-        ok = await sim.redirect(chan, context, exten, pri)
-        if ok:
-            s.ack(msg, "Redirect successful")
-        else:
+        if not sim.can_redirect(chan):
             s.error(msg, "Redirect failed")
+            return True
+        s.ack(msg, "Redirect successful")
+        await sim.redirect(chan, context, exten, pri)
         return True
     chan2 = pbx.find_channel(name2)
     if chan2 is None:
@@ -609,13 +643,15 @@ async def action_redirect(s: AmiSession, msg: Message) -> bool:
     if chan2.hungup:
         s.error(msg, "Redirect failed, extra channel not up.")
         return True
-    first, second = await sim.redirect_pair(chan, (context, exten, pri), chan2, target2)
-    if not first:
+    together = chan.bridge is not None and chan.bridge is chan2.bridge
+    if not together and not sim.can_redirect(chan):
         s.error(msg, "Redirect failed")
-    elif not second:
+    elif not together and not sim.can_redirect(chan2):
+        await sim.redirect(chan, context, exten, pri)
         s.error(msg, "Secondary redirect failed")
     else:
         s.ack(msg, "Dual Redirect successful")
+        await sim.redirect_pair(chan, (context, exten, pri), chan2, target2)
     return True
 
 
@@ -644,8 +680,12 @@ async def action_playdtmf(s: AmiSession, msg: Message) -> bool:
     ms = int(duration) if duration else 100
     if ast_true(get_header(msg, "Receive")):
         pbx.dtmf_received(chan, digit[0], ms or 100)
-    else:
-        pbx.send_dtmf(chan, digit[0], ms or 100)
+        s.ack(msg, "DTMF successfully queued")
+        return True
+    # manager_play_dtmf(): ast_senddigit() plays the digit for its duration before replying;
+    # on a Local channel the other half receives it (DTMFBegin/End there, Received)
+    pbx.send_dtmf(chan, digit[0], ms or 100)
+    await pbx.clock.sleep((ms or 100) / 1000.0)
     s.ack(msg, "DTMF successfully queued")
     return True
 
@@ -959,8 +999,10 @@ async def action_mixmonitor(s: AmiSession, msg: Message) -> bool:
         # mixmonitor_exec() refuses an empty file name (the r()/w() options are not modelled)
         s.error(msg, "Could not start monitoring channel")
         return True
-    await apps.app_mixmonitor(pbx, chan, f"{file},{options}")
+    # manager_mixmonitor() answers once the audiohook is attached; VarSet and
+    # MixMonitorStart come from the recording thread afterwards
     s.send(s.start_ack(msg) + "\r\n")
+    await apps.app_mixmonitor(pbx, chan, f"{file},{options}")
     return True
 
 
@@ -1068,29 +1110,52 @@ class AmiServer:
         if self.server is not None:
             await self.server.wait_closed()
 
+    async def close_all(self) -> None:
+        """Stop listening and close every session after flushing what it was sent."""
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for session in list(self.sessions):
+            session.close()
+
     def drop_all(self) -> None:
         for session in list(self.sessions):
             if session.transport is not None:
                 session.transport.abort()
             session.closed = True
 
-    def security_event(self, name: str, s: AmiSession, username: str) -> None:
+    def security_event(
+        self, name: str, s: AmiSession, username: str, fields: dict[str, str] | None = None
+    ) -> None:
+        """main/security_events.c: required fields in the event type's order, then the
+        optional ones (AccountID is optional for RequestBadFormat, so it moves back)."""
         if s.transport is None:
             return
         now = self.sim.clock.now()
         local = _ami_addr(s.transport.get_extra_info("sockname"))
         remote = _ami_addr(s.transport.get_extra_info("peername"))
+        version = SECURITY_EVENT_VERSIONS.get(name, 1)
+        severity = "Informational" if name == "SuccessfulAuth" else "Error"
+        account = f"AccountID: {username}\r\n"
         body = (
-            f"EventTV: {_tv(now)}\r\n"
-            f"Severity: {'Informational' if name == 'SuccessfulAuth' else 'Error'}\r\n"
-            f"Service: AMI\r\nEventVersion: 1\r\nAccountID: {username}\r\n"
-            f"SessionID: {s.session_id}\r\n"
+            f"EventTV: {_tv(now)}\r\nSeverity: {severity}\r\n"
+            f"Service: AMI\r\nEventVersion: {version}\r\n"
+            + ("" if name == "RequestBadFormat" else account)
+            + f"SessionID: {s.session_id}\r\n"
             f"LocalAddress: {local}\r\nRemoteAddress: {remote}\r\n"
         )
         if name == "SuccessfulAuth":
             body += "UsingPassword: 0\r\n"
-        body += f"SessionTV: {_tv(now)}\r\n"
+        body += "".join(f"{k}: {v}\r\n" for k, v in (fields or {}).items())
+        if name == "RequestBadFormat":
+            body += account
+        body += f"SessionTV: {_tv(s.started)}\r\n"
         self.sim.hub.emit(name, ev.SECURITY, body)
+
+
+# include/asterisk/security_events_defs.h: AST_SECURITY_EVENT_*_VERSION other than 1
+SECURITY_EVENT_VERSIONS = {"InvalidPassword": 2}
 
 
 def channel_state_desc(state: int) -> str:

@@ -120,14 +120,20 @@ async def app_gotoif(pbx: Pbx, chan: Channel, data: str) -> int:
 async def app_playback(pbx: Pbx, chan: Channel, data: str) -> int:
     args = _args(data)
     files = (args[0] if args else "").split("&")
+    failed = False
     for name in files:
         if not name:
             continue
+        if not pbx.prompt_exists(chan, name):
+            # playback_exec(): "Playback failed", PLAYBACKSTATUS=FAILED, the dialplan goes on
+            log.warning("Playback failed on %s for %s", chan.name, name)
+            failed = True
+            break
         _, _ = await pbx.play(chan, name)
         if chan.hungup:
             chan.set_var("PLAYBACKSTATUS", "FAILED")
             return APP_HANGUP
-    chan.set_var("PLAYBACKSTATUS", "SUCCESS")
+    chan.set_var("PLAYBACKSTATUS", "FAILED" if failed else "SUCCESS")
     return APP_CONTINUE
 
 
@@ -138,6 +144,10 @@ async def app_background(pbx: Pbx, chan: Channel, data: str) -> int:
     for name in (args[0] if args else "").split("&"):
         if not name:
             continue
+        if not pbx.prompt_exists(chan, name):
+            # background_detect_exec(): "ast_streamfile failed", BACKGROUNDSTATUS=FAILED
+            chan.set_var("BACKGROUNDSTATUS", "FAILED")
+            return APP_CONTINUE
         digit, _ = await pbx.play(chan, name, escape="0123456789*#")
         if digit == "":
             return APP_HANGUP

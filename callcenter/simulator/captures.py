@@ -102,27 +102,55 @@ def split_banner(path_or_bytes: str | Path | bytes) -> tuple[str | None, bytes]:
     return None, data
 
 
-def parse_raw(path_or_bytes: str | Path | bytes) -> list[AmiMessage]:
-    """Messages of a .raw capture (or of bytes a simulator sent), in order; banner skipped.
+@dataclass
+class Connection:
+    """One AMI connection of a capture: its banner (None if the bytes start mid-session)
+    and the messages Asterisk sent on it, in order."""
+
+    banner: str | None
+    messages: list[AmiMessage] = field(default_factory=list)
+
+
+def parse_connections(path_or_bytes: str | Path | bytes) -> list[Connection]:
+    """Every connection of a .raw capture. A banner line where a message would start opens
+    a new connection: a capture that reconnects (agent_session after `core restart now`)
+    holds the second banner mid-file.
 
     Strict: every line must end in CRLF and every message in a blank line.
     """
     data, where = _load(path_or_bytes)
-    _, body = split_banner(data)
-    offset = len(data) - len(body)
-    text = body.decode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "surrogateescape")
     lone_lf = re.search(r"(?<!\r)\n", text)
     if lone_lf:
-        raise CaptureError(f"{where}: line ending without CR at byte {offset + lone_lf.start()}")
-    messages: list[AmiMessage] = []
-    blocks = text.split("\r\n\r\n")
-    if blocks[-1] != "":
-        raise CaptureError(f"{where}: last message not terminated by a blank line")
-    for block in blocks[:-1]:
+        raise CaptureError(f"{where}: line ending without CR at byte {lone_lf.start()}")
+    connections: list[Connection] = []
+    current: Connection | None = None
+    offset = 0
+    while offset < len(text):
+        if text.startswith(BANNER_PREFIX, offset):
+            end = text.find("\r\n", offset)
+            end = len(text) if end < 0 else end
+            current = Connection(text[offset:end])
+            connections.append(current)
+            offset = end + 2
+            continue
+        end = text.find("\r\n\r\n", offset)
+        if end < 0:
+            raise CaptureError(f"{where}: last message not terminated by a blank line")
+        block = text[offset:end]
         fields = [_parse_line(line, f"{where} byte {offset}") for line in block.split("\r\n")]
-        messages.append(AmiMessage(fields))
-        offset += len(block.encode("utf-8", "surrogateescape")) + 4
-    return messages
+        if current is None:
+            current = Connection(None)
+            connections.append(current)
+        current.messages.append(AmiMessage(fields))
+        offset = end + 4
+    return connections
+
+
+def parse_raw(path_or_bytes: str | Path | bytes) -> list[AmiMessage]:
+    """Messages of a .raw capture (or of bytes a simulator sent), in order, over all its
+    connections; banners skipped. Strict framing, as parse_connections()."""
+    return [m for conn in parse_connections(path_or_bytes) for m in conn.messages]
 
 
 _HEADER = re.compile(r"^### (>>> SEND|<<< RECV|NOTE) t=\+([0-9.]+)s ?(.*)$")
@@ -130,7 +158,11 @@ _DIRECTIONS = {">>> SEND": "send", "<<< RECV": "recv", "NOTE": "note"}
 
 
 def parse_txt(path: str | Path) -> list[TranscriptEntry]:
-    """The blocks of a .txt transcript (`### >>> SEND`, `### <<< RECV`, `### NOTE`)."""
+    """The blocks of a .txt transcript (`### >>> SEND`, `### <<< RECV`, `### NOTE`).
+
+    A block runs to the next header; a RECV block may hold several messages separated by
+    blank lines (the turn 2 captures), each becomes an entry with the block's offset.
+    """
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -145,14 +177,37 @@ def parse_txt(path: str | Path) -> list[TranscriptEntry]:
                 raise CaptureError(f"{path}:{index + 1}: text outside a block: {lines[index]!r}")
             index += 1
             continue
-        body: list[str] = []
-        start = index + 1
         index += 1
-        while index < len(lines) and lines[index] and not _HEADER.match(lines[index]):
-            body.append(lines[index])
+        if _DIRECTIONS[header.group(1)] == "note":
+            entries.append(_entry(path, index, header, []))
+            while index < len(lines) and lines[index] and not _HEADER.match(lines[index]):
+                index += 1  # a note's own lines (command output)
+            continue
+        chunk: list[str] = []
+        start = index
+        while index < len(lines) and not _HEADER.match(lines[index]):
+            if lines[index]:
+                chunk.append(lines[index])
+            elif chunk:
+                entries.extend(_entries(path, start, header, chunk))
+                chunk = []
             index += 1
-        entries.append(_entry(path, start, header, body))
+            if not chunk:
+                start = index
+        if chunk:
+            entries.extend(_entries(path, start, header, chunk))
     return entries
+
+
+def _entries(
+    path: Path, line_no: int, header: re.Match[str], body: list[str]
+) -> list[TranscriptEntry]:
+    """One message, or a banner line then possibly a message right below it."""
+    if body[0].startswith(BANNER_PREFIX):
+        banner = _entry(path, line_no, header, body[:1])
+        rest = [_entry(path, line_no + 1, header, body[1:])] if body[1:] else []
+        return [banner, *rest]
+    return [_entry(path, line_no, header, body)]
 
 
 def _entry(path: Path, line_no: int, header: re.Match[str], body: list[str]) -> TranscriptEntry:

@@ -102,6 +102,7 @@ class Channel:
         self.hangup_cause = 0
         self.cause_set = False
         self.softhangup = False
+        self.hangup_requested = False  # a HangupRequest came (far end, Local peer), not AMI
         self.hangup_at: float | None = None
         self.hangup_event = asyncio.Event()
         self.dtmf: asyncio.Queue[str] = asyncio.Queue()
@@ -237,6 +238,7 @@ class Channel:
         if self.dead or self.softhangup:
             return
         self.softhangup = True
+        self.hangup_requested = True
         self.hangup_at = self.pbx.clock.now()
         if cause is not None and not self.cause_set:
             self.hangup_cause = cause

@@ -64,9 +64,19 @@ class SimulatorConfig(BaseModel):
     trunk: str = "trunk"
     sip_domain: str = "127.0.0.1"
     system_name: str | None = None
-    prompt_seconds: float = Field(1.4, gt=0, description="length of a prompt without a WAV")
+    sounds_dir: Path = Field(
+        REPO_ROOT / "var" / "sounds",
+        description="Asterisk's sounds folder (<lang>/<name>.wav); missing stock prompts are "
+        "generated here at start",
+    )
+    cdr_dir: Path = Field(
+        REPO_ROOT / "var" / "cdr-csv",
+        description="Asterisk's log/cdr-csv folder: cdr_csv writes Master.csv here",
+    )
 
-    @field_validator("asterisk_config_dir", "recordings_dir", "speech_samples_dir")
+    @field_validator(
+        "asterisk_config_dir", "recordings_dir", "speech_samples_dir", "sounds_dir", "cdr_dir"
+    )
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value if value.is_absolute() else (Path.cwd() / value)

@@ -95,10 +95,18 @@ class EventHub:
         self.listeners: list[Callable[[str, int, str], None]] = []
         self.count = 0
         self._heads: dict[tuple[str, int], str] = {}
+        # an internal consumer that sees every event after the clients did (the CDR engine,
+        # which like cdr.c follows the channel events); what it emits comes after
+        self.tap: Callable[[str, str], None] | None = None
 
     def emit(self, name: str, flag: int, body: str) -> None:
         """Publish `Event: name` of class `flag`; `body` is the CRLF-terminated field lines."""
         self.count += 1
+        self._publish(name, flag, body)
+        if self.tap is not None:
+            self.tap(name, body)
+
+    def _publish(self, name: str, flag: int, body: str) -> None:
         if not self.sinks and not self.listeners:
             return
         head = self._heads.get((name, flag))

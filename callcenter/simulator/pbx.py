@@ -10,7 +10,6 @@ import asyncio
 import logging
 import random
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from callcenter.simulator import events as ev
 from callcenter.simulator.actors import Agent, Caller, Destination
 from callcenter.simulator.asterisk_conf import ConfSection, parse_conf
 from callcenter.simulator.bridges import Bridge
+from callcenter.simulator.cdr import CdrEngine
 from callcenter.simulator.channels import (
     ANSWERED_ELSEWHERE,
     CONGESTION,
@@ -38,6 +38,7 @@ from callcenter.simulator.devices import Devices
 from callcenter.simulator.events import EventHub
 from callcenter.simulator.recording import Recorder
 from callcenter.simulator.simclock import SimClock
+from callcenter.simulator.sounds import Sounds
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +145,16 @@ class Pbx:
         self.default_destination = Destination()
         self.system_name = config.system_name or ""  # asterisk.conf [options] systemname
         self.cdr_events = True  # cdr_manager.conf [general] enabled
+        self.cdr = CdrEngine(self, None)  # Master.csv path set by the loader (cdr.conf [csv])
+        hub.tap = self.cdr.observe
         self._uniq = 0
+        self.processed_calls = 0  # ast_processed_calls(): PBX runs started since boot
         self._tech_counters: dict[str, int] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.started_at = clock.now()
         self.idle = asyncio.Event()
         self.idle.set()
-        self.prompt_durations: dict[str, float] = {}
+        self.sounds = Sounds(config.sounds_dir)
         self.functions: dict[str, Callable[[str], str]] = {}
 
     # -- configuration ----------------------------------------------------------------------
@@ -229,7 +233,8 @@ class Pbx:
         n = self._next("Local")
         base = f"Local/{exten}@{context}-{n:08x}"
         uid1 = uniqueid or self.new_uniqueid()
-        uid2 = uniqueid2 or self.new_uniqueid()
+        # core_unreal: a caller-assigned Uniqueid without a second one gives ";2" its own
+        uid2 = uniqueid2 or (f"{uniqueid};2" if uniqueid else self.new_uniqueid())
         link = linkedid or uid1
         device = f"Local/{exten}@{context}"
         one = Channel(
@@ -282,6 +287,7 @@ class Pbx:
         self.recorder.channel_gone(chan)
         chan.softhangup = True
         chan.hangup_event.set()
+        # the CDR engine (cdr.py) posts the channel's records on this Hangup
         chan.emit(
             "Hangup",
             ev.CALL,
@@ -289,7 +295,6 @@ class Pbx:
         )
         chan.dead = True
         chan.touch()
-        self._emit_cdr(chan)
         self.channels.pop(chan.name, None)
         self.by_uniqueid.pop(chan.uniqueid, None)
         self.devices.remove_channel(chan)
@@ -299,49 +304,6 @@ class Pbx:
             chan.ended.set_result(None)
         if not self.channels:
             self.idle.set()
-
-    def _emit_cdr(self, chan: Channel) -> None:
-        if getattr(chan, "no_cdr", False) or not self.cdr_events:
-            return
-        end = self.clock.now()
-        answer = chan.cdr_answer
-        disposition = chan.cdr_disposition
-        if disposition is None:
-            peer = chan.dialed_peer
-            if peer is not None and getattr(peer, "answered_at", None) is None:
-                disposition = "NO ANSWER"
-            elif answer is not None:
-                disposition = "ANSWERED"
-            elif chan.hangup_cause == USER_BUSY:
-                disposition = "BUSY"
-            elif chan.hangup_cause == CONGESTION:
-                disposition = "CONGESTION"
-            elif chan.local_half == 2:
-                disposition = "FAILED"
-            else:
-                disposition = "NO ANSWER"
-        fmt = "%Y-%m-%d %H:%M:%S"
-        body = (
-            f"AccountCode: {chan.accountcode}\r\n"
-            f"Source: {chan.cid_num}\r\n"
-            f"Destination: {chan.exten}\r\n"
-            f"DestinationContext: {chan.context}\r\n"
-            f'CallerID: "{chan.cid_name}" <{chan.cid_num}>\r\n'
-            f"Channel: {chan.name}\r\n"
-            f"DestinationChannel: {chan.dialed_peer.name if chan.dialed_peer else ''}\r\n"
-            f"LastApplication: {chan.cdr_lastapp}\r\n"
-            f"LastData: {chan.cdr_lastdata}\r\n"
-            f"StartTime: {time.strftime(fmt, time.gmtime(chan.cdr_start))}\r\n"
-            f"AnswerTime: {time.strftime(fmt, time.gmtime(answer)) if answer else ''}\r\n"
-            f"EndTime: {time.strftime(fmt, time.gmtime(end))}\r\n"
-            f"Duration: {int(end - chan.cdr_start)}\r\n"
-            f"BillableSeconds: {int(end - answer) if answer else 0}\r\n"
-            f"Disposition: {disposition}\r\n"
-            "AMAFlags: DOCUMENTATION\r\n"
-            f"UniqueID: {chan.uniqueid}\r\n"
-            f"UserField: {chan.vars.get('CDR(userfield)', '')}\r\n"
-        )
-        self.hub.emit("Cdr", ev.CDR, body)
 
     def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -579,13 +541,26 @@ class Pbx:
             return ""
         return None
 
-    def prompt_length(self, name: str) -> float:
-        base = name.split("/")[-1]
-        return self.prompt_durations.get(base, self.config.prompt_seconds)
+    def prompt_length(self, name: str, language: str = "en") -> float:
+        """Seconds `name` plays from the sounds folder; 0 when it does not exist."""
+        return self.sounds.length(name, language) or 0.0
+
+    def prompt_exists(self, chan: Channel, name: str) -> bool:
+        """ast_openstream() for the channel's language; logs Asterisk's warning if missing."""
+        if self.sounds.find(name, chan.language) is not None:
+            return True
+        log.warning(
+            "File %s does not exist in any format channel=%s sounds=%s",
+            name,
+            chan.name,
+            self.sounds.folder,
+        )
+        return False
 
     async def play(self, chan: Channel, name: str, escape: str = "") -> tuple[str | None, float]:
-        """Play a prompt; returns (digit that interrupted it or None or '' on hang-up, seconds)."""
-        length = self.prompt_length(name)
+        """Play a prompt; returns (digit that interrupted it or None or '' on hang-up, seconds).
+        A prompt that does not exist plays for 0 s."""
+        length = self.sounds.length(name, chan.language) or 0.0
         start = self.clock.now()
         if escape:
             digit = await self.read_digit(chan, length, escape)
@@ -676,6 +651,7 @@ class Pbx:
     def start_pbx(
         self, chan: Channel, context: str, exten: str, priority: int = 1
     ) -> asyncio.Task[Any]:
+        self.processed_calls += 1
         task = self.spawn(self.run_pbx(chan, context, exten, priority), name=f"pbx {chan.name}")
         chan.task = task
         return task
@@ -755,6 +731,9 @@ class Pbx:
         chan = out.chan
         for key, value in params.variables:
             chan.set_var(key, value)
+        if out.local2 is not None:
+            # local_call() copies the ;1 variables to ;2 (a list copy: no VarSet events)
+            out.local2.vars.update(chan.vars)
         if params.account:
             chan.accountcode = params.account
             chan.touch()
@@ -768,6 +747,10 @@ class Pbx:
             # handle_timeout_trip(): hang-up cause 19 and no DialEnd for the timed-out channel
             out.finish("NOANSWER", cause=NO_ANSWER, publish=False)
             return False, reason, chan
+        if out.local2 is not None and result.status != "ANSWER":
+            # the ;2 half gave up (Busy(), Congestion(), Hangup()): the dialer hangs the ;1
+            # half up without a cause of its own, so its Hangup says 0
+            chan.hangup_cause, chan.cause_set = 0, True
         if result.status == "HANGUP":
             # monitor_dial(): DialEnd with ast_hangup_cause_to_dial_status(cause)
             cause = chan.hangup_cause
@@ -805,6 +788,24 @@ class Pbx:
                 if c.name.lower() == name.lower():
                     return c
         return chan
+
+    async def power_off(self) -> None:
+        """Asterisk exits: every task stops where it is, no events; calls simply end."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for chan in list(self.channels.values()):
+            chan.dead = True
+            chan.hangup_event.set()
+            if not chan.ended.done():
+                chan.ended.set_result(None)
+        self.channels.clear()
+        self.by_uniqueid.clear()
+        self.idle.set()
+        await self.recorder.flush()
+        self.recorder.close()
 
     async def shutdown(self) -> None:
         for chan in list(self.channels.values()):

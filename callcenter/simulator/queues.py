@@ -4,6 +4,10 @@ Members are rung by a dispatcher that serves callers in order (autofill): each w
 gets the free members its queue's strategy picks among the lowest-penalty tier; paused members,
 members in wrap-up, busy/ringing devices (ringinuse=no) and unreachable endpoints are skipped.
 Event order follows apps/app_queue.c and the captures queue_call, abandon and sip_call.
+Times are app_queue's: differences of whole-second time() values (qe->start, member->starttime,
+lastcall), so HoldTime/TalkTime/Wait count second boundaries, not rounded spans. AgentComplete
+follows handle_hangup() and what a live Asterisk 22.10.1 showed (PROTOCOL.md): after a Redirect
+it waits for the caller's hang-up, after an AMI Hangup of the member it says Reason caller.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ class Member:
     reason_paused: str = ""
     dynamic: bool = True
     calls: int = 0
-    lastcall: float = 0
+    lastcall: int = 0  # time() of the end of the last call (whole seconds, as app_queue)
     lastpause: float = 0
     logintime: float = 0
     starttime: float = 0
@@ -130,17 +134,41 @@ class Ring:
 
 
 @dataclass(eq=False)
+class QueueCall:
+    """A caller bridged to a member: what send_agent_complete() and update_queue() need.
+    `holdstart` and `starttime` are time() values (qe->start, member->starttime)."""
+
+    queue: Queue
+    member: Member
+    caller: Channel
+    agent: Channel
+    holdstart: int
+    starttime: int
+    in_sl: bool
+    bridged_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.bridged_at = self.caller.pbx.clock.now()
+
+
+@dataclass(eq=False)
 class QueueEntry:
+    """A caller in a queue. `start` and `expire` are whole seconds (time()), as qe->start and
+    qe->expire: every HoldTime/Wait is a difference of such values, never a rounded span."""
+
     queue: Queue
     chan: Channel
-    start: float
+    start: int
     opos: int
+    expire: int | None = None
     prio: int = 0
     state: str = "waiting"  # waiting, ringing, retry, done
     assigned: asyncio.Future[list[Ring]] | None = None
     moh: bool = False
     announce: str = ""  # Queue()'s announceoverride, else the queue's announce
     rings: list[Ring] = field(default_factory=list)
+    linpos: int = 0  # strategy linear: where this caller's next attempt starts
+    attempt_started: float = 0.0  # when the current ring attempt began (wait_for_answer)
 
     @property
     def pos(self) -> int:
@@ -261,7 +289,7 @@ class Queue:
         for entry in self.entries:
             if entry.state != "waiting" or entry.chan.hungup:
                 continue
-            chosen = self.choose(free)
+            chosen = self.choose(free, entry)
             if not chosen:
                 break
             rings = self.manager.start_rings(entry, chosen)
@@ -284,43 +312,56 @@ class Queue:
                     entry.state = "leaveempty"
                     entry.assigned.set_result([])
 
-    def choose(self, free: list[Member]) -> list[Member]:
-        """The members to ring for one caller: the strategy's pick among the lowest penalty."""
+    def choose(self, free: list[Member], entry: QueueEntry | None = None) -> list[Member]:
+        """ring_one(): the members with the best calc_metric() among the free ones. The
+        penalty tier comes first for every strategy but wrandom, whose random draw only
+        grows with the penalty; ties go to the member listed first (find_best())."""
         if not free:
             return []
+        pos = {m: i for i, m in enumerate(self.members.values())}
+        if self.strategy == "wrandom":
+            rng = self.manager.pbx.rng
+            return [min(free, key=lambda m: (rng.randrange((1 + m.penalty) * 1000), pos[m]))]
         best = min(m.penalty for m in free)
-        tier = [m for m in free if m.penalty == best]
+        tier = sorted((m for m in free if m.penalty == best), key=lambda m: pos[m])
         strategy = self.strategy
         if strategy == "ringall":
             return tier
-        order = list(self.members.values())
-        if strategy in ("rrmemory", "rrordered", "linear"):
-            in_tier = set(tier)
-            if strategy == "linear":
-                return [next(m for m in order if m in in_tier)]
-            n = len(order)
-            for i in range(n):
-                pos = (self.rrpos + i) % n
-                if order[pos] in in_tier:
-                    self.rrpos = (pos + 1) % n
-                    return [order[pos]]
-            return []
-        rank = {m: i for i, m in enumerate(order)}
+        if strategy in ("rrmemory", "rrordered"):
+            chosen = _rotated(tier, pos, self.rrpos)
+            self.rrpos = pos[chosen] + 1  # store_next_rr(): the one after it goes next
+            return [chosen]
+        if strategy == "linear":
+            start = entry.linpos if entry is not None else 0
+            chosen = _rotated(tier, pos, start)
+            if entry is not None:
+                entry.linpos = pos[chosen] + 1  # store_next_lin(): per caller
+            return [chosen]
         if strategy == "leastrecent":
-            return [min(tier, key=lambda m: (m.lastcall, rank[m]))]
+            now = self.manager.now()
+            return [min(tier, key=lambda m: 1_000_000 - (now - m.lastcall) if m.lastcall else 0)]
         if strategy == "fewestcalls":
-            return [min(tier, key=lambda m: (m.calls, rank[m]))]
-        return [self.manager.pbx.rng.choice(tier)]
+            return [min(tier, key=lambda m: m.calls)]
+        rng = self.manager.pbx.rng
+        return [min(tier, key=lambda m: rng.randrange(1000))]
 
     # -- statistics -------------------------------------------------------------------------
-    def record_completed(self, holdtime: int, talktime: int) -> None:
+    def recalc_holdtime(self, holdtime: int) -> None:
+        """recalc_holdtime(), when a member answers: an exponential average of hold times."""
+        if self.completed + self.abandoned == 0:
+            self.holdtime = holdtime
+        else:
+            self.holdtime = ((self.holdtime << 2) - self.holdtime + holdtime) >> 2
+
+    def record_completed(self, talktime: int, in_sl: bool) -> None:
+        """update_queue(), when the call ends (AgentComplete): counters and average talk."""
         self.completed += 1
-        if self.servicelevel and holdtime <= self.servicelevel:
+        if in_sl:
             self.completed_in_sl += 1
-        elif not self.servicelevel and holdtime <= 0:
-            self.completed_in_sl += 1
-        self.holdtime = holdtime if not self.holdtime else ((self.holdtime * 3) + holdtime) >> 2
-        self.talktime = talktime if not self.talktime else ((self.talktime * 3) + talktime) >> 2
+        if self.completed == 1:
+            self.talktime = talktime
+        else:
+            self.talktime = ((self.talktime << 2) - self.talktime + talktime) >> 2
 
     def sl_perf(self) -> tuple[float, float]:
         sl = 100.0 * self.completed_in_sl / self.completed if self.completed else 0.0
@@ -329,12 +370,49 @@ class Queue:
         return sl, sl2
 
 
+def _as_rung(agent: Channel, caller: Channel) -> str:
+    """The member's snapshot in AgentCalled. ring_entry() has just given the member's channel
+    the caller's number as connected line and the caller's extension, quietly (no events);
+    AgentCalled takes a fresh snapshot, DialBegin right after still the cached one (queue_call
+    and agent_session captures)."""
+    fresh = {
+        "DestConnectedLineNum": caller.cid_num or "<unknown>",
+        "DestConnectedLineName": caller.cid_name or "<unknown>",
+        "DestExten": caller.exten,
+    }
+    lines = []
+    for line in agent.snap("Dest").split("\r\n")[:-1]:
+        key = line.split(":", 1)[0]
+        lines.append(f"{key}: {fresh[key]}" if key in fresh else line)
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _hung_up_first(chan: Channel, agent: Channel) -> bool:
+    """Did the caller's hang-up come first (or together with the member's)?"""
+    t_caller = chan.hangup_at if chan.hungup else None
+    t_agent = agent.hangup_at if agent.hungup else None
+    return t_caller is not None and (t_agent is None or t_caller <= t_agent)
+
+
+def _rotated(tier: list[Member], pos: dict[Member, int], start: int) -> Member:
+    """calc_metric() for rrmemory/linear: members from position `start` on come first (in
+    order), the ones before it after them (metric 1000 + pos)."""
+    return min(tier, key=lambda m: (pos[m] < start, pos[m]))
+
+
+_AFTER_BOUNDARY = 1e-6  # timers aimed at a whole second fire just after it, never before
+
+
 class QueueManager:
     def __init__(self, pbx: Pbx) -> None:
         self.pbx = pbx
         self.queues: dict[str, Queue] = {}
         self._watchers: dict[str, list[Member]] | None = None  # state interface → members
         self.pending: set[str] = set()  # interfaces being rung (pending_members)
+
+    def now(self) -> int:
+        """time(): app_queue measures hold, talk and wait times in whole seconds."""
+        return int(self.pbx.clock.now())
 
     def watchers(self, device: str) -> list[Member]:
         """Members whose StateInterface is `device` (an index: device states change a lot)."""
@@ -538,7 +616,9 @@ class QueueManager:
             pbx.hub.emit(
                 "AgentCalled",
                 ev.AGENT,
-                body + f"Queue: {entry.queue.name}\r\nInterface: {m.interface}\r\n"
+                caller.snap()
+                + _as_rung(agent, caller)
+                + f"Queue: {entry.queue.name}\r\nInterface: {m.interface}\r\n"
                 f"MemberName: {m.membername}\r\n",
             )
             pbx.hub.emit("DialBegin", ev.CALL, body + f"DialString: {m.interface}\r\n")
@@ -582,11 +662,16 @@ class QueueManager:
         if q.maxlen and len(q.entries) >= q.maxlen:
             chan.set_var("QUEUESTATUS", "FULL")
             return APP_CONTINUE
-        start = clock.now()
-        expire = (
-            start + float(qtimeout) if qtimeout.strip().isdigit() and int(qtimeout) > 0 else None
+        start = self.now()
+        expire = start + int(qtimeout) if qtimeout.strip().isdigit() and int(qtimeout) else None
+        entry = QueueEntry(
+            q,
+            chan,
+            start,
+            opos=len(q.entries) + 1,
+            expire=expire,
+            announce=announce or q.announce,
         )
-        entry = QueueEntry(q, chan, start, opos=len(q.entries) + 1, announce=announce or q.announce)
         q.entries.append(entry)
         chan.queue_entry = entry
         if len(q.entries) == 1:
@@ -601,18 +686,20 @@ class QueueManager:
         pbx.actor_queued(chan)
         try:
             while True:
+                if self._expired(entry):  # queue_exec(): checked at the top of each round
+                    return self._abandon(entry, hungup=False, status="TIMEOUT")
                 # wait for members to be rung, for the caller to hang up, or for the timeout
                 entry.state = "waiting"
                 entry.assigned = asyncio.get_running_loop().create_future()
                 q.kick()
-                outcome = await self._wait(entry, entry.assigned, expire)
+                outcome = await self._wait(entry, entry.assigned, until_expire=True)
                 if outcome == "hangup":
                     return self._abandon(entry, hungup=True)
                 if outcome == "expire":
                     return self._abandon(entry, hungup=False, status="TIMEOUT")
                 if entry.state == "leaveempty":
                     return self._abandon(entry, hungup=False, status="LEAVEEMPTY")
-                result = await self._ring_attempt(entry, expire)
+                result = await self._ring_attempt(entry)
                 if result == "hangup":
                     return self._abandon(entry, hungup=True)
                 if isinstance(result, Ring):
@@ -628,15 +715,13 @@ class QueueManager:
                 # nobody answered: leave if empty, time out, or wait `retry` seconds
                 if q.empty_by(q.leavewhenempty, joining=False):
                     return self._abandon(entry, hungup=False, status="LEAVEEMPTY")
-                if expire is not None and clock.now() >= expire:
+                if self._expired(entry):
                     return self._abandon(entry, hungup=False, status="TIMEOUT")
+                # wait_a_bit(): the whole `retry`, the timeout is looked at afterwards
                 entry.state = "retry"
                 retry_done = asyncio.ensure_future(asyncio.sleep(clock.wall(q.retry)))
-                outcome = await self._wait(entry, retry_done, expire)
-                if outcome == "hangup":
+                if await self._wait(entry, retry_done, until_expire=False) == "hangup":
                     return self._abandon(entry, hungup=True)
-                if outcome == "expire":
-                    return self._abandon(entry, hungup=False, status="TIMEOUT")
         finally:
             if entry in q.entries:
                 self._leave(entry)
@@ -648,15 +733,26 @@ class QueueManager:
                     self._ring_over(ring)
         return APP_HANGUP  # pragma: no cover
 
-    async def _wait(self, entry: QueueEntry, fut: asyncio.Future[Any], expire: float | None) -> str:
+    def _expired(self, entry: QueueEntry) -> bool:
+        """qe->expire && time(NULL) >= qe->expire."""
+        return entry.expire is not None and self.now() >= entry.expire
+
+    def _until(self, second: int) -> float:
+        """Wall seconds until time() reaches `second` (a hair after the boundary)."""
+        return self.pbx.clock.wall(max(0.0, second - self.pbx.clock.now() + _AFTER_BOUNDARY))
+
+    async def _wait(
+        self, entry: QueueEntry, fut: asyncio.Future[Any], *, until_expire: bool
+    ) -> str:
+        """'ok' when `fut` is done, 'hangup' when the caller left, 'expire' at the timeout."""
         chan = entry.chan
         if chan.hungup:
             fut.cancel()
             return "hangup"
         hang = asyncio.ensure_future(chan.hangup_event.wait())
         timeout = None
-        if expire is not None:
-            timeout = self.pbx.clock.wall(max(0.0, expire - self.pbx.clock.now()))
+        if until_expire and entry.expire is not None:
+            timeout = self._until(entry.expire)
         try:
             done, _ = await asyncio.wait(
                 {fut, hang}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -671,17 +767,25 @@ class QueueManager:
         fut.cancel()
         return "expire"
 
-    async def _ring_attempt(self, entry: QueueEntry, expire: float | None) -> Ring | str | None:
+    def _ring_timeout(self, entry: QueueEntry) -> int | None:
+        """try_calling(): the member timeout, or what is left of Queue()'s timeout when that
+        is shorter, both in whole seconds (to = (qe->expire - now) * 1000)."""
+        q = entry.queue
+        timeout = q.timeout if q.timeout > 0 else None
+        if entry.expire is not None:
+            left = max(0, entry.expire - self.now())
+            if timeout is None or left <= timeout:
+                timeout = left
+        return timeout
+
+    async def _ring_attempt(self, entry: QueueEntry) -> Ring | str | None:
         """wait_for_answer(): the first member to answer wins; busy ones drop out."""
         pbx = self.pbx
         q = entry.queue
         chan = entry.chan
         rings = entry.rings
-        started = pbx.clock.now()
-        timeout = float(q.timeout) if q.timeout > 0 else None
-        if expire is not None:
-            remaining = max(0.0, expire - started)
-            timeout = remaining if timeout is None else min(timeout, remaining)
+        started = entry.attempt_started = pbx.clock.now()
+        timeout = self._ring_timeout(entry)
         deadline = None if timeout is None else started + timeout
         pending = {ring.out.result: ring for ring in rings if not ring.done}
         tried: set[Member] = set()
@@ -713,7 +817,7 @@ class QueueManager:
             if not done:
                 # ring timeout: AgentRingNoAnswer + DialEnd NOANSWER, then hangupcalls()
                 live = [r for r in rings if not r.done]
-                ms = int(timeout * 1000) if timeout else 0
+                ms = timeout * 1000 if timeout else 0
                 for ring in live:
                     self._rna(entry, ring, ms)
                 for ring in live:
@@ -730,8 +834,8 @@ class QueueManager:
                 # busy / congestion / far end gone
                 status = {"HANGUP": "NOANSWER"}.get(res.status, res.status)
                 ring.out.publish_end(status)
-                # rna(endtime * 1000): whole seconds since this member started ringing
-                self._rna(entry, ring, int(pbx.clock.now() - ring.out.ring_started) * 1000)
+                # rna(endtime * 1000): time() now minus time() when this member was rung
+                self._rna(entry, ring, (self.now() - int(ring.out.ring_started)) * 1000)
                 ring.out.finish(status, publish=False)
                 self._ring_over(ring)
                 tried.add(ring.member)
@@ -747,7 +851,7 @@ class QueueManager:
         same attempt (same ring timeout), for strategies that ring one member at a time."""
         q = entry.queue
         free = [m for m in q.members.values() if m not in tried and q.usable(m)]
-        rings = self.start_rings(entry, q.choose(free))
+        rings = self.start_rings(entry, q.choose(free, entry))
         entry.rings.extend(rings)
         return rings
 
@@ -793,7 +897,7 @@ class QueueManager:
         chan = entry.chan
         q = entry.queue
         now = pbx.clock.now()
-        held = now - entry.start
+        held = self.now() - entry.start
 
         def record_abandoned() -> None:
             chan.set_var("ABANDONED", "TRUE")
@@ -804,13 +908,13 @@ class QueueManager:
                 "QueueCallerAbandon",
                 ev.AGENT,
                 f"Queue: {q.name}\r\nPosition: {entry.pos}\r\nOriginalPosition: {entry.opos}\r\n"
-                f"HoldTime: {int(held)}\r\n",
+                f"HoldTime: {held}\r\n",
             )
 
         if not hungup:
             record_abandoned()
         if not chan.vars.get("QUEUEWAIT"):
-            self._duration_var(chan, "QUEUEWAIT", int(held * 1000))
+            self._duration_var(chan, "QUEUEWAIT", held * 1000)
         if not chan.vars.get("DIALEDTIME"):
             self._duration_var(chan, "DIALEDTIME", int((now - chan.created) * 1000))
         if not chan.vars.get("ANSWEREDTIME"):
@@ -899,10 +1003,8 @@ class QueueManager:
         )
 
     async def _connected(self, entry: QueueEntry, winner: Ring, qcontinue: bool) -> int:
-        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
-
+        """try_calling() after the answer: AgentConnect, the bridge, and how the call ends."""
         pbx = self.pbx
-        clock = pbx.clock
         chan = entry.chan
         q = entry.queue
         agent = winner.out.chan
@@ -912,88 +1014,176 @@ class QueueManager:
         if entry.moh:
             chan.emit("MusicOnHoldStop", ev.CALL)
             entry.moh = False
-        now = clock.now()
-        holdtime = int(now - entry.start)
+        now = self.now()
+        holdtime = now - entry.start
         self._leave(entry)
-        self._duration_var(chan, "QUEUEWAIT", int((now - entry.start) * 1000))
-        ringtime = int(now - winner.out.ring_started)
-        body = chan.snap() + agent.snap("Dest")
+        self._duration_var(chan, "QUEUEWAIT", holdtime * 1000)
+        # (orig - to) / 1000: whole seconds of this ring attempt, truncated
+        ringtime = int((pbx.clock.now() - entry.attempt_started) * 1000) // 1000
         pbx.hub.emit(
             "AgentConnect",
-            ev.AGENT,
-            body + f"Queue: {q.name}\r\nInterface: {member.interface}\r\n"
-            f"MemberName: {member.membername}\r\n"
-            f"HoldTime: {holdtime}\r\nRingTime: {ringtime}\r\n",
-        )
-        if not member.starttime:
-            member.starttime = now
-        pbx.bridge_pair(agent, chan)
-        talk_start = clock.now()
-        # the call lasts until one side hangs up or is redirected out of the bridge
-        await pbx.hold_bridge(chan, agent)
-        if chan.after_goto is not None or agent.after_goto is not None:
-            return self._redirected(member, chan, agent, qcontinue)
-        end = clock.now()
-        talk_ms = int((end - talk_start) * 1000)
-        t_caller = chan.hangup_at if chan.hungup else None
-        t_agent = agent.hangup_at if agent.hungup else None
-        if t_caller is not None and (t_agent is None or t_caller <= t_agent):
-            reason = "caller"
-        else:
-            reason = "agent"
-        if reason == "caller":
-            pbx.unbridge_vars(chan, agent)
-            pbx.leave_bridge(chan)
-            self._duration_var(chan, "ANSWEREDTIME", talk_ms)
-            self._duration_var(chan, "DIALEDTIME", int((end - chan.created) * 1000))
-        else:
-            pbx.unbridge_vars(agent, chan)
-            pbx.leave_bridge(agent)
-            pbx.leave_bridge(chan)
-        member.calls += 1
-        member.lastcall = end
-        member.starttime = 0
-        q.record_completed(holdtime, int(end - talk_start))
-        if reason == "caller":
-            pbx.leave_bridge(agent)
-        pbx.destroy(agent, NORMAL_CLEARING)
-        if reason == "agent":
-            self._duration_var(chan, "ANSWEREDTIME", talk_ms)
-            self._duration_var(chan, "DIALEDTIME", int((end - chan.created) * 1000))
-        pbx.hub.emit(
-            "AgentComplete",
             ev.AGENT,
             chan.snap()
             + agent.snap("Dest")
             + f"Queue: {q.name}\r\nInterface: {member.interface}\r\n"
-            f"MemberName: {member.membername}\r\nHoldTime: {holdtime}\r\n"
-            f"TalkTime: {int(end - talk_start)}\r\n"
-            f"Reason: {reason}\r\n",
+            f"MemberName: {member.membername}\r\n"
+            f"HoldTime: {holdtime}\r\nRingTime: {ringtime}\r\n",
         )
-        self._member_settled(member)
-        if reason == "agent" and qcontinue and not chan.hungup:
+        q.recalc_holdtime(holdtime)
+        member.starttime = now
+        call = QueueCall(q, member, chan, agent, entry.start, now, holdtime <= q.servicelevel)
+        pbx.bridge_pair(agent, chan)
+        # the call lasts until one side hangs up or is redirected out of the bridge
+        await pbx.hold_bridge(chan, agent)
+        if chan.after_goto is not None or agent.after_goto is not None:
+            return self._redirected(call, qcontinue)
+        if _hung_up_first(chan, agent):
+            return self._caller_hung_up(call)
+        if agent.hangup_requested:
+            return self._agent_hung_up(call, qcontinue)
+        return self._agent_hung_up_by_ami(call, qcontinue)
+
+    def _answered_vars(self, call: QueueCall) -> None:
+        """end_bridge_callback(): ANSWEREDTIME and DIALEDTIME of the caller (real spans)."""
+        end = self.pbx.clock.now()
+        chan = call.caller
+        self._duration_var(chan, "ANSWEREDTIME", int((end - call.bridged_at) * 1000))
+        self._duration_var(chan, "DIALEDTIME", int((end - chan.created) * 1000))
+
+    def _caller_hung_up(self, call: QueueCall) -> int:
+        """handle_hangup() for the caller: Reason caller. After an AMI Hangup of the caller the
+        member's snapshot is gone by the time app_queue reports, so no Dest* fields."""
+        from callcenter.simulator.pbx import APP_HANGUP
+
+        pbx = self.pbx
+        chan, agent = call.caller, call.agent
+        pbx.unbridge_vars(chan, agent)
+        pbx.leave_bridge(chan)
+        self._answered_vars(call)
+        talktime = self.now() - call.starttime
+        self._update_queue(call, talktime)
+        pbx.leave_bridge(agent)
+        pbx.destroy(agent, NORMAL_CLEARING)
+        member_snap = chan.hangup_requested
+        self._agent_complete(call, "caller", talktime, caller_snap=True, member_snap=member_snap)
+        self._member_settled(call.member)
+        return APP_HANGUP
+
+    def _agent_hung_up(self, call: QueueCall, qcontinue: bool) -> int:
+        """handle_hangup() for the member who hung up by himself: Reason agent, both
+        snapshots; the caller goes on after Queue() with the `c` option."""
+        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
+
+        pbx = self.pbx
+        chan, agent = call.caller, call.agent
+        pbx.unbridge_vars(agent, chan)
+        pbx.leave_bridge(agent)
+        pbx.leave_bridge(chan)
+        talktime = self.now() - call.starttime
+        self._update_queue(call, talktime)
+        pbx.destroy(agent, NORMAL_CLEARING)
+        self._answered_vars(call)
+        self._agent_complete(call, "agent", talktime, caller_snap=True, member_snap=True)
+        self._member_settled(call.member)
+        if qcontinue and not chan.hungup:
             chan.set_var("QUEUESTATUS", "CONTINUE")
             return APP_CONTINUE
         return APP_HANGUP
 
-    def _redirected(self, member: Member, chan: Channel, agent: Channel, qcontinue: bool) -> int:
-        """Redirect dissolved the queue's bridge. The redirected side goes on in the dialplan,
-        the other one is hung up (or, for the caller, ends Queue). No AgentComplete: app_queue
-        sends it on a hang-up request or a transfer message, and an async goto is neither."""
+    def _agent_hung_up_by_ami(self, call: QueueCall, qcontinue: bool) -> int:
+        """AMI Hangup of the member's channel (PROTOCOL.md, seen on Asterisk 22.10.1): the
+        caller is hung up too (cause 16) unless Queue() has `c`; AgentComplete says Reason
+        caller, comes after both channels are gone and lacks the caller's snapshot."""
         from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
 
         pbx = self.pbx
-        member.starttime = 0
+        chan, agent = call.caller, call.agent
+        pbx.unbridge_vars(agent, chan)
+        pbx.leave_bridge(agent)
+        pbx.leave_bridge(chan)
+        talktime = self.now() - call.starttime
+        pbx.destroy(agent, NORMAL_CLEARING)
+        self._answered_vars(call)
+        self._member_settled(call.member)
+        # seen on 22.10.1: the member's (last) snapshot is there, mostly
+        self._complete_when_caller_gone(call, talktime, caller_snap=False, member_snap=True)
+        if qcontinue and not chan.hungup:
+            chan.set_var("QUEUESTATUS", "CONTINUE")
+            return APP_CONTINUE
+        return APP_HANGUP
+
+    def _redirected(self, call: QueueCall, qcontinue: bool) -> int:
+        """Redirect dissolved the queue's bridge. The redirected side goes on in the dialplan,
+        the member's leg otherwise is hung up at once (cause 16). app_queue still watches the
+        caller: AgentComplete (Reason caller, talk time up to then) comes when the caller
+        hangs up, wherever it is by then; an async goto alone is neither a hang-up nor a
+        transfer (handle_hangup() in app_queue.c; PROTOCOL.md)."""
+        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
+
+        pbx = self.pbx
+        chan, agent = call.caller, call.agent
         if agent.after_goto is not None:
             pbx.after_bridge(agent)
         else:
             pbx.destroy(agent, NORMAL_CLEARING)
-        self._member_settled(member)
+        self._member_settled(call.member)
+        self._complete_when_caller_gone(call, None, caller_snap=True, member_snap=False)
         pbx.after_bridge(chan)  # raises Jump when the caller was the one redirected
         if qcontinue and not chan.hungup:
             chan.set_var("QUEUESTATUS", "CONTINUE")
             return APP_CONTINUE
         return APP_HANGUP
+
+    def _complete_when_caller_gone(
+        self, call: QueueCall, talktime: int | None, *, caller_snap: bool, member_snap: bool
+    ) -> None:
+        """AgentComplete (Reason caller) once the caller's channel is gone; `talktime` None
+        counts the talk up to then. member_snap False: Dest* only if the member's channel is
+        still there by then."""
+
+        async def report() -> None:
+            await asyncio.shield(call.caller.ended)
+            talk = self.now() - call.starttime if talktime is None else talktime
+            self._update_queue(call, talk)
+            self._agent_complete(
+                call,
+                "caller",
+                talk,
+                caller_snap=caller_snap,
+                member_snap=member_snap or not call.agent.dead,
+            )
+
+        self.pbx.spawn(report(), name=f"agentcomplete {call.caller.name}")
+
+    def _update_queue(self, call: QueueCall, talktime: int) -> None:
+        """update_queue(): only for the call the member is still in (its starttime)."""
+        member = call.member
+        if member.starttime != call.starttime:
+            return
+        member.starttime = 0
+        member.calls += 1
+        member.lastcall = self.now()
+        call.queue.record_completed(talktime, call.in_sl)
+        wrap = member.wrapuptime or call.queue.wrapuptime
+        if wrap:  # free again once time() - lastcall reaches the wrap-up time
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._until(member.lastcall + wrap), call.queue.kick)
+
+    def _agent_complete(
+        self, call: QueueCall, reason: str, talktime: int, *, caller_snap: bool, member_snap: bool
+    ) -> None:
+        """send_agent_complete(): snapshots of the channels still around, then the blob."""
+        body = (call.caller.snap() if caller_snap else "") + (
+            call.agent.snap("Dest") if member_snap else ""
+        )
+        m = call.member
+        self.pbx.hub.emit(
+            "AgentComplete",
+            ev.AGENT,
+            body + f"Queue: {call.queue.name}\r\nInterface: {m.interface}\r\n"
+            f"MemberName: {m.membername}\r\nHoldTime: {call.starttime - call.holdstart}\r\n"
+            f"TalkTime: {talktime}\r\nReason: {reason}\r\n",
+        )
 
     def _member_settled(self, member: Member) -> None:
         """After a call the member's device went idle; make sure observers see the new counters."""
@@ -1003,7 +1193,4 @@ class QueueManager:
             member.status = state
             self.pbx.hub.emit("QueueMemberStatus", ev.AGENT, member.blob())
         q.update_avail()
-        wrap = member.wrapuptime or q.wrapuptime
-        if wrap:
-            self.pbx.clock.call_later(wrap + 0.001, q.kick)
         q.kick()

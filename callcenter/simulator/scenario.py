@@ -109,25 +109,17 @@ class Simulator:
         self.ami_port = 0
         self.uptime_offset = 8.0
         self.started = False
+        self.fully_booted = False  # ast_fully_booted: FullyBooted is sent at login only then
+        self.ami_listening = asyncio.Event()  # set while the AMI port accepts connections
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        from callcenter.simulator.dialplan import load_dialplan
-
         cfg = self.config
-        confdir = cfg.asterisk_config_dir
-        users, timestampevents = self._load_manager(confdir / "manager.conf")
+        users, timestampevents = self._load_manager(cfg.asterisk_config_dir / "manager.conf")
         if cfg.timestampevents is not None:
             timestampevents = cfg.timestampevents
         self.hub.timestampevents = timestampevents
-        dialplan = load_dialplan(confdir / "extensions.conf")
-        self.pbx = Pbx(cfg, self.clock, self.hub, self.rng, dialplan)
-        if cfg.system_name is None:
-            self.pbx.system_name = _system_name(confdir / "asterisk.conf")
-        self.pbx.cdr_events = _cdr_manager_enabled(confdir / "cdr_manager.conf")
-        self.pbx.load_pjsip(confdir / "pjsip.conf")
-        self.pbx.queues.load(confdir / "queues.conf")
-        self._load_prompts()
+        self._boot_pbx()
         for agent in cfg.agents:
             self.add_agent(
                 agent.interface,
@@ -145,17 +137,81 @@ class Simulator:
             )
         self.ami = AmiServer(self, users)
         self.ami_port = await self.ami.start(cfg.host, cfg.port)
+        self.ami_listening.set()
+        self.fully_booted = True
         self.started = True
         log.info(
             "simulator listening ami=%s:%s time_scale=%s", cfg.host, self.ami_port, cfg.time_scale
         )
 
+    def _boot_pbx(self) -> None:
+        """Load the dialplan, endpoints, queues and prompts from the config folder."""
+        from callcenter.simulator.dialplan import load_dialplan
+
+        cfg = self.config
+        confdir = cfg.asterisk_config_dir
+        dialplan = load_dialplan(confdir / "extensions.conf")
+        self.pbx = Pbx(cfg, self.clock, self.hub, self.rng, dialplan)
+        if cfg.system_name is None:
+            self.pbx.system_name = _system_name(confdir / "asterisk.conf")
+        self.pbx.cdr_events = _cdr_manager_enabled(confdir / "cdr_manager.conf")
+        if _cdr_csv_enabled(confdir / "cdr.conf"):
+            self.pbx.cdr.csv_path = self.cdr_csv_path
+        self.pbx.load_pjsip(confdir / "pjsip.conf")
+        self.pbx.queues.load(confdir / "queues.conf")
+        self._load_prompts()
+
     async def stop(self) -> None:
+        self.ami_listening.clear()
         if self.ami is not None:
             await self.ami.stop()
         if self.pbx is not None:
             await self.pbx.shutdown()
         self.started = False
+
+    async def restart(self, down_for: float = 0.5, boot_for: float = 0.1) -> None:
+        """`core restart now`, as a client of Asterisk 22.10.1 sees it (simulated seconds).
+
+        Every AMI client gets `Event: Shutdown` (Shutdown: Cleanly, Restart: True) and its
+        socket is closed 20 ms later; connections are refused for `down_for`. Then the port
+        accepts logins while Asterisk is still booting (no FullyBooted at login, the
+        [globals] VarSets arrive), and `boot_for` later every client gets FullyBooted with
+        Uptime 0. State is rebuilt from the config folder: calls that were up are gone,
+        queues come from queues.conf, dynamic members are lost. Softphones stay registered
+        (they register again) but agents must log in again. Returns once fully booted.
+        """
+        assert self.ami is not None and self.pbx is not None
+        self.hub.emit("Shutdown", ev.SYSTEM, "Shutdown: Cleanly\r\nRestart: True\r\n")
+        await self.clock.sleep(0.02)
+        self.fully_booted = False
+        self.ami_listening.clear()
+        await self.ami.close_all()
+        old = self.pbx
+        await old.power_off()
+        log.info("simulator restarting down_for=%s", down_for)
+        await self.clock.sleep(down_for)
+        self._boot_pbx()
+        self.pbx.agents = old.agents
+        self.pbx.destinations = old.destinations
+        self.pbx.default_destination = old.default_destination
+        for device in old.devices.registered:
+            self.pbx.devices.set_registered(device, True)
+        self.uptime_offset = 0.0
+        await self.ami.start(self.config.host, self.ami_port)
+        self.ami_listening.set()
+        await self.clock.sleep(boot_for / 2)  # the manager is up before the modules load
+        for name, value in self.pbx.globals.items():
+            # pbx_config sets [globals] while loading: VarSet on no channel
+            body = f"Channel: none\r\nUniqueid: none\r\nVariable: {name}\r\nValue: {value}\r\n"
+            self.hub.emit("VarSet", ev.DIALPLAN, body)
+        await self.clock.sleep(boot_for / 2)
+        self.pbx.started_at = self.clock.now()
+        self.fully_booted = True
+        # asterisk.c at the end of startup: Status first, then Uptime/LastReload
+        self.hub.emit(
+            "FullyBooted", ev.SYSTEM, "Status: Fully Booted\r\nUptime: 0\r\nLastReload: 0\r\n"
+        )
+        log.info("simulator fully booted after restart port=%s", self.ami_port)
 
     async def __aenter__(self) -> Simulator:
         await self.start()
@@ -193,9 +249,9 @@ class Simulator:
         return users, timestampevents
 
     def _load_prompts(self) -> None:
-        """Prompt lengths: hello-world as in Asterisk's sounds; others from config."""
+        """The sounds folder gets the stock prompts it lacks (see sounds.py)."""
         assert self.pbx is not None
-        self.pbx.prompt_durations.update({"hello-world": 11234 / 8000, "beep": 0.8})
+        self.pbx.sounds.ensure_stock()
 
     # -- scenario API -----------------------------------------------------------------------
     def _require(self) -> Pbx:
@@ -347,6 +403,13 @@ class Simulator:
             self.ami.refuse_logins = refuse
 
     @property
+    def cdr_csv_path(self) -> Path:
+        """Where cdr_csv writes (Asterisk: /var/log/asterisk/cdr-csv/Master.csv): the
+        service back-fills calls made during an AMI outage from it. Columns: cdr.CSV_COLUMNS.
+        Written only when cdr.conf has a [csv] section."""
+        return self.config.cdr_dir / "Master.csv"
+
+    @property
     def channels(self) -> list[Channel]:
         return list(self._require().channels.values())
 
@@ -360,12 +423,14 @@ class Simulator:
         ok, reason, chan = await pbx.originate(params)
         body = f"ActionID: {actionid}\r\n" if actionid else ""
         body += f"Response: {'Success' if ok else 'Failure'}\r\n"
-        body += f"Channel: {chan.name if chan is not None else params.channel}\r\n"
+        # fast_originate(): a failed attempt leaves no channel, so the dial string and the
+        # assigned ChannelId stand in for the name and Uniqueid
+        body += f"Channel: {chan.name if ok and chan is not None else params.channel}\r\n"
         if params.application:
             body += f"Application: {params.application}\r\nData: {params.data}\r\n"
         else:
             body += f"Context: {params.context}\r\nExten: {params.exten}\r\n"
-        uid = chan.uniqueid if chan is not None else (params.channelid or "<unknown>")
+        uid = chan.uniqueid if ok and chan is not None else (params.channelid or "<unknown>")
         body += (
             f"Reason: {reason}\r\nUniqueid: {uid}\r\n"
             f"CallerIDNum: {params.cid[0] or '<unknown>'}\r\n"
@@ -374,6 +439,12 @@ class Simulator:
         self.hub.emit("OriginateResponse", ev.CALL, body)
         if ok and chan is not None:
             pbx.after_originate(chan, params)
+
+    def can_redirect(self, chan: Channel) -> bool:
+        """Whether redirect() can move the channel (bridged, or running the dialplan)."""
+        if chan.bridge is not None:
+            return True
+        return chan.in_pbx and chan.after_goto is None
 
     async def redirect(self, chan: Channel, context: str, exten: str, priority: int) -> bool:
         pbx = self._require()
@@ -426,6 +497,11 @@ def _cdr_manager_enabled(path: Path) -> bool:
         if sec.name.lower() == "general":
             return ast_true(sec.get("enabled"))
     return False
+
+
+def _cdr_csv_enabled(path: Path) -> bool:
+    """cdr_csv writes Master.csv when cdr.conf has its [csv] section."""
+    return path.exists() and any(sec.name.lower() == "csv" for sec in parse_conf(path))
 
 
 def _writetimeout(value: str | None) -> int:

@@ -35,10 +35,10 @@ class InputError(ValueError):
         self.field = field
 
 
-def parse_json(text: str) -> Any:
-    """The body as JSON, refusing malformed or too deeply nested documents."""
+def parse_json(raw: bytes) -> Any:
+    """The body as JSON (UTF-8), refusing malformed or too deeply nested documents."""
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):
         raise InputError("the body must be JSON", "body") from None
     if _depth(data) > MAX_DEPTH:

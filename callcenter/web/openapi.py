@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from callcenter.web.request import API_PREFIX, PUBLIC_PATHS
 from callcenter.web.routing import ApiSpec
@@ -25,9 +25,8 @@ def build_openapi(app: web.Application, *, title: str = "callcenter API",
                   version: str = "1") -> dict[str, Any]:
     routes = [(route, _path_of(route)) for route in app.router.routes()]
     specs = [getattr(r.handler, "api_spec", None) for r, _ in routes]
-    models = _models([s for s in specs if s is not None])
-    refs, schemas = models_json_schema(
-        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
+    refs, schemas = models_json_schema(_models([s for s in specs if s is not None]),
+                                       ref_template="#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
     for (route, path), spec in zip(routes, specs, strict=True):
         method = route.method.lower()
@@ -52,13 +51,16 @@ def _path_of(route: web.AbstractRoute) -> str | None:
     return info.get("path") or info.get("formatter")
 
 
-def _models(specs: list[ApiSpec]) -> list[type[BaseModel]]:
-    found: dict[str, type[BaseModel]] = {}
+def _models(specs: list[ApiSpec]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    """Payloads as they are validated, responses as they are serialised."""
+    found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
     for spec in specs:
-        for model in (spec.body, spec.query, spec.response):
+        for model in (spec.body, spec.query):
             if model is not None:
-                found[model.__name__] = model
-    return list(found.values())
+                found[(model, "validation")] = None
+        if spec.response is not None:
+            found[(spec.response, "serialization")] = None
+    return list(found)
 
 
 def _operation(route: web.AbstractRoute, path: str, spec: ApiSpec | None,
@@ -86,11 +88,15 @@ def _operation(route: web.AbstractRoute, path: str, spec: ApiSpec | None,
             "application/json": {"schema": refs[(spec.body, "validation")]}}}
     ok: dict[str, Any] = {"description": "OK"}
     if spec.response is not None:
-        ok["content"] = {"application/json": {"schema": refs[(spec.response, "validation")]}}
+        ok["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}
     op["responses"][str(spec.status)] = ok
     for status in spec.errors:
         op["responses"][str(status)] = {"description": _ERRORS[status],
                                         "content": {"application/json": {"schema": _ERROR}}}
+    # A request HTTP itself refuses (a request line too long...) is answered by the server
+    # before any handler, in plain text.
+    op["responses"]["400"] = {"description": _ERRORS[400], "content": {
+        "application/json": {"schema": _ERROR}, "text/plain": {"schema": {"type": "string"}}}}
     return op
 
 
@@ -106,7 +112,8 @@ def _query_params(schema: dict[str, Any]) -> list[dict[str, Any]]:
             for name, prop in schema.get("properties", {}).items()]
 
 
-_ERRORS = {401: "not authenticated", 403: "role not allowed", 404: "not found or not visible",
+_ERRORS = {400: "malformed request", 401: "not authenticated", 403: "role not allowed",
+           404: "not found or not visible",
            409: "not allowed in the current state", 422: "invalid payload",
            429: "too many attempts; see Retry-After"}
 _ERROR = {

@@ -64,11 +64,11 @@ async def read_json(request: web.Request, model: type[M]) -> M:
 
 async def json_body(request: web.Request) -> Any:
     """The request's JSON body, ``{}`` when there is none; 422 when it is not JSON."""
-    text = await request.text() if request.can_read_body else ""
-    if not text.strip():
+    raw = await request.read() if request.can_read_body else b""
+    if not raw.strip():
         return {}
     try:
-        return parse_json(text)
+        return parse_json(raw)
     except InputError as exc:
         raise bad_request(exc.message, exc.field) from None
 

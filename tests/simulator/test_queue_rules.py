@@ -184,11 +184,15 @@ async def test_redirect_takes_the_caller_out_of_the_queue_bridge(
     after = mine[[m.name for m in mine].index("BridgeLeave") :]
     newexten = next(m for m in after if m.name == "Newexten")
     assert (newexten.get("Exten"), newexten.get("Application")) == ("12345001", "Answer")
-    # no AgentComplete for the redirect: app_queue sends it on a hang-up request or transfer
+    # no AgentComplete at the redirect: app_queue sends it when the caller hangs up
     assert not any(m.name == "AgentComplete" and m.get("Queue") == "hotline" for m in msgs)
     call.hangup()
     await call.ended
     await ended(client, call.name)
+    first = await client.wait_for(
+        lambda m: m.get("Event") == "AgentComplete" and m.get("Queue") == "hotline"
+    )
+    assert (first.get("Reason"), first.get("DestChannel")) == ("caller", None)
     await client.close()
 
 
@@ -351,8 +355,13 @@ async def test_redirect_of_the_member_leg_gives_it_a_dialplan(
         ("BridgeLeave", "PJSIP/trunk"),
         ("BridgeDestroy", ""),
     ]
-    caller_end = [m.name for m in msgs if m.get("Channel") == call.name][-3:]
+    caller_end = [
+        m.name for m in msgs if m.get("Channel") == call.name and m.name != "AgentComplete"
+    ][-3:]
     assert caller_end == ["SoftHangupRequest", "Hangup", "Cdr"]
+    # handle_hangup(): the caller's hang-up ends the queue call for app_queue
+    complete = await client.wait_for(lambda m: m.get("Event") == "AgentComplete")
+    assert (complete.get("Channel"), complete.get("Reason")) == (call.name, "caller")
     await client.close()
 
 

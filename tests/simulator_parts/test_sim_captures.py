@@ -15,6 +15,7 @@ from callcenter.simulator.captures import (
     filter_linkedid,
     linkedids,
     parse_agi_session,
+    parse_connections,
     parse_raw,
     parse_txt,
     split_banner,
@@ -22,12 +23,20 @@ from callcenter.simulator.captures import (
 
 SCENARIOS = [
     "abandon",
+    "agent_session",
+    "attended_transfer",
+    "attended_transfer_dtmf_only",
+    "blind_transfer",
+    "chanspy",
+    "click_to_call",
     "fastagi",
+    "hold",
     "ivr",
     "mixmonitor",
     "queue_call",
     "queue_members",
     "queue_status",
+    "revisit_survey",
     "sip_call",
 ]
 
@@ -41,12 +50,41 @@ def test_raw_round_trips_byte_for_byte(captures_dir: Path, scenario: str) -> Non
     data = (captures_dir / f"{scenario}.raw").read_bytes()
     banner, _ = split_banner(data)
     assert banner == "Asterisk Call Manager/11.0.0"
-    messages = parse_raw(captures_dir / f"{scenario}.raw")
-    assert messages and all(m.name for m in messages)
-    rebuilt = banner.encode() + b"\r\n" + b"".join(m.to_bytes() for m in messages)
+    connections = parse_connections(captures_dir / f"{scenario}.raw")
+    rebuilt = b""
+    for conn in connections:
+        assert conn.banner == banner
+        assert conn.messages and all(m.name for m in conn.messages)
+        assert conn.messages[0].name == "Success"  # the Login response
+        rebuilt += conn.banner.encode() + b"\r\n" + b"".join(m.to_bytes() for m in conn.messages)
     assert rebuilt == data
-    assert messages[0].name == "Success"  # the Login response
-    assert messages[-1].name == "Goodbye"  # "Thanks for all the fish."
+    assert connections[-1].messages[-1].name == "Goodbye"  # "Thanks for all the fish."
+    messages = parse_raw(captures_dir / f"{scenario}.raw")
+    assert messages == [m for conn in connections for m in conn.messages]
+
+
+def test_every_raw_capture_in_the_folder_parses(captures_dir: Path) -> None:
+    """Whatever .raw lands in the folder (new turns add some) must parse; a banner line in
+    the middle starts a new connection (agent_session reconnects after a restart)."""
+    raws = sorted(captures_dir.glob("*.raw"))
+    assert raws
+    for path in raws:
+        connections = parse_connections(path)
+        assert connections and all(c.banner and c.messages for c in connections), path.name
+    assert len(parse_connections(captures_dir / "agent_session.raw")) == 2
+
+
+def test_banner_mid_stream_starts_a_new_connection() -> None:
+    two = (
+        b"Asterisk Call Manager/11.0.0\r\nResponse: Goodbye\r\n\r\n"
+        b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\n\r\n"
+    )
+    first, second = parse_connections(two)
+    assert [m.name for m in first.messages] == ["Goodbye"]
+    assert [m.name for m in second.messages] == ["Success"]
+    assert [m.name for m in parse_raw(two)] == ["Goodbye", "Success"]
+    [headless] = parse_connections(b"Event: A\r\n\r\n")
+    assert headless.banner is None
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -61,7 +99,8 @@ def test_txt_agrees_with_raw(captures_dir: Path, scenario: str) -> None:
     offsets = [e.offset for e in entries]
     assert offsets == sorted(offsets)
     banner = [e for e in entries if e.direction == "recv" and e.message is None]
-    assert [e.text for e in banner] == ["Asterisk Call Manager/11.0.0"]
+    connections = parse_connections(captures_dir / f"{scenario}.raw")
+    assert [e.text for e in banner] == ["Asterisk Call Manager/11.0.0"] * len(connections)
     assert any(e.direction == "note" for e in entries)
 
 
