@@ -1,18 +1,24 @@
 """AMI event throughput and call-state lag of the telephony layer.
 
 Part 1: the real Asterisk 22 capture streams (queue calls, abandon, MixMonitor, FastAGI, SIP),
-repeated with fresh Uniqueids/Linkedids, are written by a local AMI server over TCP into the
-whole path (socket -> parse -> domain events -> call tracker -> batched SQLite writes, and
-the in-process bus -> a subscriber; timed until both have the last event), and, in the same
-run, parsed by panoramisk's own ``Message.from_line`` (its raw parsing, the way its protocol
-splits the stream). Prints events/s of both and the ratio.
+repeated with fresh Uniqueids/Linkedids, are written over TCP by an AMI server in a process of
+its own (as Asterisk is) into the whole path (socket -> early drop -> parse -> domain events
+-> call tracker -> batched SQLite writes, and the in-process bus -> a subscriber; timed until
+both have the last event), and,
+in the same run, parsed by panoramisk's own ``Message.from_line`` (its raw parsing, the way its
+protocol splits the stream). Prints events/s of both and the ratio. The bus subscriber follows
+``--subscribe`` (a live queue view: ``queue.*``); the service publishes only the topics
+someone subscribes to, so a catch-all ``*`` subscriber is measured too (the worst case).
 
-Part 2: 1,000 concurrent queue calls (the captured queue call, ids rewritten): every event
+Part 2: ``--calls`` concurrent queue calls (the captured queue call, ids rewritten), set up over
+``--ramp`` seconds, all live together, then torn down over ``--ramp`` seconds. Every event
 carries a ``Timestamp`` header set when it is written, so event-to-state lag is the time from
-the write to the call tracker having applied it. Memory (tracemalloc, second run) is compared
-with the baseline after the calls have ended.
+the write to the call tracker having applied it. Memory (tracemalloc, two more batches) is
+compared with the baseline after the calls have ended.
 
-Usage: python bench/ami_throughput.py [--reps 200] [--calls 1000] >> bench/RESULTS.md
+Both parts check the call log in the database: exactly one closed row per call, none missing.
+
+Usage: python bench/ami_throughput.py [--reps 200] [--calls 2500] [--ramp 10]
 (the Markdown section goes to stdout, progress to stderr).
 """
 
@@ -22,22 +28,26 @@ import argparse
 import asyncio
 import gc
 import logging
+import multiprocessing
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from panoramisk.message import Message
 from pydantic import SecretStr
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from callcenter.bus.memory import MemoryBus
-from callcenter.calls.models import CallLog  # noqa: F401  (registers the table)
+from callcenter.calls.models import CallLog
 from callcenter.calls.tracker import CallTracker
 from callcenter.clock import SystemClock
 from callcenter.store.base import Base
@@ -50,6 +60,7 @@ SHARED = Path(os.environ.get("CALLCENTER_SHARED", REPO.parent / "shared"))
 CAPTURES = SHARED / "asterisk" / "captures"
 TEMPLATES = ["queue_call", "abandon", "mixmonitor", "fastagi", "sip_call"]
 END_MARK = b"Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: BenchEnd\r\n\r\n"
+LINKEDID = re.compile(rb"\r\nLinkedid: ([^\r]+)\r\n")
 
 
 def log(text: str) -> None:
@@ -67,15 +78,18 @@ def capture_events(name: str) -> list[bytes]:
 
 
 def build_stream(reps: int) -> tuple[bytes, int, int]:
-    """``reps`` copies of every template with fresh ids: (bytes, events, calls)."""
+    """``reps`` copies of every template with fresh ids: (bytes, events, calls), where calls
+    counts the distinct Linkedids (one call-log row each)."""
     templates = [b"".join(capture_events(name)) for name in TEMPLATES]
     per_rep = sum(t.count(b"\r\n\r\n") for t in templates)
     parts = [t.replace(b"1795239", b"%07d" % rep) for rep in range(reps) for t in templates]
-    return b"".join(parts), per_rep * reps, len(TEMPLATES) * reps
+    stream = b"".join(parts)
+    return stream, per_rep * reps, len(set(LINKEDID.findall(stream)))
 
 
 class StreamServer:
-    """A minimal AMI server: login, empty resync listings, Ping; then streams bytes."""
+    """A minimal AMI server: login, FullyBooted, empty resync listings, Ping; then streams
+    bytes."""
 
     def __init__(self) -> None:
         self.writer: asyncio.StreamWriter | None = None
@@ -119,47 +133,106 @@ class StreamServer:
                     f"Message: Authentication accepted\r\n\r\n".encode()
                 )
             if action == "login":
+                writer.write(b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 8\r\n"
+                             b"LastReload: 8\r\nStatus: Fully Booted\r\n\r\n")
                 self.writer = writer
                 self.ready.set()
 
     async def send(self, data: bytes, chunk: int = 65536) -> None:
+        await self.ready.wait()
         assert self.writer is not None
         for start in range(0, len(data), chunk):
             self.writer.write(data[start : start + chunk])
             await self.writer.drain()
 
 
-class Rig:
-    """Telephony + CallTracker on SQLite + the in-process bus with one subscriber (the
-    embedded default), connected to a StreamServer."""
+def asterisk_process(conn: multiprocessing.connection.Connection) -> None:
+    """Child process: a StreamServer obeying the parent's commands, like a real Asterisk
+    (another process) writing the AMI stream."""
+    asyncio.run(_serve_commands(conn))
 
-    def __init__(self, tmp: Path) -> None:
+
+async def _serve_commands(conn: multiprocessing.connection.Connection) -> None:
+    server = StreamServer()
+    conn.send(await server.start())
+    stream = b""
+    while True:
+        command, *args = await asyncio.to_thread(conn.recv)
+        if command == "prepare":
+            stream = build_stream(*args)[0] + END_MARK
+            conn.send("prepared")
+        elif command == "stream":
+            await server.send(stream)
+        elif command == "calls":
+            await run_calls(server, *args)
+        else:
+            await server.stop()
+            return
+
+
+class AsteriskProcess:
+    """The AMI server in a process of its own, as Asterisk is: the client process pays for
+    reading the socket, not for building and writing the stream."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=asterisk_process, args=(child,), daemon=True)
+
+    async def start(self) -> int:
+        self._process.start()
+        return await asyncio.to_thread(self._conn.recv)
+
+    async def prepare(self, reps: int) -> None:
+        """Build the part 1 stream in the server (before the clock starts)."""
+        self._conn.send(("prepare", reps))
+        await asyncio.to_thread(self._conn.recv)
+
+    def stream(self) -> None:
+        self._conn.send(("stream",))
+
+    def calls(self, calls: int, offset: int, ramp: float) -> None:
+        self._conn.send(("calls", calls, offset, ramp))
+
+    async def stop(self) -> None:
+        self._conn.send(("stop",))
+        await asyncio.to_thread(self._process.join, 10)
+
+
+class Rig:
+    """Telephony + CallTracker on SQLite + the in-process bus with one subscriber to
+    ``patterns`` (the embedded default), connected to a StreamServer."""
+
+    def __init__(self, tmp: Path, patterns: tuple[str, ...], *, call_log: bool = True) -> None:
         self.tmp = tmp
+        self.patterns = patterns
+        self.with_call_log = call_log
         self.end = asyncio.Event()
         self.bus_end = asyncio.Event()
         self.resynced = asyncio.Event()
         self.delivered = 0
 
     async def __aenter__(self) -> Rig:
-        self.server = StreamServer()
+        self.server = AsteriskProcess()
         port = await self.server.start()
         self.engine = create_async_engine(f"sqlite+aiosqlite:///{self.tmp / 'bench.db'}")
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.drop_all)
             await conn.run_sync(Base.metadata.create_all)
-        self.tracker = CallTracker(
-            async_sessionmaker(self.engine, expire_on_commit=False), SystemClock()
-        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.tracker = CallTracker(self.sessionmaker, SystemClock())
         await self.tracker.start()
         config = AmiConfig(
             port=port, username="bench", secret=SecretStr("x"), auth="plain", ping_interval=3600
         )
         self.bus = MemoryBus(subscriber_queue_size=1_000_000)
         await self.bus.start()
-        self.subscription = await self.bus.subscribe("*").open()
+        # the bench's end mark travels as a UserEvent: its topic is always subscribed
+        self.subscription = await self.bus.subscribe(*self.patterns, "user.event").open()
         self.reader = asyncio.create_task(self._read_bus())
         self.telephony = Telephony(config, AgiConfig(port=0), self.bus, SystemClock())
-        self.telephony.add_listener(self.tracker)
+        if self.with_call_log:
+            self.telephony.add_listener(self.tracker)
         self.telephony.add_listener(self._watch)
         await self.telephony.start()
         await asyncio.wait_for(self.resynced.wait(), 10)
@@ -184,6 +257,15 @@ class Rig:
         elif isinstance(event, ev.UserEvent) and event.name == "BenchEnd":
             self.end.set()
 
+    async def call_log(self) -> tuple[int, int]:
+        """(rows, rows still open) in the database, after flushing the tracker."""
+        await self.tracker.flush()
+        async with self.sessionmaker() as session:
+            rows = await session.scalar(select(func.count()).select_from(CallLog))
+            still_open = await session.scalar(
+                select(func.count()).select_from(CallLog).where(CallLog.ended_at.is_(None)))
+        return rows or 0, still_open or 0
+
     async def __aexit__(self, *exc: object) -> None:
         await self.telephony.stop()
         await self.bus.close()
@@ -193,45 +275,77 @@ class Rig:
         await self.engine.dispose()
 
 
-async def full_path_rate(tmp: Path, stream: bytes, events: int) -> tuple[float, int, int]:
-    async with Rig(tmp) as rig:
-        start = time.perf_counter()
-        await rig.server.send(stream + END_MARK)
+@dataclass
+class PathRun:
+    rate: float
+    cpu_rate: float
+    rows: int
+    still_open: int
+    delivered: int
+    unwanted: int
+    dropped_unparsed: int
+
+
+async def full_path_run(tmp: Path, reps: int, events: int, patterns: tuple[str, ...],
+                        call_log: bool = True) -> PathRun:
+    async with Rig(tmp, patterns, call_log=call_log) as rig:
+        await rig.server.prepare(reps)
+        start, cpu = time.perf_counter(), time.process_time()
+        rig.server.stream()
         await rig.wait_end()
-        elapsed = time.perf_counter() - start
-        await rig.tracker.flush()
-        return events / elapsed, rig.tracker.writer.rows_written, rig.tracker.live_calls
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        rows, still_open = await rig.call_log()
+        return PathRun(events / elapsed, events / cpu, rows, still_open, rig.delivered,
+                       rig.telephony.unwanted_publications, rig.telephony.event_filter.dropped)
 
 
-def panoramisk_rate(stream: bytes) -> float:
-    """panoramisk's own way: decode, split on blank lines, ``Message.from_line``."""
-    start = time.perf_counter()
+def panoramisk_rate(stream: bytes) -> tuple[float, float]:
+    """panoramisk's own way: decode, split on blank lines, ``Message.from_line``; messages
+    per wall second and per CPU second."""
+    start, cpu = time.perf_counter(), time.process_time()
     parsed = 0
     for chunk in stream.decode("ascii", "ignore").split("\r\n\r\n"):
         if Message.from_line(chunk.strip()) is not None:
             parsed += 1
-    return parsed / (time.perf_counter() - start)
+    return parsed / (time.perf_counter() - start), parsed / (time.process_time() - cpu)
 
 
-async def part_throughput(tmp: Path, reps: int, rounds: int) -> dict[str, float]:
-    """Alternate both measurements ``rounds`` times; best of each (the machine is shared)."""
+async def part_throughput(tmp: Path, reps: int, rounds: int,
+                          patterns: tuple[str, ...]) -> dict[str, object]:
+    """Alternate the measurements ``rounds`` times. The machine is shared, so rates swing
+    between rounds: the ratio is taken within each round (both measured seconds apart) and
+    the median reported, with the best rates and the ratio of CPU time (load-independent)."""
     stream, events, calls = build_stream(reps)
     log(f"part 1: {events} events, {calls} calls, {len(stream) / 1e6:.1f} MB")
-    ours, raw, written, live = [], [], 0, 0
+    ours: list[PathRun] = []
+    everything: list[PathRun] = []
+    no_call_log: list[PathRun] = []
+    raw: list[tuple[float, float]] = []
     for _ in range(rounds):
-        rate, written, live = await full_path_rate(tmp, stream, events)
-        ours.append(rate)
+        ours.append(await full_path_run(tmp, reps, events, patterns))
         raw.append(panoramisk_rate(stream))
-        log(f"  ours {ours[-1]:,.0f} ev/s, panoramisk raw parse {raw[-1]:,.0f} ev/s")
+        everything.append(await full_path_run(tmp, reps, events, ("*",)))
+        no_call_log.append(await full_path_run(tmp, reps, events, patterns, call_log=False))
+        log(f"  ours ({','.join(patterns)}) {ours[-1].rate:,.0f} ev/s "
+            f"({ours[-1].cpu_rate:,.0f} per CPU s), panoramisk raw parse {raw[-1][0]:,.0f} "
+            f"ev/s ({raw[-1][1]:,.0f}), ours (*) {everything[-1].rate:,.0f}")
+
+    def median_ratio(runs: list[PathRun], cpu: bool = False) -> float:
+        return statistics.median((r.cpu_rate / p[1]) if cpu else (r.rate / p[0])
+                                 for r, p in zip(runs, raw, strict=True))
+
     return {
-        "events": events,
-        "calls": calls,
-        "ours": max(ours),
-        "panoramisk": max(raw),
-        "ratio": max(ours) / max(raw),
-        "rows": written,
-        "live_after": live,
-        "rounds": rounds,
+        "events": events, "calls": calls, "rounds": rounds, "patterns": patterns,
+        "ours": max(ours, key=lambda r: r.rate), "all": max(everything, key=lambda r: r.rate),
+        "panoramisk": max(p[0] for p in raw),
+        "ratio": median_ratio(ours), "ratio_cpu": median_ratio(ours, cpu=True),
+        "ratio_all": median_ratio(everything),
+        "no_call_log": max(no_call_log, key=lambda r: r.rate),
+        "ratio_no_call_log": median_ratio(no_call_log),
+        "ratio_cpu_no_call_log": median_ratio(no_call_log, cpu=True),
+        "ratios": [r.rate / p[0] for r, p in zip(ours, raw, strict=True)],
+        "rows_ok": all(r.rows == calls and r.still_open == 0 for r in ours + everything),
+        "rows": [(r.rows, r.still_open) for r in ours + everything],
     }
 
 
@@ -246,34 +360,42 @@ def stamp(message: bytes, now: float) -> bytes:
     return message[:-2] + b"Timestamp: %.6f\r\n\r\n" % now
 
 
-async def send_calls(rig: Rig, calls: int, offset: int, phase: list[bytes], batch: int = 4) -> None:
-    """Write one phase of every call, ``batch`` calls at a time, paced over ~1 s."""
-    pause = 1.0 / max(1, calls // batch)
-    for first in range(0, calls, batch):
+async def send_calls(server: StreamServer, calls: int, offset: int, phase: list[bytes],
+                     ramp: float, batch: int = 4) -> None:
+    """Write one phase of every call, ``batch`` calls at a time, spread evenly over ``ramp``
+    seconds (paced against the clock, so slow processing does not stretch the ramp)."""
+    writes = max(1, -(-calls // batch))
+    start = time.perf_counter()
+    for n, first in enumerate(range(0, calls, batch)):
         now = time.time()
         chunk = b"".join(
-            stamp(m, now).replace(b"1795239874.", b"9%09d." % (offset + n))
-            for n in range(first, min(calls, first + batch))
+            stamp(m, now).replace(b"1795239874.", b"9%09d." % (offset + i))
+            for i in range(first, min(calls, first + batch))
             for m in phase
         )
-        await rig.server.send(chunk)
-        await asyncio.sleep(pause)
+        await server.send(chunk)
+        await asyncio.sleep(max(0.0, start + (n + 1) * ramp / writes - time.perf_counter()))
 
 
-async def run_calls(rig: Rig, calls: int, offset: int) -> None:
+async def run_calls(server: StreamServer, calls: int, offset: int, ramp: float) -> None:
+    """(In the server process) set up ``calls`` calls, tear them down, then the end mark."""
     setup, teardown = call_template()
-    await send_calls(rig, calls, offset, setup)
-    await send_calls(rig, calls, offset, teardown)
-    await rig.server.send(END_MARK)
+    await send_calls(server, calls, offset, setup, ramp)
+    await send_calls(server, calls, offset, teardown, ramp)
+    await server.send(END_MARK)
+
+
+async def calls_through(rig: Rig, calls: int, offset: int, ramp: float) -> None:
+    rig.server.calls(calls, offset, ramp)
     await rig.wait_end()
-    await rig.tracker.flush()
 
 
-async def part_concurrent(tmp: Path, calls: int) -> dict[str, float]:
-    log(f"part 2: {calls} concurrent calls")
+async def part_concurrent(tmp: Path, calls: int, ramp: float) -> dict[str, float]:
+    setup, teardown = call_template()
+    log(f"part 2: {calls} concurrent calls, set up and torn down over {ramp:g} s each")
     lags: list[float] = []
     peak_live = 0
-    async with Rig(tmp) as rig:
+    async with Rig(tmp, ("queue.*",)) as rig:
 
         def lag(event: ev.DomainEvent) -> None:
             nonlocal peak_live
@@ -282,31 +404,38 @@ async def part_concurrent(tmp: Path, calls: int) -> dict[str, float]:
                 peak_live = max(peak_live, rig.tracker.live_calls)
 
         rig.telephony.add_listener(lag)
-        await run_calls(rig, calls, 0)
+        await calls_through(rig, calls, 0, ramp)
         rig.telephony.remove_listener(lag)
-        rows_first = rig.tracker.writer.rows_written
+        rows_first, open_first = await rig.call_log()
         # memory: two more batches under tracemalloc; after the first, the steady state
         gc.collect()
         tracemalloc.start()
-        await run_calls(rig, calls, calls)
+        await calls_through(rig, calls, calls, ramp)
         gc.collect()
         settled = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
-        await run_calls(rig, calls, 2 * calls)
+        await calls_through(rig, calls, 2 * calls, ramp)
         peak = tracemalloc.get_traced_memory()[1]
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
+        rows_all, open_all = await rig.call_log()
         live_after = rig.tracker.live_calls
     lags.sort()
     return {
         "calls": calls,
+        "ramp": ramp,
+        "rate_setup": calls * len(setup) / ramp,
+        "rate_teardown": calls * len(teardown) / ramp,
         "events": len(lags),
         "peak_live": peak_live,
         "p50_ms": statistics.median(lags) * 1000,
         "p99_ms": lags[int(len(lags) * 0.99) - 1] * 1000,
         "max_ms": lags[-1] * 1000,
         "rows": rows_first,
+        "open": open_first,
+        "rows_all": rows_all,
+        "open_all": open_all,
         "live_after": live_after,
         "mem_baseline_kb": settled / 1024,
         "mem_peak_kb": peak / 1024,
@@ -322,51 +451,82 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{cpu}, {os.cpu_count()} cores (shared; load average {load} at the end), "
+            f"Python {platform.python_version()}, {platform.system()}")
 
 
-def report(one: dict[str, float], two: dict[str, float]) -> str:
+def report(one: dict, two: dict) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    ours: PathRun = one["ours"]
+    everything: PathRun = one["all"]
+    calls = one["calls"]
     rows = [
         (
-            f"full path (TCP -> parse -> domain events -> call tracker -> SQLite, and "
-            f"in-process bus -> subscriber), events/s, best of {one['rounds']:.0f}",
-            f"{one['ours']:,.0f}",
+            f"full path (TCP -> early drop -> parse -> domain events -> call tracker -> "
+            f"SQLite, and in-process bus -> a `{', '.join(one['patterns'])}` subscriber), "
+            f"events/s, best of {one['rounds']}",
+            f"{ours.rate:,.0f}",
         ),
         (
             "panoramisk 1.4 `Message.from_line` raw parse of the same stream, events/s, best",
             f"{one['panoramisk']:,.0f}",
         ),
-        ("ratio full path / panoramisk raw parse", f"{one['ratio']:.2f}"),
         (
-            "stream",
-            f"{one['events']:,.0f} events, {one['calls']:,.0f} calls, "
-            f"{one['rows']:,.0f} rows written, {one['live_after']:.0f} left live",
+            "**ratio full path / panoramisk raw parse** (median of the rounds' ratios; each "
+            "round's); ratio of CPU time",
+            f"**{one['ratio']:.2f}** ({', '.join(f'{r:.2f}' for r in one['ratios'])}); "
+            f"{one['ratio_cpu']:.2f}",
         ),
         (
-            "concurrent calls (peak live in the tracker)",
-            f"{two['calls']:,.0f} ({two['peak_live']:,.0f})",
+            "the same full path with a catch-all `*` subscriber (every event published), "
+            "events/s, best; median ratio",
+            f"{everything.rate:,.0f}; {one['ratio_all']:.2f}",
         ),
         (
-            "event-to-state lag p50 / p99 / max, ms",
-            f"{two['p50_ms']:.2f} / {two['p99_ms']:.2f} / {two['max_ms']:.2f}",
+            "the same path without the call tracker (no call log: to see its share), "
+            "events/s, best; median ratio; ratio of CPU time",
+            f"{one['no_call_log'].rate:,.0f}; {one['ratio_no_call_log']:.2f}; "
+            f"{one['ratio_cpu_no_call_log']:.2f}",
         ),
         (
-            "rows written / calls left live after the calls ended",
-            f"{two['rows']:,.0f} / {two['live_after']:.0f}",
+            "stream; dropped before parsing; not published (no subscriber)",
+            f"{one['events']:,} events of {calls:,} calls; {ours.dropped_unparsed:,}; "
+            f"{ours.unwanted:,}",
         ),
         (
-            f"traced memory before -> peak during -> after {two['calls']:,.0f} more calls, KiB",
+            "call-log rows in the database per run (expected one closed row per call)",
+            f"{calls:,} expected; runs: " + ", ".join(
+                f"{r:,}" + (f" ({o} open)" if o else "") for r, o in one["rows"])
+            + (" — OK" if one["rows_ok"] else " — MISMATCH"),
+        ),
+        (
+            "concurrent calls (peak live in the tracker); set-up / tear-down rate",
+            f"{two['calls']:,} ({two['peak_live']:,}); {two['ramp']:g} s each: "
+            f"{two['rate_setup']:,.0f} / {two['rate_teardown']:,.0f} events/s",
+        ),
+        (
+            "**event-to-state lag p50 / p99 / max, ms**",
+            f"**{two['p50_ms']:.2f} / {two['p99_ms']:.2f}** / {two['max_ms']:.2f}",
+        ),
+        (
+            "call-log rows / still open, first batch; after all three batches; calls left "
+            "live in the tracker",
+            f"{two['rows']:,} / {two['open']}; {two['rows_all']:,} / {two['open_all']} "
+            f"(expected {3 * two['calls']:,} / 0); {two['live_after']}",
+        ),
+        (
+            f"traced memory before -> peak during -> after {two['calls']:,} more calls, KiB",
             f"{two['mem_baseline_kb']:,.0f} -> {two['mem_peak_kb']:,.0f} -> "
-            f"{two['mem_after_kb']:,.0f} ({two['mem_growth_kb']:+,.0f}; the tracker keeps the "
-            f"last 10,000 ended Linkedids so late events cannot reopen a call)",
+            f"{two['mem_after_kb']:,.0f} ({two['mem_growth_kb']:+,.0f})",
         ),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     return (
         f"\n## Telephony: AMI event throughput and call-state lag "
-        f"(bench/ami_throughput.py)\n\n{now}; {machine()}; one process, one event loop "
-        f"(AMI server, client, tracker, bus subscriber and SQLite writes share the core)."
+        f"(bench/ami_throughput.py)\n\n{now}; {machine()}; the AMI server writes from a "
+        f"process of its own; the service side is one process, one event loop (client, "
+        f"tracker, bus subscriber; SQLite writes in aiosqlite's thread)."
         f"\n\n"
         f"| measure | value |\n|---|---|\n{table}\n"
     )
@@ -375,13 +535,17 @@ def report(one: dict[str, float], two: dict[str, float]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=200)
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=2500)
+    parser.add_argument("--ramp", type=float, default=10.0,
+                        help="seconds over which the calls are set up (and torn down)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--subscribe", nargs="+", default=["queue.*"],
+                        help="topic patterns of the bus subscriber in part 1")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        one = await part_throughput(Path(tmp), args.reps, args.rounds)
-        two = await part_concurrent(Path(tmp), args.calls)
+        one = await part_throughput(Path(tmp), args.reps, args.rounds, tuple(args.subscribe))
+        two = await part_concurrent(Path(tmp), args.calls, args.ramp)
     print(report(one, two))
 
 

@@ -127,6 +127,34 @@ def _database_errors(url: str) -> Iterator[None]:
         _fail(f"database {shown}: {exc}")
 
 
+@main.group("tickets")
+def tickets_group() -> None:
+    """Work-order maintenance."""
+
+
+@tickets_group.command("recompute-deadlines")
+@config_option
+def tickets_recompute(config_path: Path | None) -> None:
+    """Count provisional deadlines again after a calendar/<year>.toml was added."""
+    from callcenter.clock import SystemClock
+    from callcenter.store.engine import create_sessionmaker, engine_from_settings
+    from callcenter.tickets.recompute import recompute_provisional_deadlines
+
+    settings = _settings(config_path)
+
+    async def run() -> list[int]:
+        engine = engine_from_settings(settings.database)
+        try:
+            return await recompute_provisional_deadlines(
+                create_sessionmaker(engine), SystemClock(), settings.tickets)
+        finally:
+            await engine.dispose()
+
+    with _database_errors(settings.database.effective_url()):
+        changed = asyncio.run(run())
+    click.echo(f"recomputed {len(changed)} provisional deadline(s)")
+
+
 @main.group("config")
 def config_group() -> None:
     """Configuration commands."""

@@ -70,9 +70,13 @@ def simulator_config(settings: Settings) -> Any:
     })
 
 
-def with_ami_port(settings: Settings, port: int) -> Settings:
-    ami = settings.ami.model_copy(update={"host": "127.0.0.1", "port": port})
-    return settings.model_copy(update={"ami": ami})
+def attached_to(settings: Settings, sim: Any) -> Settings:
+    """The service pointed at the running simulator: its AMI port, and its CDR file for the
+    back-fill of calls made while the service was not listening."""
+    ami = settings.ami.model_copy(update={"host": "127.0.0.1", "port": sim.ami_port})
+    calls = settings.calls.model_copy(update={"cdr_csv": sim.cdr_csv_path,
+                                              "cdr_timezone": "UTC"})
+    return settings.model_copy(update={"ami": ami, "calls": calls})
 
 
 async def run_demo(settings: Settings, *, duration: float | None = None,
@@ -87,7 +91,7 @@ async def run_demo(settings: Settings, *, duration: float | None = None,
         sim = Simulator(simulator_config(settings))
         await sim.start()
         try:
-            service = Service(with_ami_port(settings, sim.ami_port), upgrade=True)
+            service = Service(attached_to(settings, sim), upgrade=True)
             await service.start()
             try:
                 agents = demo_agents(calls_per_minute)

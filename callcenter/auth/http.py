@@ -217,8 +217,10 @@ async def post_unit(request: web.Request, admin: Principal, body: UnitIn) -> Uni
             unit = await create_unit(session, code=body.code, name=body.name, active=body.active)
         except UserError as exc:
             raise conflict(str(exc), exc.field) from None
+        await _check_parent(session, body.parent_id, unit.id)
+        unit.kind, unit.parent_id = body.kind, body.parent_id
         await _audit_admin(request, session, admin, "unit.create", "unit", unit.id,
-                           ["code", "name", "active"])
+                           ["code", "name", "active", "kind", "parent_id"])
         return UnitOut.of(unit)
 
 
@@ -230,11 +232,26 @@ async def patch_unit(request: web.Request, admin: Principal, body: UnitPatch) ->
         unit = await session.get(Unit, path_int(request, "unit_id"))
         if unit is None:
             raise not_found("unit not found")
+        if changes.get("parent_id") is not None:
+            await _check_parent(session, changes["parent_id"], unit.id)
         for key, value in changes.items():
             setattr(unit, key, value)
         await _audit_admin(request, session, admin, "unit.update", "unit", unit.id,
                            sorted(changes))
         return UnitOut.of(unit)
+
+
+async def _check_parent(session: AsyncSession, parent_id: int | None, unit_id: int) -> None:
+    """The parent exists and is neither the unit itself nor one of its descendants."""
+    seen = {unit_id}
+    while parent_id is not None:
+        if parent_id in seen:
+            raise conflict("a unit cannot be its own ancestor", "parent_id")
+        parent = await session.get(Unit, parent_id)
+        if parent is None:
+            raise conflict(f"no unit {parent_id}", "parent_id")
+        seen.add(parent_id)
+        parent_id = parent.parent_id
 
 
 # --- users -------------------------------------------------------------------------------

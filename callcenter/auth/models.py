@@ -53,6 +53,10 @@ class Unit(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Towns and departments are ranked separately; a parent groups units (a bureau's
+    # branch, a town's villages).
+    kind: Mapped[str] = mapped_column(String(16), default="department")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
 
 
 class User(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,15 +20,23 @@ class LoginIn(_Payload):
     password: str = Field(min_length=1, max_length=1024)
 
 
+# Towns (乡镇 / 街道) and departments are ranked separately in the monthly report.
+UnitKind = Literal["town", "department", "utility", "other"]
+
+
 class UnitIn(_Payload):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=200)
     active: bool = True
+    kind: UnitKind = "department"
+    parent_id: int | None = None
 
 
 class UnitPatch(_Payload):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
+    kind: UnitKind | None = None
+    parent_id: int | None = None
 
 
 class UserIn(_Payload):
@@ -74,10 +83,13 @@ class UnitOut(BaseModel):
     code: str
     name: str
     active: bool
+    kind: str = "department"
+    parent_id: int | None = None
 
     @classmethod
     def of(cls, unit: Unit) -> UnitOut:
-        return cls(id=unit.id, code=unit.code, name=unit.name, active=unit.active)
+        return cls(id=unit.id, code=unit.code, name=unit.name, active=unit.active,
+                   kind=unit.kind or "department", parent_id=unit.parent_id)
 
 
 class UnitList(BaseModel):

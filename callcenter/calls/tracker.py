@@ -618,7 +618,20 @@ class CallTracker:
                     call.called_number = snap.exten or None
                 if snap.state == 6 and call.root_up_at is None:
                     call.root_up_at = call.started_at
+        self._join_answered_member(call, snaps)
         self._talk_transition(call, was, at)
+
+    @staticmethod
+    def _join_answered_member(call: Call, snaps: list[ev.ChannelSnapshot]) -> None:
+        """A member that answered (``AppQueue``/``AppDial``, up, in a bridge) while the caller
+        waits in ``Queue()``/``Dial()`` is talking to that caller, even when the listing
+        leaves the caller's side of the bridge out (the far half of a Local channel)."""
+        caller = next((s for s in snaps if s.uniqueid == call.linkedid), None)
+        if caller is None or caller.state != 6 or caller.application not in ("Queue", "Dial"):
+            return
+        for snap in snaps:
+            if snap.bridge_id and snap.state == 6 and snap.application in ("AppQueue", "AppDial"):
+                call.bridges.setdefault(snap.bridge_id, set()).add(caller.uniqueid)
 
     def _on_queues_snapshot(self, event: ev.QueuesSnapshot) -> None:
         for entry in event.entries:

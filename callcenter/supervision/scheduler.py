@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import false, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -122,9 +122,11 @@ async def scan_deadlines(session: AsyncSession, calendar: WorkingCalendar, now: 
         out.add(NotificationKind.ACCEPTANCE_MISSED, ticket_id, text, unit_id=unit_id)
         out.add(NotificationKind.ACCEPTANCE_MISSED, ticket_id, text, role=SUPERVISORS)
 
+    # Anonymous callers cannot be contacted: no first-contact deadline, no alert.
     uncontacted = await session.execute(select(*columns, Ticket.first_contact_due_at).where(
         Ticket.status.in_(holds), Ticket.first_contact_at.is_(None),
-        Ticket.first_contact_due_at < now, Ticket.lead_unit_id.is_not(None)))
+        Ticket.first_contact_due_at < now, Ticket.lead_unit_id.is_not(None),
+        Ticket.anonymous == false()))
     for ticket_id, number, unit_id, due_at in uncontacted:
         text = f"工单{number}应于{out.local(due_at)}前联系市民，{out.unit(unit_id)}尚无联系记录。"
         out.add(NotificationKind.FIRST_CONTACT_MISSED, ticket_id, text, unit_id=unit_id)

@@ -5,7 +5,9 @@ fixes from PROTOCOL.md: after the caller hangs up Asterisk sends an unrequested 
 ``HANGUP`` line, which panoramisk would take as the reply to the next command (its replies then
 lag one behind); here a reader task reads every line, treats ``HANGUP`` as a notification and
 queues only replies. And the socket is closed as soon as the script ends, because Asterisk
-continues the dialplan only then. Unknown scripts get a clean ``HANGUP`` command.
+continues the dialplan only then. An unknown script is logged and its socket closed without
+any command: the dialplan goes on (``AGISTATUS=SUCCESS``) to the queue, so a typo in a script
+name costs the caller the IVR, never the call.
 
 Every command has a reply timeout (``agi.command_timeout``; for commands that play or wait,
 their own timeout argument plus ``agi.media_margin``): a peer that stops answering raises
@@ -344,9 +346,8 @@ class AgiServer(Application):
         route = self._route.get(script)
         try:
             if route is None:
-                log.error("agi.unknown_script script=%r channel=%s", script,
-                          headers.get("agi_channel"))
-                await self._refuse(request)
+                log.error("agi.unknown_script script=%r channel=%s action=close",
+                          script, headers.get("agi_channel"))
                 return
             log.info("agi.session_start script=%s channel=%s", script,
                      headers.get("agi_channel"))
@@ -360,11 +361,6 @@ class AgiServer(Application):
         finally:
             await request.close()
             log.info("agi.session_end script=%s", script)
-
-    @staticmethod
-    async def _refuse(request: _AgiRequest) -> None:
-        with contextlib.suppress(ChannelHungUp, AgiTimeout, ConnectionError):
-            await request.send_command("HANGUP", 1.0)
 
 
 def _script_name(headers: dict[str, str]) -> str:

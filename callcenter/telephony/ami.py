@@ -7,6 +7,13 @@ processing on a stray reply (see PROTOCOL.md). Here every request is completed b
 (lists), each has a timeout, and requests are never re-sent: a lost connection fails them
 with ``AmiNotConnected``. ActionIDs carry the connection's epoch, so a reply from a dead
 connection can never complete a request made on a new one.
+
+Connection life (PROTOCOL.md, "Restart"): ``Event: Shutdown`` ends the connection at once
+(pending requests fail with ``AsteriskShutdown``, not a timeout); after a login the resync
+waits for ``FullyBooted`` (Asterisk accepts logins while still booting, with incomplete
+state), at most ``fully_booted_timeout``; and the reconnect backoff starts over only after a
+connection that stayed resynced for ``stable_after`` seconds, so a server that accepts logins
+but fails every resync is not hammered.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from callcenter.telephony.errors import (
     AmiLoginError,
     AmiNotConnected,
     AmiTimeout,
+    AsteriskShutdown,
 )
 from callcenter.telephony.protocol import Fields, Framer, encode_action, first, to_message
 
@@ -38,6 +46,10 @@ log = logging.getLogger(__name__)
 EventCallback = Callable[[Fields], None]
 ConnectedCallback = Callable[[], Awaitable[None]]
 DisconnectedCallback = Callable[[int], None]
+KeepMessage = Callable[[str], bool]
+
+CONNECTION_EVENTS = frozenset({"FullyBooted", "Shutdown"})
+"""Events the client itself acts on: an early event filter must keep them."""
 
 
 @dataclass(slots=True)
@@ -55,13 +67,15 @@ class _Pending:
 class _AmiProtocol(asyncio.Protocol):
     """Byte stream -> parsed messages, tagged with the connection's epoch."""
 
-    def __init__(self, client: AmiClient, epoch: int) -> None:
+    def __init__(self, client: AmiClient, epoch: int, keep: KeepMessage | None) -> None:
         self.client = client
         self.epoch = epoch
         self.transport: asyncio.Transport | None = None
         self.banner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.framer = Framer(self._on_message)
+        self.booted = asyncio.Event()
+        """Set by ``FullyBooted`` on this connection."""
+        self.framer = Framer(self._on_message, keep)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -86,13 +100,18 @@ class _AmiProtocol(asyncio.Protocol):
 
 
 class AmiClient:
-    """Keeps one logged-in AMI connection and correlates actions with their replies."""
+    """Keeps one logged-in AMI connection and correlates actions with their replies.
+
+    ``keep`` (see ``EventFilter.keeps``) sees each raw message before it is parsed; what it
+    refuses is dropped unparsed. It must keep ``CONNECTION_EVENTS``.
+    """
 
     def __init__(self, config: AmiConfig, on_event: EventCallback,
                  on_connected: ConnectedCallback | None = None,
                  on_disconnected: DisconnectedCallback | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, keep: KeepMessage | None = None) -> None:
         self.config = config
+        self._keep = keep
         self._on_event = on_event
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
@@ -106,6 +125,8 @@ class AmiClient:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._state_changed = asyncio.Event()
+        self._ready_at: float | None = None
+        self._failures = 0
         self.banner: str | None = None
         self.connects = 0
 
@@ -157,49 +178,58 @@ class AmiClient:
 
     # -- connect loop ----------------------------------------------------------------------
 
+    @property
+    def failures(self) -> int:
+        """Connections in a row that did not stay healthy (the backoff exponent)."""
+        return self._failures
+
     async def _run(self) -> None:
-        attempt = 0
         while not self._stopping.is_set():
+            self._ready_at = None
             try:
-                logged_in = await self._session()
+                await self._session()
             except asyncio.CancelledError:
                 raise
             except AmiLoginError as exc:
                 log.error("ami.login_refused host=%s user=%s reason=%s",
                           self.config.host, self.config.username, exc)
-                logged_in = False
             except (OSError, TimeoutError, AmiTimeout, AmiNotConnected, ConnectionError) as exc:
                 log.warning("ami.connect_failed host=%s port=%d error=%r",
                             self.config.host, self.config.port, exc)
-                logged_in = False
             except Exception:  # whatever happens, keep reconnecting
                 log.exception("ami.session_failed host=%s port=%d", self.config.host,
                               self.config.port)
-                logged_in = False
             finally:
                 self._teardown()
-            if logged_in:
-                attempt = 0
+            if self._was_healthy():
+                self._failures = 0
             if self._stopping.is_set():
                 break
-            delay = self.backoff_delay(attempt)
-            attempt += 1
-            log.info("ami.reconnect_in seconds=%.2f attempt=%d", delay, attempt)
+            delay = self.backoff_delay(self._failures)
+            self._failures += 1
+            log.info("ami.reconnect_in seconds=%.2f attempt=%d", delay, self._failures)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
+
+    def _was_healthy(self) -> bool:
+        """The ended connection was resynced and stayed up ``stable_after`` seconds after:
+        only then does the backoff start over (a login alone proves nothing)."""
+        if self._ready_at is None:
+            return False
+        return asyncio.get_running_loop().time() - self._ready_at >= self.config.stable_after
 
     def backoff_delay(self, attempt: int) -> float:
         """Exponential backoff, capped, with jitter so many clients do not reconnect at once."""
         base = min(self.config.reconnect_max, self.config.reconnect_min * (2 ** min(attempt, 30)))
         return base * self._rng.uniform(0.5, 1.0)
 
-    async def _session(self) -> bool:
-        """Connect, log in, run until the connection ends; True if the login succeeded."""
+    async def _session(self) -> None:
+        """Connect, log in, resync (``on_connected``), run until the connection ends."""
         loop = asyncio.get_running_loop()
         self._epoch += 1
         epoch = self._epoch
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _AmiProtocol(self, epoch),
+            loop.create_connection(lambda: _AmiProtocol(self, epoch, self._keep),
                                    self.config.host, self.config.port),
             self.config.connect_timeout)
         self._protocol = protocol
@@ -211,9 +241,8 @@ class AmiClient:
         self._state_changed.set()
         log.info("ami.connected host=%s port=%d epoch=%d banner=%r",
                  self.config.host, self.config.port, epoch, self.banner)
-        tasks = [asyncio.create_task(self._keepalive(protocol), name="ami-keepalive")]
-        if self._on_connected is not None:
-            tasks.append(asyncio.create_task(self._run_on_connected(), name="ami-resync"))
+        tasks = [asyncio.create_task(self._keepalive(protocol), name="ami-keepalive"),
+                 asyncio.create_task(self._run_on_connected(protocol), name="ami-resync")]
         try:
             await protocol.lost
         finally:
@@ -223,7 +252,6 @@ class AmiClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         log.warning("ami.disconnected epoch=%d", epoch)
-        return True
 
     async def _login(self) -> None:
         cfg = self.config
@@ -242,10 +270,13 @@ class AmiClient:
         except AmiActionError as exc:
             raise AmiLoginError(exc.message) from None
 
-    async def _run_on_connected(self) -> None:
-        assert self._on_connected is not None
+    async def _run_on_connected(self, protocol: _AmiProtocol) -> None:
+        """Wait for ``FullyBooted``, then resync; the connection is ready once it is done."""
         try:
-            await self._on_connected()
+            await self._wait_fully_booted(protocol)
+            if self._on_connected is not None:
+                await self._on_connected()
+            self._ready_at = asyncio.get_running_loop().time()
         except AmiNotConnected as exc:
             log.warning("ami.on_connected_failed error=%r", exc)
         except (AmiTimeout, AmiActionError) as exc:
@@ -254,6 +285,17 @@ class AmiClient:
             self.drop_connection()
         except Exception:
             log.exception("ami.on_connected_crashed")
+
+    async def _wait_fully_booted(self, protocol: _AmiProtocol) -> None:
+        """A restarting Asterisk accepts logins before it has loaded its queues and
+        channels; ``FullyBooted`` says it is done (sent at login to users with the
+        ``system`` read class). Without it, resync anyway after ``fully_booted_timeout``."""
+        limit = self.config.fully_booted_timeout
+        try:
+            await asyncio.wait_for(protocol.booted.wait(), limit)
+        except TimeoutError:
+            log.warning("ami.fully_booted_missing epoch=%d seconds=%g action=resync "
+                        "hint=the AMI user needs the system read class", protocol.epoch, limit)
 
     async def _keepalive(self, protocol: _AmiProtocol) -> None:
         """Ping periodically; a connection that does not answer is dropped and re-made."""
@@ -285,11 +327,14 @@ class AmiClient:
                     self._on_disconnected(self._epoch)
                 except Exception:
                     log.exception("ami.on_disconnected_failed")
+        self._fail_pending(lambda action: AmiNotConnected(
+            f"{action}: connection lost before the reply"))
+
+    def _fail_pending(self, error: Callable[[str], AmiNotConnected]) -> None:
         pending, self._pending = self._pending, {}
         for request in pending.values():
             if not request.future.done():
-                request.future.set_exception(
-                    AmiNotConnected(f"{request.action}: connection lost before the reply"))
+                request.future.set_exception(error(request.action))
 
     # -- requests --------------------------------------------------------------------------
 
@@ -337,9 +382,12 @@ class AmiClient:
     def _on_message(self, epoch: int, fields: Fields) -> None:
         if epoch != self._epoch:
             return  # late bytes of a dead connection
-        if "Event" not in fields:
+        name = fields.get("Event")
+        if name is None:
             self._on_response(fields)
             return
+        if name in CONNECTION_EVENTS:
+            self._on_connection_event(name, fields)
         action_id = fields.get("ActionID")
         if action_id is not None and self._on_reply_event(action_id, fields):
             return
@@ -347,6 +395,21 @@ class AmiClient:
             self._on_event(fields)
         except Exception:
             log.exception("ami.event_handler_failed event=%s", fields.get("Event"))
+
+    def _on_connection_event(self, name: str, fields: Fields) -> None:
+        protocol = self._protocol
+        if protocol is None:
+            return
+        if name == "FullyBooted":
+            log.info("ami.fully_booted epoch=%d uptime=%s status=%r", protocol.epoch,
+                     first(fields, "Uptime"), first(fields, "Status"))
+            protocol.booted.set()
+            return
+        log.warning("ami.asterisk_shutdown epoch=%d shutdown=%s restart=%s action=reconnect",
+                    protocol.epoch, first(fields, "Shutdown"), first(fields, "Restart"))
+        self._fail_pending(lambda action: AsteriskShutdown(
+            f"{action}: Asterisk is shutting down, no reply will come"))
+        self._close_transport()
 
     def _on_response(self, fields: Fields) -> None:
         action_id = first(fields, "ActionID")

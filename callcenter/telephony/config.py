@@ -23,6 +23,13 @@ class AmiConfig(BaseModel):
     reconnect_min: float = Field(0.5, gt=0, description="first reconnect delay, seconds")
     reconnect_max: float = Field(30.0, gt=0, description="cap of the exponential backoff")
     ping_interval: float = Field(20.0, gt=0, description="keepalive Ping period, seconds")
+    fully_booted_timeout: float = Field(5.0, gt=0, description="seconds to wait after a login "
+                                        "for FullyBooted before resyncing anyway")
+    """Asterisk accepts logins while still booting; its state is complete only after
+    ``FullyBooted``, which the AMI user receives only with the ``system`` read class."""
+    stable_after: float = Field(10.0, ge=0, description="seconds a connection must stay up "
+                                "after its resync before the reconnect backoff starts over")
+    """A server that accepts logins but fails every resync must not cause a reconnect storm."""
     pbx: str = Field("default", min_length=1, max_length=64,
                      description="name of this Asterisk server, stored with its call-log rows")
     """Several telephony processes (one per Asterisk) may share one database: each closes

@@ -11,6 +11,11 @@ class AmiNotConnected(TelephonyError):
     """No logged-in AMI connection, or it was lost before the reply arrived."""
 
 
+class AsteriskShutdown(AmiNotConnected):
+    """Asterisk announced it is shutting down or restarting (``Event: Shutdown``): requests
+    still waiting on that connection will never be answered."""
+
+
 class AmiTimeout(TelephonyError):
     """Asterisk did not answer an action within its timeout."""
 

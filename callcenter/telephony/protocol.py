@@ -76,14 +76,20 @@ def _case_insensitive(fields: Fields, key: str) -> Any:
 
 
 class Framer:
-    """Splits the AMI byte stream into messages; keeps the incomplete tail for the next read."""
+    """Splits the AMI byte stream into messages; keeps the incomplete tail for the next read.
 
-    __slots__ = ("_buffer", "banner", "_on_message")
+    ``keep``, if given, sees the raw text of each message first: a message it refuses is
+    dropped unparsed (the hot path: most of what Asterisk sends is not used).
+    """
 
-    def __init__(self, on_message: Callable[[Fields], None]) -> None:
+    __slots__ = ("_buffer", "banner", "_on_message", "_keep")
+
+    def __init__(self, on_message: Callable[[Fields], None],
+                 keep: Callable[[str], bool] | None = None) -> None:
         self._buffer = b""
         self.banner: str | None = None
         self._on_message = on_message
+        self._keep = keep
 
     def feed(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
@@ -106,6 +112,7 @@ class Framer:
             return
         self._buffer = buffer[cut + 4:]
         on_message = self._on_message
+        keep = self._keep
         for chunk in buffer[:cut].decode("utf-8", "replace").split("\r\n\r\n"):
             if not chunk:
                 continue
@@ -113,6 +120,8 @@ class Framer:
                 chunk = chunk.lstrip("\r\n")
                 if not chunk:
                     continue
+            if keep is not None and not keep(chunk):
+                continue
             fields = parse_message(chunk)
             if fields is not None:
                 on_message(fields)

@@ -4,6 +4,10 @@ Domain events go first, synchronously and in order, to in-process listeners (the
 tracker must see them before anything else), then to the bus from a publisher task so a slow
 bus never blocks the AMI reader (Asterisk drops readers that stall for 100 ms).
 
+Hot path: an ``EventFilter`` built from what ``events.py`` translates drops the rest before
+it is parsed, and an event is published on the bus only if the bus says someone subscribes to
+its topic (``Bus.wants``, where the bus has it).
+
 Resync: after every (re)connect the live channels (``CoreShowChannels``) and queues
 (``QueueStatus``) are read back. A ``Hangup`` can also be lost without any reconnect, so every
 ``ami.reconcile_interval`` the channels alone are read back again through the same path
@@ -22,16 +26,27 @@ from callcenter.bus.base import Bus
 from callcenter.clock import Clock
 from callcenter.telephony import events as ev
 from callcenter.telephony.agi import AgiServer
-from callcenter.telephony.ami import AmiClient
+from callcenter.telephony.ami import CONNECTION_EVENTS, AmiClient
 from callcenter.telephony.commands import CommandPort
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.errors import AmiActionError, AmiNotConnected, AmiTimeout
+from callcenter.telephony.eventfilter import EventFilter
 from callcenter.telephony.protocol import Fields
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[ev.DomainEvent], None]
 PUBLISH_QUEUE_LIMIT = 100_000
+VARIABLE_PREFIXES = ("CC_",)
+"""Variables the translation keeps by prefix (the project's own ``CC_*`` variables)."""
+
+
+def event_filter() -> EventFilter:
+    """What the translation uses, plus what the AMI client acts on itself."""
+    return EventFilter.of(ev.WANTED_EVENTS | CONNECTION_EVENTS,
+                          variables=ev.VARIABLES_OF_INTEREST,
+                          variable_prefixes=VARIABLE_PREFIXES,
+                          applications=ev.APPS_OF_INTEREST)
 
 
 class Telephony:
@@ -41,7 +56,10 @@ class Telephony:
         self._translator = ev.EventTranslator(clock)
         self._listeners: list[Listener] = []
         self._config = ami
-        self._client = AmiClient(ami, self._on_ami_event, self._resync, self._on_disconnected)
+        self.event_filter = event_filter()
+        self._client = AmiClient(ami, self._on_ami_event, self._resync, self._on_disconnected,
+                                 keep=self.event_filter.keeps)
+        self._wants: Callable[[str], bool] = getattr(bus, "wants", None) or _always
         self.commands = CommandPort(self._client)
         self.agi = AgiServer(agi)
         self._outbox: asyncio.Queue[ev.DomainEvent] | None = None
@@ -49,6 +67,8 @@ class Telephony:
         self._reconciler: asyncio.Task[None] | None = None
         self._sync_lock = asyncio.Lock()
         self.dropped_publications = 0
+        self.unwanted_publications = 0
+        """Events not published because no subscriber wanted their topic."""
         self.resyncs = 0
         self.reconciliations = 0
 
@@ -112,14 +132,17 @@ class Telephony:
             except Exception:
                 log.exception("telephony.listener_failed topic=%s listener=%r",
                               event.topic, listener)
-        if self._outbox is not None:
-            try:
-                self._outbox.put_nowait(event)
-            except asyncio.QueueFull:
-                self.dropped_publications += 1
-                if self.dropped_publications % 1000 == 1:
-                    log.error("telephony.bus_backlog_full dropped=%d",
-                              self.dropped_publications)
+        if self._outbox is None:
+            return
+        if not self._wants(event.topic):
+            self.unwanted_publications += 1
+            return
+        try:
+            self._outbox.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped_publications += 1
+            if self.dropped_publications % 1000 == 1:
+                log.error("telephony.bus_backlog_full dropped=%d", self.dropped_publications)
 
     async def _publish_loop(self) -> None:
         assert self._outbox is not None and self._bus is not None
@@ -202,3 +225,8 @@ class Telephony:
 
     def _on_disconnected(self, epoch: int) -> None:
         self.emit(ev.AmiDisconnected(self._clock.now(), epoch))
+
+
+def _always(topic: str) -> bool:
+    """A bus without ``wants``: publish everything."""
+    return True

@@ -6,4 +6,4 @@ domain logic ``service.py``, the routes ``http.py``.
 
 from callcenter.feature import Feature
 
-FEATURE = Feature(name="tickets", http=True)
+FEATURE = Feature(name="tickets", http=True, workers=True)

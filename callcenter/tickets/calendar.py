@@ -7,8 +7,9 @@ corrects) a year. A year known by neither gets a *provisional* calendar: weekend
 fixed-date statutory holidays (元旦 1 Jan, 劳动节 1 May, 国庆 1-3 Oct) only. A hotline cannot
 stop registering orders in December because next year's schedule is not published yet; the
 office is warned loudly (once per year, at start and on first use) and every deadline
-computed over such a year says so (``provisional_years``), so it can be reviewed once the
-State Council publishes the year and the office adds ``<year>.toml``.
+computed over such a year says so (``provisional_years``; the order is marked
+``deadline_provisional``), and is counted again when the office adds ``<year>.toml``
+(``recompute.py``: at start and with ``callcenter tickets recompute-deadlines``).
 
 Day boundaries are the office's local zone (Asia/Shanghai); every instant returned is UTC.
 """

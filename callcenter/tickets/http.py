@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from callcenter.auth.principal import Principal, Role
 from callcenter.auth.privacy import mask_address, mask_name, mask_phone, record_access
+from callcenter.pii import mask_numbers
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.config import TicketsConfig, load_taxonomy
 from callcenter.tickets.models import Ticket, TicketExtension
@@ -35,11 +36,14 @@ from callcenter.tickets.schemas import (
     NotAcceptIn,
     ReasonIn,
     RegisterOut,
+    ReleaseAssistingIn,
     ReplyIn,
+    ReviewIn,
     RevisitIn,
     ReworkIn,
     SearchPage,
     SearchQuery,
+    SilentAssistingIn,
     TicketBrief,
     TicketOut,
     Timeline,
@@ -56,6 +60,9 @@ log = logging.getLogger(__name__)
 TICKETS: web.AppKey[TicketService] = web.AppKey("tickets", TicketService)
 PREFIX = API_PREFIX
 ONE = PREFIX + "/tickets/{ticket_id}"
+
+FREE_TEXT = ("title", "content", "location", "complained_party", "review_reason")
+"""Fields where a caller's number may have been typed."""
 
 ALL = (Role.AGENT, Role.UNIT_HANDLER, Role.SUPERVISOR, Role.ADMIN)
 INTAKE = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
@@ -126,7 +133,8 @@ def ticket_out(service: TicketService, ticket: Ticket, caller: CallerOut,
 
 def brief(service: TicketService, ticket: Ticket) -> TicketBrief:
     return TicketBrief(id=ticket.id, number=ticket.number, status=ticket.status,
-                       ticket_type=ticket.ticket_type, topic=ticket.topic, title=ticket.title,
+                       ticket_type=ticket.ticket_type, topic=ticket.topic,
+                       title=mask_text(ticket.title),
                        caller_phone=None if ticket.anonymous else mask_phone(ticket.caller_phone),
                        lead_unit_id=ticket.lead_unit_id, created_at=ticket.created_at,
                        reply_due_at=ticket.reply_due_at, overdue=service.is_overdue(ticket))
@@ -136,8 +144,37 @@ def extension_out(extension: TicketExtension) -> ExtensionOut:
     return ExtensionOut.model_validate(extension, from_attributes=True)
 
 
-def _done(request: web.Request, ticket: Ticket) -> TicketOut:
-    return ticket_out(_service(request), ticket, masked_caller(ticket))
+def _done(request: web.Request, principal: Principal, ticket: Ticket) -> TicketOut:
+    out = ticket_out(_service(request), ticket, masked_caller(ticket))
+    return out if reads_numbers(request, principal, ticket, ticket.lead_unit_id) \
+        else numbers_masked(out)
+
+
+def reads_numbers(request: web.Request, principal: Principal, ticket: Ticket | None,
+                  unit_id: int | None) -> bool:
+    """Whether ``principal`` may read phone and ID numbers typed into the order's free text:
+    the right to see the caller's phone for an ordinary view (agents, supervisors)."""
+    allowed = request.app[PII_POLICY].allowed_fields(
+        principal, need="view", assigned_unit_id=unit_id,
+        anonymous=bool(ticket and ticket.anonymous))
+    return "phone" in allowed
+
+
+def numbers_masked(out: TicketOut) -> TicketOut:
+    """The order with the numbers in its free text masked, as its structured fields are."""
+    return out.model_copy(update={name: mask_text(getattr(out, name))
+                                  for name in FREE_TEXT})
+
+
+def mask_text(value: Any) -> Any:
+    """Strings (also inside lists and dicts) with their phone and ID numbers masked."""
+    if isinstance(value, str):
+        return mask_numbers(value)
+    if isinstance(value, list):
+        return [mask_text(item) for item in value]
+    if isinstance(value, dict):
+        return {key: mask_text(item) for key, item in value.items()}
+    return value
 
 
 # --- reads -------------------------------------------------------------------------------
@@ -169,16 +206,20 @@ async def get_ticket(request: web.Request, principal: Principal, query: TicketQu
             await record_access(session, principal, action=f"ticket.{query.need}",
                                 object_type="ticket", object_id=ticket.id, fields=revealed,
                                 ip=client_ip(request), clock=request.app[CLOCK])
-        return ticket_out(service, ticket, caller, await service.details(session, ticket.id))
+        out = ticket_out(service, ticket, caller, await service.details(session, ticket.id))
+        return out if reads_numbers(request, principal, ticket, unit_id) else numbers_masked(out)
 
 
 @api.route("GET", ONE + "/timeline", summary="Every event of a ticket, oldest first",
            roles=ALL, response=Timeline)
 async def timeline(request: web.Request, principal: Principal, _: None) -> Timeline:
     ticket_id = path_int(request, "ticket_id")
-    events = await _service(request).timeline(principal, ticket_id)
-    return Timeline(ticket_id=ticket_id,
-                    events=[EventOut.model_validate(e, from_attributes=True) for e in events])
+    events = [EventOut.model_validate(e, from_attributes=True)
+              for e in await _service(request).timeline(principal, ticket_id)]
+    if not reads_numbers(request, principal, None, principal.unit_id):
+        events = [e.model_copy(update={"reason": mask_text(e.reason), "data": mask_text(e.data)})
+                  for e in events]
+    return Timeline(ticket_id=ticket_id, events=events)
 
 
 @api.route("GET", PREFIX + "/ticket-counts/units",
@@ -197,7 +238,7 @@ async def unit_counts(request: web.Request, principal: Principal, query: CountsQ
 @api.route("POST", PREFIX + "/tickets", summary="Create a draft ticket", roles=INTAKE,
            body=DraftIn, response=TicketOut, status=201)
 async def create(request: web.Request, principal: Principal, body: DraftIn) -> TicketOut:
-    return _done(request, await _service(request).create_draft(principal, body))
+    return _done(request, principal, await _service(request).create_draft(principal, body))
 
 
 @api.route("PATCH", ONE, summary="Change a draft", roles=INTAKE, body=DraftPatch,
@@ -205,7 +246,7 @@ async def create(request: web.Request, principal: Principal, body: DraftIn) -> T
 async def update(request: web.Request, principal: Principal, body: DraftPatch) -> TicketOut:
     ticket = await _service(request).update_draft(principal, path_int(request, "ticket_id"),
                                                   body)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/register", summary="Register a draft; lists duplicate candidates",
@@ -213,7 +254,7 @@ async def update(request: web.Request, principal: Principal, body: DraftPatch) -
 async def register(request: web.Request, principal: Principal, _: None) -> RegisterOut:
     service = _service(request)
     ticket, candidates = await service.register(principal, path_int(request, "ticket_id"))
-    return RegisterOut(ticket=_done(request, ticket),
+    return RegisterOut(ticket=_done(request, principal, ticket),
                        duplicate_candidates=[brief(service, t) for t in candidates])
 
 
@@ -223,7 +264,7 @@ async def link_duplicate(request: web.Request, principal: Principal, body: LinkD
                          ) -> TicketOut:
     ticket = await _service(request).link_duplicate(principal, path_int(request, "ticket_id"),
                                                     body.duplicate_of)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/direct-answer", summary="Close at once from the knowledge base",
@@ -232,7 +273,7 @@ async def direct_answer(request: web.Request, principal: Principal, body: Direct
                         ) -> TicketOut:
     ticket = await _service(request).direct_answer(principal, path_int(request, "ticket_id"),
                                                    body)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/not-accept", summary="Refuse the request (regulation art. 8)",
@@ -240,7 +281,7 @@ async def direct_answer(request: web.Request, principal: Principal, body: Direct
 async def not_accept(request: web.Request, principal: Principal, body: NotAcceptIn
                      ) -> TicketOut:
     ticket = await _service(request).not_accept(principal, path_int(request, "ticket_id"), body)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/escalate", summary="Send to a leader to name the unit (批办)",
@@ -248,7 +289,7 @@ async def not_accept(request: web.Request, principal: Principal, body: NotAccept
 async def escalate(request: web.Request, principal: Principal, body: ReasonIn) -> TicketOut:
     ticket = await _service(request).escalate(principal, path_int(request, "ticket_id"),
                                               body.reason)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 # --- office ------------------------------------------------------------------------------
@@ -258,7 +299,7 @@ async def escalate(request: web.Request, principal: Principal, body: ReasonIn) -
            roles=OFFICE, body=DispatchIn, response=TicketOut)
 async def dispatch(request: web.Request, principal: Principal, body: DispatchIn) -> TicketOut:
     ticket = await _service(request).dispatch(principal, path_int(request, "ticket_id"), body)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/extensions/{extension_id}/decision",
@@ -275,7 +316,7 @@ async def decide_extension(request: web.Request, principal: Principal,
            roles=OFFICE, body=ReworkIn, response=TicketOut)
 async def rework(request: web.Request, principal: Principal, body: ReworkIn) -> TicketOut:
     ticket = await _service(request).rework(principal, path_int(request, "ticket_id"), body)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/revisit", summary="Record the revisit result (回访)", roles=INTAKE,
@@ -283,14 +324,31 @@ async def rework(request: web.Request, principal: Principal, body: ReworkIn) -> 
 async def revisit(request: web.Request, principal: Principal, body: RevisitIn) -> TicketOut:
     ticket = await _service(request).record_revisit(principal, path_int(request, "ticket_id"),
                                                     body)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
+
+
+@api.route("POST", ONE + "/review", summary="Conclude an unsatisfied revisit: explained",
+           roles=OFFICE, body=ReviewIn, response=TicketOut)
+async def review(request: web.Request, principal: Principal, body: ReviewIn) -> TicketOut:
+    ticket = await _service(request).review(principal, path_int(request, "ticket_id"), body)
+    return _done(request, principal, ticket)
+
+
+@api.route("POST", ONE + "/assisting/release",
+           summary="Release a silent assisting unit (the lead unit reported it)",
+           roles=OFFICE, body=ReleaseAssistingIn, response=TicketOut)
+async def release_assisting(request: web.Request, principal: Principal,
+                            body: ReleaseAssistingIn) -> TicketOut:
+    ticket = await _service(request).release_assisting(principal,
+                                                       path_int(request, "ticket_id"), body)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/archive", summary="Archive (归档)", roles=OFFICE,
            response=TicketOut)
 async def archive(request: web.Request, principal: Principal, _: None) -> TicketOut:
     ticket = await _service(request).archive(principal, path_int(request, "ticket_id"))
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 # --- unit --------------------------------------------------------------------------------
@@ -300,13 +358,13 @@ async def archive(request: web.Request, principal: Principal, _: None) -> Ticket
            response=TicketOut)
 async def accept(request: web.Request, principal: Principal, _: None) -> TicketOut:
     ticket = await _service(request).accept(principal, path_int(request, "ticket_id"))
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/start", summary="Start handling", roles=UNIT, response=TicketOut)
 async def start(request: web.Request, principal: Principal, _: None) -> TicketOut:
     ticket = await _service(request).start(principal, path_int(request, "ticket_id"))
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/return", summary="Return: not this unit's matter (退件, same day)",
@@ -315,7 +373,7 @@ async def return_order(request: web.Request, principal: Principal, body: ReasonI
                        ) -> TicketOut:
     ticket = await _service(request).return_order(principal, path_int(request, "ticket_id"),
                                                   body.reason)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/contact", summary="Record contact with the citizen", roles=UNIT,
@@ -323,14 +381,24 @@ async def return_order(request: web.Request, principal: Principal, body: ReasonI
 async def contact(request: web.Request, principal: Principal, body: ContactIn) -> TicketOut:
     ticket = await _service(request).record_contact(principal, path_int(request, "ticket_id"),
                                                     body)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/reply", summary="Reply: final, promised plan, or assisting unit's",
            roles=UNIT, body=ReplyIn, response=TicketOut)
 async def reply(request: web.Request, principal: Principal, body: ReplyIn) -> TicketOut:
     ticket = await _service(request).reply(principal, path_int(request, "ticket_id"), body)
-    return _done(request, ticket)
+    return _done(request, principal, ticket)
+
+
+@api.route("POST", ONE + "/assisting/silent",
+           summary="Lead unit: report an assisting unit that stays silent", roles=UNIT,
+           body=SilentAssistingIn, response=TicketOut)
+async def report_silent(request: web.Request, principal: Principal, body: SilentAssistingIn
+                        ) -> TicketOut:
+    ticket = await _service(request).report_silent(principal, path_int(request, "ticket_id"),
+                                                   body)
+    return _done(request, principal, ticket)
 
 
 @api.route("POST", ONE + "/extensions", summary="Request an extension (延期)", roles=UNIT,

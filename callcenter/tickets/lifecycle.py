@@ -33,8 +33,11 @@ class Action(StrEnum):
     REPLY = "reply"  # the (final) reply of the lead unit, or an assisting unit's reply
     REQUEST_EXTENSION = "request_extension"
     DECIDE_EXTENSION = "decide_extension"
-    REWORK = "rework"
+    REWORK = "rework"  # 返工: after the reply, the plan, or a revisit (with the office's review)
     REVISIT = "revisit"
+    REVIEW = "review"  # the office concludes an unsatisfied revisit without rework (已解释)
+    REPORT_SILENT = "report_silent"  # the lead unit reports a silent assisting unit
+    RELEASE_ASSISTING = "release_assisting"  # the office releases it; the lead closes alone
     ARCHIVE = "archive"
 
 
@@ -61,6 +64,8 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.DIRECT_ANSWER: Transition(frozenset({S.REGISTERED}), S.CLOSED, INTAKE),
     Action.NOT_ACCEPT: Transition(frozenset({S.REGISTERED}), S.NOT_ACCEPTED, INTAKE),
     Action.ESCALATE: Transition(frozenset({S.REGISTERED, S.RETURNED}), S.ESCALATED, INTAKE),
+    # Re-dispatch after an unsatisfied revisit goes to another unit (the same unit gets a
+    # rework instead); the service checks.
     Action.DISPATCH: Transition(
         frozenset({S.REGISTERED, S.ESCALATED, S.RETURNED, S.REVISITED}), S.DISPATCHED, OFFICE
     ),
@@ -72,9 +77,15 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.REPLY: Transition(frozenset({S.IN_PROGRESS, S.PROMISED}), S.REPLIED, UNIT),
     Action.REQUEST_EXTENSION: Transition(WORKING, None, UNIT),
     Action.DECIDE_EXTENSION: Transition(OPEN_AT_UNIT, None, OFFICE),
-    Action.REWORK: Transition(frozenset({S.REPLIED, S.PROMISED}), S.IN_PROGRESS, OFFICE),
+    Action.REWORK: Transition(frozenset({S.REPLIED, S.PROMISED, S.REVISITED}), S.IN_PROGRESS,
+                              OFFICE),
     Action.REVISIT: Transition(frozenset({S.REPLIED, S.CLOSED}), S.REVISITED, INTAKE),
-    Action.ARCHIVE: Transition(frozenset({S.REVISITED, S.CLOSED}), S.ARCHIVED, OFFICE),
+    Action.REVIEW: Transition(frozenset({S.REVISITED}), None, OFFICE),
+    Action.REPORT_SILENT: Transition(WORKING, None, UNIT),
+    Action.RELEASE_ASSISTING: Transition(OPEN_AT_UNIT, None, OFFICE),
+    # From "replied" only an anonymous order (nobody to call back); the service checks.
+    Action.ARCHIVE: Transition(frozenset({S.REVISITED, S.CLOSED, S.REPLIED}), S.ARCHIVED,
+                               OFFICE),
 }
 
 # Assisting units of a co-handled order act on their own share while the order is open.

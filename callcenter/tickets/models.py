@@ -36,10 +36,41 @@ from callcenter.store.base import Base
 
 
 class Channel(StrEnum):
-    PHONE = "phone"
-    WEB = "web"  # 市长信箱 / web mailbox
-    MINI_PROGRAM = "mini_program"
-    TRANSFERRED = "transferred"  # from a provincial or national platform
+    """Where an order came from, as the monthly reports count them (seed 001)."""
+
+    PHONE = "phone"  # 12345 热线来电
+    PROVINCIAL_PLATFORM = "provincial_platform"  # 省级 12345 平台工单
+    MAYOR_MAILBOX = "mayor_mailbox"  # 市（县）长信箱
+    GOVERNOR_MAILBOX = "governor_mailbox"  # 省长信箱
+    NATIONAL_PLATFORM = "national_platform"  # 国家政务服务平台 / 中国政府网
+    WEB = "web"  # 网站
+    APP = "app"  # 政务 app (湘易办 ...)
+    WECHAT = "wechat"  # 微信公众号 / 小程序
+    MINI_PROGRAM = "mini_program"  # kept for stored orders; new ones use wechat
+    TRANSFERRED = "transferred"  # kept for stored orders; new ones name the platform
+
+
+class OrderLevel(StrEnum):
+    """本级 / 下级: the office's own orders, or orders handed down to a lower level."""
+
+    OWN = "own"
+    LOWER = "lower"
+
+
+class ReviewConclusion(StrEnum):
+    """The office's review of an unsatisfied revisit (不满意件复核)."""
+
+    REWORK = "rework"  # 退回重办
+    EXPLAINED = "explained"  # 已解释说明，不再重办
+
+
+class ReworkBasis(StrEnum):
+    """Why an order is handled again: the KPI counts reworks by basis."""
+
+    REPLY_REJECTED = "reply_rejected"  # the office rejects the reply (or the plan)
+    UNSATISFIED_REVISIT = "unsatisfied_revisit"  # after the office's review
+    SPOT_CHECK = "spot_check"  # 抽查: a satisfied order found not really done
+    UPPER_PLATFORM = "upper_platform"  # the provincial/national platform sent it back
 
 
 class TicketType(StrEnum):
@@ -96,6 +127,8 @@ class RevisitResult(StrEnum):
     SATISFIED = "satisfied"
     BASICALLY_SATISFIED = "basically_satisfied"
     UNSATISFIED = "unsatisfied"
+    UNREACHABLE = "unreachable"  # no answer after the configured number of attempts
+    DECLINED = "declined"  # the citizen declined to be surveyed
 
 
 class AssignmentRole(StrEnum):
@@ -108,6 +141,15 @@ class AssignmentState(StrEnum):
     ACCEPTED = "accepted"
     IN_PROGRESS = "in_progress"
     REPLIED = "replied"
+    RELEASED = "released"  # a silent assisting unit released by the office
+
+
+class AssignmentEnd(StrEnum):
+    """Why a unit stopped holding an order."""
+
+    RETURNED = "returned"
+    REDISPATCHED = "redispatched"
+    RELEASED = "released"
 
 
 class ExtensionDecision(StrEnum):
@@ -175,6 +217,25 @@ class Ticket(Base):
     not_accepted_reason: Mapped[str | None] = mapped_column(String(32))
     revisit_result: Mapped[str | None] = mapped_column(String(32))
     knowledge_article_id: Mapped[int | None] = mapped_column(Integer)
+    direct_answer_approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Source (seed 001 counts orders by channel and own vs lower level).
+    external_number: Mapped[str | None] = mapped_column(String(64))
+    order_level: Mapped[str] = mapped_column(String(8), default=OrderLevel.OWN)
+    complained_party: Mapped[str | None] = mapped_column(String(200))  # 被投诉对象
+    urgency: Mapped[str] = mapped_column(String(16), default="normal")
+    # Lateness is a fact: once set, nothing later (extension, plan, rework) clears it.
+    overdue_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # A deadline counted over a provisional calendar year; recomputed when the year arrives.
+    deadline_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Promised order: the plan is due by the normal deadline; was it on time?
+    # The reply deadline's basis, so it can be counted again on a corrected calendar.
+    reply_due_from: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reply_due_workdays: Mapped[int | None] = mapped_column(Integer)
+    plan_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    plan_replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    plan_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    review_conclusion: Mapped[str | None] = mapped_column(String(16))
+    review_reason: Mapped[str | None] = mapped_column(Text)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     # Optimistic concurrency: two conflicting transitions cannot both win.
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -209,6 +270,19 @@ class TicketAssignment(Base):
     replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     reply: Mapped[str | None] = mapped_column(Text)
+    # Facts of this unit's hold, written when they happen (the monthly KPIs read them).
+    acceptance_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    accepted_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    first_contact_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    first_contact_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    first_contact_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    reply_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    replied_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    end_note: Mapped[str | None] = mapped_column(Text)
+    silent_reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class TicketEvent(Base):
@@ -250,6 +324,59 @@ class TicketExtension(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TicketStatePeriod(Base):
+    """One stretch of time an order spent in one state (with the lead unit then holding it).
+
+    Opened and closed by every state change, so "time spent in X" is a sum over rows.
+    """
+
+    __tablename__ = "ticket_state_periods"
+    __table_args__ = (
+        Index("ix_ticket_state_periods_ticket_open", "ticket_id", "ended_at"),
+        Index("ix_ticket_state_periods_status_started", "status", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class TicketRevisit(Base):
+    """One revisit result (回访): every one is kept, not only the last."""
+
+    __tablename__ = "ticket_revisits"
+    __table_args__ = (Index("ix_ticket_revisits_unit_at", "unit_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    result: Mapped[str] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    comment: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TicketRework(Base):
+    """One rework (返工 / 退回重办) of one unit, with its basis and new deadline."""
+
+    __tablename__ = "ticket_reworks"
+    __table_args__ = (Index("ix_ticket_reworks_unit_at", "unit_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("ticket_assignments.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    basis: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    reply_due_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class TicketCall(Base):
@@ -316,4 +443,5 @@ SCAN_INDEXES = (
     Index("ix_tickets_status_acceptance_due_at", Ticket.status, Ticket.acceptance_due_at),
     Index("ix_tickets_status_first_contact", Ticket.status, Ticket.first_contact_at,
           Ticket.first_contact_due_at),
+    Index("ix_tickets_provisional", Ticket.deadline_provisional),
 )

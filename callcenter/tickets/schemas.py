@@ -14,11 +14,14 @@ from callcenter.tickets.models import (
     Channel,
     HandlingMode,
     NotAcceptedReason,
+    OrderLevel,
     RequesterKind,
     RevisitResult,
+    ReworkBasis,
     TicketStatus,
     TicketType,
 )
+from callcenter.web.inputs import FileRef
 
 
 class _In(BaseModel):
@@ -35,7 +38,7 @@ class CallLinkIn(_In):
     """A call from the call log (Asterisk ``Linkedid``) and its recording, if any."""
 
     linkedid: str = Field(min_length=1, max_length=64)
-    recording_ref: str | None = Field(default=None, max_length=300)
+    recording_ref: FileRef | None = None
 
 
 class AttachmentIn(_In):
@@ -43,7 +46,7 @@ class AttachmentIn(_In):
 
     kind: Literal["photo", "call_record", "document", "other"] = "other"
     name: str = Field(min_length=1, max_length=200)
-    ref: str = Field(min_length=1, max_length=500)
+    ref: FileRef
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
@@ -60,6 +63,10 @@ class DraftIn(_In):
     content: str = Field(default="", max_length=20000)
     location: str | None = Field(default=None, max_length=300)
     calls: list[CallLinkIn] = Field(default_factory=list, max_length=50)
+    external_number: str | None = Field(default=None, max_length=64)
+    order_level: OrderLevel = OrderLevel.OWN
+    complained_party: str | None = Field(default=None, max_length=200)
+    urgency: str = Field(default="normal", max_length=16)  # or a level of the taxonomy
 
 
 class DraftPatch(_In):
@@ -77,9 +84,14 @@ class DraftPatch(_In):
     content: str | None = Field(default=None, max_length=20000)
     location: str | None = Field(default=None, max_length=300)
     calls: list[CallLinkIn] | None = Field(default=None, max_length=50)
+    external_number: str | None = Field(default=None, max_length=64)
+    order_level: OrderLevel | None = None
+    complained_party: str | None = Field(default=None, max_length=200)
+    urgency: str | None = Field(default=None, max_length=16)
 
     @field_validator("channel", "caller", "anonymous", "requester_kind", "public",
-                     "ticket_type", "content", "calls", mode="before")
+                     "ticket_type", "content", "calls", "order_level", "urgency",
+                     mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         """Absent means unchanged; an explicit null cannot clear a required field."""
@@ -98,8 +110,12 @@ class NotAcceptIn(_In):
 
 
 class DirectAnswerIn(_In):
+    """A complaint or report needs ``article_id`` or a supervisor: the one answering, or
+    the one named in ``approved_by`` who approved the agent's answer."""
+
     answer: str = Field(min_length=1, max_length=20000)
     article_id: int | None = None
+    approved_by: int | None = None
 
 
 class LinkDuplicateIn(_In):
@@ -165,14 +181,37 @@ class ExtensionDecisionIn(_In):
 
 
 class ReworkIn(_In):
+    """``basis`` is needed only after a satisfied revisit: spot_check or upper_platform."""
+
     reason: str = Field(min_length=1, max_length=2000)
     unit_id: int | None = None  # default: the lead unit
+    basis: ReworkBasis | None = None
 
 
 class RevisitIn(_In):
+    """``attempts``: calls made; "unreachable" needs the configured number."""
+
     result: RevisitResult
     comment: str | None = Field(default=None, max_length=2000)
     call: CallLinkIn | None = None
+    attempts: int = Field(default=1, ge=1, le=20)
+
+
+class ReviewIn(_In):
+    """The office's conclusion on an unsatisfied revisit: explained, no rework."""
+
+    conclusion: Literal["explained"] = "explained"
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SilentAssistingIn(_In):
+    unit_id: int
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReleaseAssistingIn(_In):
+    unit_id: int
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class SearchQuery(_In):
@@ -184,6 +223,9 @@ class SearchQuery(_In):
     topic: str | None = None
     overdue: bool | None = None
     due_soon: bool | None = None
+    provisional: bool | None = None  # deadlines counted on a provisional calendar
+    channel: Channel | None = None
+    order_level: OrderLevel | None = None
     created_from: AwareDatetime | None = None
     created_to: AwareDatetime | None = None
     text: str | None = Field(default=None, min_length=1, max_length=200)
@@ -211,6 +253,18 @@ class AssignmentOut(BaseModel):
     accepted_at: datetime | None
     replied_at: datetime | None
     reply: str | None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    acceptance_due_at: datetime | None = None
+    accepted_on_time: bool | None = None
+    first_contact_due_at: datetime | None = None
+    first_contact_at: datetime | None = None
+    first_contact_on_time: bool | None = None
+    reply_due_at: datetime | None = None
+    replied_on_time: bool | None = None
+    extension_days: int = 0
+    rework_count: int = 0
+    silent_reported_at: datetime | None = None
 
 
 class ExtensionOut(BaseModel):
@@ -262,6 +316,18 @@ class TicketOut(BaseModel):
     revisit_result: str | None
     knowledge_article_id: int | None
     duplicate_of_id: int | None
+    direct_answer_approved_by: int | None = None
+    external_number: str | None = None
+    order_level: str = "own"
+    complained_party: str | None = None
+    urgency: str = "normal"
+    overdue_since: datetime | None = None
+    deadline_provisional: bool = False
+    plan_due_at: datetime | None = None
+    plan_replied_at: datetime | None = None
+    plan_on_time: bool | None = None
+    review_conclusion: str | None = None
+    review_reason: str | None = None
     assignments: list[AssignmentOut] = []
     extensions: list[ExtensionOut] = []
     calls: list[dict[str, Any]] = []

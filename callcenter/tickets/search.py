@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, true, tuple_
+from sqlalchemy import Select, and_, func, or_, select, true, tuple_
 
 from callcenter.auth.principal import Principal, Role
 from callcenter.tickets.errors import InvalidInput
@@ -55,7 +55,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def search_statement(principal: Principal, q: SearchQuery, *, now: datetime,
-                     due_soon_until: datetime) -> Select[tuple[Ticket]]:
+                     due_soon_until: datetime, topics: list[str] | None = None
+                     ) -> Select[tuple[Ticket]]:
     """Tickets matching ``q`` that ``principal`` may see, newest first (no limit yet)."""
     stmt = select(Ticket)
     if principal.role == Role.UNIT_HANDLER and principal.unit_id is None:
@@ -80,9 +81,16 @@ def search_statement(principal: Principal, q: SearchQuery, *, now: datetime,
     if q.ticket_type:
         stmt = stmt.where(Ticket.ticket_type == q.ticket_type)
     if q.topic:
-        stmt = stmt.where(Ticket.topic == q.topic)
+        stmt = stmt.where(Ticket.topic.in_(topics or [q.topic]))
+    if q.provisional is not None:
+        stmt = stmt.where(Ticket.deadline_provisional == q.provisional)
+    if q.channel:
+        stmt = stmt.where(Ticket.channel == q.channel)
+    if q.order_level:
+        stmt = stmt.where(Ticket.order_level == q.order_level)
     if q.overdue is not None:
-        late = and_(Ticket.status.in_(OPEN_STATES), Ticket.reply_due_at < now)
+        late = or_(Ticket.overdue_since.is_not(None),
+                   and_(Ticket.status.in_(OPEN_STATES), Ticket.reply_due_at < now))
         stmt = stmt.where(late if q.overdue else ~late)
     if q.due_soon:
         stmt = stmt.where(Ticket.status.in_(OPEN_STATES), Ticket.reply_due_at >= now,

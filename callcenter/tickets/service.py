@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from callcenter.auth.models import Unit
+from callcenter.auth.models import Unit, User
 from callcenter.auth.principal import Principal, Role
 from callcenter.clock import Clock
 from callcenter.knowledge.models import KnowledgeArticle
@@ -36,19 +36,27 @@ from callcenter.tickets.errors import (
 from callcenter.tickets.intake import DraftWriter
 from callcenter.tickets.lifecycle import OPEN_AT_UNIT, Action
 from callcenter.tickets.models import (
+    AssignmentEnd,
     AssignmentRole,
     AssignmentState,
+    Channel,
     ExtensionDecision,
     HandlingMode,
     RequesterKind,
+    ReviewConclusion,
     RevisitResult,
+    ReworkBasis,
     Ticket,
     TicketAssignment,
     TicketCall,
     TicketEvent,
     TicketExtension,
+    TicketRevisit,
+    TicketRework,
+    TicketStatePeriod,
     TicketStatus,
     TicketTerms,
+    TicketType,
     TicketWord,
 )
 from callcenter.tickets.numbering import TicketNumbers
@@ -62,10 +70,13 @@ from callcenter.tickets.schemas import (
     ExtensionDecisionIn,
     ExtensionIn,
     NotAcceptIn,
+    ReleaseAssistingIn,
     ReplyIn,
+    ReviewIn,
     RevisitIn,
     ReworkIn,
     SearchQuery,
+    SilentAssistingIn,
 )
 from callcenter.tickets.search import encode_cursor, search_statement, unit_counts_statement
 from callcenter.tickets.similarity import TextFeatures, features_and_words
@@ -75,7 +86,14 @@ log = logging.getLogger(__name__)
 
 S = TicketStatus
 DRAFT_FIELDS = ("channel", "anonymous", "requester_kind", "company_name", "public",
-                "ticket_type", "topic", "title", "content", "location")
+                "ticket_type", "topic", "title", "content", "location", "external_number",
+                "order_level", "complained_party", "urgency")
+# Orders handed over by another platform carry that platform's order number.
+EXTERNAL_CHANNELS = frozenset({Channel.PROVINCIAL_PLATFORM, Channel.NATIONAL_PLATFORM})
+# Complaints and reports answered at once need a standard answer or a supervisor.
+SENSITIVE_TYPES = frozenset({TicketType.COMPLAINT, TicketType.REPORT})
+# Revisit results that end the office's follow-up without the citizen's rating.
+NO_RATING = frozenset({RevisitResult.UNREACHABLE, RevisitResult.DECLINED})
 
 
 @dataclass
@@ -84,6 +102,7 @@ class Loaded:
 
     ticket: Ticket
     assignment: TicketAssignment | None
+    period: TicketStatePeriod | None = None  # the open state period (actions only)
 
 
 @dataclass
@@ -113,14 +132,15 @@ class TicketService:
         concurrent callers in one transaction.
         """
         lifecycle.authorize(Action.CREATE, principal.role)
-        self._check_topic(data.topic)
+        fields = {name: getattr(data, name) for name in DRAFT_FIELDS}
+        fields["topic"] = self._topic(data.topic)
+        self._check_urgency(data.urgency)
         now = self._now()
         number = await self.numbers.next(now)
         values = dict(self._NEW_TICKET, number=number, status=S.DRAFT,
                       created_by=principal.user_id, created_at=now, updated_at=now,
                       caller_name=data.caller.name, caller_phone=data.caller.phone,
-                      caller_address=data.caller.address,
-                      **{name: getattr(data, name) for name in DRAFT_FIELDS})
+                      caller_address=data.caller.address, **fields)
         event = self._event_values(None, principal, Action.CREATE, None, S.DRAFT, now)
         calls = [dict(linkedid=c.linkedid, purpose="intake", recording_ref=c.recording_ref,
                       linked_at=now) for c in _first_of_each_call(data.calls)]
@@ -131,13 +151,16 @@ class TicketService:
 
     # Column defaults of a new ticket, written explicitly so no reload is needed.
     _NEW_TICKET: dict[str, Any] = dict(extension_days=0, dispatch_count=0, return_count=0,
-                                       rework_count=0, duplicate_count=0, version=1)
+                                       rework_count=0, duplicate_count=0, version=1,
+                                       deadline_provisional=False)
 
     async def update_draft(self, principal: Principal, ticket_id: int, data: DraftPatch
                            ) -> Ticket:
         changes = data.model_dump(exclude_unset=True)
         if "topic" in changes:
-            self._check_topic(changes["topic"])
+            changes["topic"] = self._topic(changes["topic"])
+        if "urgency" in changes:
+            self._check_urgency(changes["urgency"])
         async with self._tx() as session:
             loaded = await self._load(session, principal, ticket_id, Action.UPDATE)
             ticket, now = loaded.ticket, self._now()
@@ -166,6 +189,9 @@ class TicketService:
             if ticket.requester_kind == RequesterKind.COMPANY and not ticket.company_name:
                 raise InvalidInput("a company request needs the company name",
                                    field="company_name")
+            if ticket.channel in EXTERNAL_CHANNELS and not ticket.external_number:
+                raise InvalidInput(f"an order from the {ticket.channel} needs its order "
+                                   "number there", field="external_number")
             self._move(session, loaded, principal, Action.REGISTER, now)
             ticket.registered_at = now
             found = await self._index_text(session, ticket)
@@ -229,12 +255,34 @@ class TicketService:
             loaded = await self._load(session, principal, ticket_id, Action.DIRECT_ANSWER)
             ticket, now = loaded.ticket, self._now()
             await self._check_article(session, data.article_id)
+            approved_by = await self._direct_answer_approval(session, ticket, principal, data)
             ticket.handling_mode = HandlingMode.DIRECT
             ticket.knowledge_article_id = data.article_id
+            ticket.direct_answer_approved_by = approved_by
             ticket.closed_at = now
             self._move(session, loaded, principal, Action.DIRECT_ANSWER, now,
                        data={"answer": data.answer, "article_id": data.article_id})
         return ticket
+
+    @staticmethod
+    async def _direct_answer_approval(session: AsyncSession, ticket: Ticket,
+                                      principal: Principal, data: DirectAnswerIn
+                                      ) -> int | None:
+        """A complaint or report is answered at once only from a standard answer, or with a
+        supervisor's approval: the supervisor answering, or one the agent names."""
+        if ticket.ticket_type not in SENSITIVE_TYPES or data.article_id is not None:
+            return None
+        if data.approved_by is not None:
+            approver = await session.get(User, data.approved_by)
+            if (approver is None or not approver.active
+                    or approver.role not in (Role.SUPERVISOR, Role.ADMIN)):
+                raise InvalidInput(f"user {data.approved_by} is not an active supervisor",
+                                   field="approved_by")
+            return approver.id
+        if principal.role in lifecycle.OFFICE:
+            return principal.user_id
+        raise InvalidInput(f"a {ticket.ticket_type} answered directly needs a knowledge "
+                           "article or a supervisor's approval", field="article_id")
 
     @staticmethod
     async def _check_article(session: AsyncSession, article_id: int | None) -> None:
@@ -272,20 +320,26 @@ class TicketService:
         async with self._tx() as session:
             loaded = await self._load(session, principal, ticket_id, Action.DISPATCH)
             ticket, now = loaded.ticket, self._now()
-            if ticket.status == S.REVISITED and ticket.revisit_result != RevisitResult.UNSATISFIED:
+            revisited = ticket.status == S.REVISITED
+            if revisited and ticket.revisit_result != RevisitResult.UNSATISFIED:
                 raise RuleViolation("only an unsatisfied revisit sends an order back to a unit")
             await self._check_units(session, data)
-            await self._end_assignments(session, ticket, now)
+            await self._check_same_unit(session, ticket, data)
+            await self._end_assignments(session, ticket, now, reason=AssignmentEnd.REDISPATCHED)
             escalation = ticket.status == S.ESCALATED
-            self._assign(session, ticket, data, now)
-            provisional = self._set_deadlines(ticket, now)
             ticket.handling_mode = data.mode
+            provisional = self._set_deadlines(ticket, now)
+            await self._assign(session, ticket, data, now)
             ticket.lead_unit_id = data.lead_unit_id
             ticket.dispatched_at = now
             ticket.dispatch_count += 1
             for name in ("accepted_at", "first_contact_at", "replied_at", "revisit_result",
-                         "promised_completion_date"):
+                         "promised_completion_date", "plan_replied_at", "plan_on_time",
+                         "review_reason"):
                 setattr(ticket, name, None)
+            ticket.review_conclusion = "redispatch" if revisited else None
+            # A new unit starts with its own extension allowance; the old unit's days stay
+            # on its assignment row.
             ticket.extension_days = 0
             self._move(session, loaded, principal, Action.DISPATCH, now, reason=data.note,
                        unit_id=data.lead_unit_id,
@@ -305,15 +359,33 @@ class TicketService:
             if missing:
                 raise InvalidInput(f"no active unit {missing[0]}", field=field)
 
-    def _assign(self, session: AsyncSession, ticket: Ticket, data: DispatchIn,
-                now: datetime) -> None:
+    async def _check_same_unit(self, session: AsyncSession, ticket: Ticket,
+                               data: DispatchIn) -> None:
+        """Sending an order back to the unit that just returned it (or just handled it)
+        needs the office's reason: bouncing orders must be visible (seed 002)."""
+        if ticket.status not in (S.RETURNED, S.REVISITED):
+            return
+        last = await session.scalar(select(TicketAssignment).where(
+            TicketAssignment.ticket_id == ticket.id,
+            TicketAssignment.role == AssignmentRole.LEAD).order_by(
+                TicketAssignment.id.desc()).limit(1))
+        if last is not None and last.unit_id == data.lead_unit_id and not data.note:
+            raise InvalidInput(f"re-dispatching to unit {last.unit_id}, which held this order "
+                               "last, needs the office's reason", field="note")
+
+    async def _assign(self, session: AsyncSession, ticket: Ticket, data: DispatchIn,
+                      now: datetime) -> None:
+        """One assignment per unit, carrying the deadlines it was given (its history)."""
         roles = [(data.lead_unit_id, AssignmentRole.LEAD)]
         roles += [(u, AssignmentRole.ASSISTING) for u in data.assisting_unit_ids]
         for unit_id, role in roles:
-            session.add(TicketAssignment(ticket_id=ticket.id, unit_id=unit_id,
-                                         ticket_created_at=ticket.created_at, role=role,
-                                         state=AssignmentState.DISPATCHED, active=True,
-                                         dispatched_at=now))
+            session.add(TicketAssignment(
+                ticket_id=ticket.id, unit_id=unit_id, ticket_created_at=ticket.created_at,
+                role=role, state=AssignmentState.DISPATCHED, active=True, dispatched_at=now,
+                acceptance_due_at=ticket.acceptance_due_at,
+                first_contact_due_at=ticket.first_contact_due_at,
+                reply_due_at=ticket.reply_due_at, extension_days=0, rework_count=0))
+        await session.flush()
 
     def _set_deadlines(self, ticket: Ticket, now: datetime) -> dict[str, Any]:
         """Acceptance, first-contact and reply deadlines of a dispatch at ``now``; returns
@@ -324,9 +396,40 @@ class TicketService:
         else:
             ticket.acceptance_due_at = cal.add_working_hours(
                 now, cfg.acceptance.hours, cfg.office_day_start, cfg.office_day_end)
-        ticket.first_contact_due_at = now + timedelta(hours=cfg.first_contact_hours)
-        ticket.reply_due_at = cal.working_days_deadline(now, self._reply_days(ticket))
-        return self._provisional(now, ticket.reply_due_at)
+        ticket.first_contact_due_at = (self._first_contact_due(ticket, now)
+                                       if cfg.first_contact.start == "dispatch" else None)
+        provisional = self._set_reply_due(ticket, now)
+        ticket.plan_due_at = (ticket.reply_due_at
+                              if ticket.handling_mode == HandlingMode.PROMISED else None)
+        return provisional
+
+    def _first_contact_due(self, ticket: Ticket, start: datetime) -> datetime | None:
+        """Working time from ``start``: never on a holiday. Anonymous callers have no
+        number to call, so no first-contact deadline."""
+        if ticket.anonymous:
+            return None
+        cal, cfg = self.calendar, self.config
+        if cfg.first_contact.mode == "working_days":
+            return cal.end_of_day(cal.add_workdays(cal.working_day_of(start),
+                                                   cfg.first_contact.days))
+        return cal.add_working_hours(start, cfg.first_contact.hours, cfg.office_day_start,
+                                     cfg.office_day_end)
+
+    def _set_reply_due(self, ticket: Ticket, start: datetime) -> dict[str, Any]:
+        """The reply deadline counted from ``start``: hours on the clock for an urgent
+        order, else the type's working days (kept with its basis for recomputation)."""
+        hours = self.taxonomy.urgency.get(ticket.urgency)
+        if hours is not None:
+            ticket.reply_due_at = start + timedelta(hours=hours)
+            ticket.reply_due_from, ticket.reply_due_workdays = None, None
+            ticket.deadline_provisional = False
+            return {}
+        days = self._reply_days(ticket)
+        ticket.reply_due_from, ticket.reply_due_workdays = start, days
+        ticket.reply_due_at = self.calendar.working_days_deadline(start, days)
+        provisional = self._provisional(start, ticket.reply_due_at)
+        ticket.deadline_provisional = bool(provisional)
+        return provisional
 
     def _provisional(self, start: datetime, due: datetime) -> dict[str, Any]:
         """``{"provisional_calendar": [years]}`` when a deadline was counted over a year
@@ -343,12 +446,13 @@ class TicketService:
         return self.taxonomy.working_days_for(ticket.ticket_type, company=company)
 
     async def _end_assignments(self, session: AsyncSession, ticket: Ticket, now: datetime,
-                               only: TicketAssignment | None = None) -> None:
-        if only is not None:
-            only.active, only.ended_at = False, now
-            return
-        for assignment in await self._active_assignments(session, ticket.id):
+                               only: TicketAssignment | None = None, *,
+                               reason: AssignmentEnd, note: str | None = None) -> None:
+        ended = [only] if only is not None else await self._active_assignments(session,
+                                                                                ticket.id)
+        for assignment in ended:
             assignment.active, assignment.ended_at = False, now
+            assignment.end_reason, assignment.end_note = reason, note
 
     async def _active_assignments(self, session: AsyncSession, ticket_id: int
                                   ) -> Sequence[TicketAssignment]:
@@ -366,9 +470,14 @@ class TicketService:
             if assignment.state != AssignmentState.DISPATCHED:
                 raise IllegalTransition("accept", f"already {assignment.state} by this unit")
             assignment.state, assignment.accepted_at = AssignmentState.ACCEPTED, now
-            on_time = ticket.acceptance_due_at is None or now <= ticket.acceptance_due_at
+            due = assignment.acceptance_due_at
+            on_time = due is None or now <= due
+            assignment.accepted_on_time = on_time
+            if self.config.first_contact.start == "acceptance":
+                assignment.first_contact_due_at = self._first_contact_due(ticket, now)
             if self._is_lead(assignment):
                 ticket.accepted_at = now
+                ticket.first_contact_due_at = assignment.first_contact_due_at
             self._move(session, loaded, principal, Action.ACCEPT, now,
                        unit_id=assignment.unit_id, data={"on_time": on_time})
         return ticket
@@ -396,10 +505,12 @@ class TicketService:
                                     f"was dispatched ({day.isoformat()})")
             ticket.return_count += 1
             if self._is_lead(assignment):
-                await self._end_assignments(session, ticket, now)
+                await self._end_assignments(session, ticket, now,
+                                            reason=AssignmentEnd.RETURNED, note=reason)
                 ticket.lead_unit_id = None
             else:
-                await self._end_assignments(session, ticket, now, only=assignment)
+                await self._end_assignments(session, ticket, now, only=assignment,
+                                            reason=AssignmentEnd.RETURNED, note=reason)
             self._move(session, loaded, principal, Action.RETURN, now, reason=reason,
                        unit_id=assignment.unit_id)
         return ticket
@@ -413,7 +524,11 @@ class TicketService:
             assert assignment is not None
             if data.call:
                 await self._link_calls(session, ticket, [data.call], "contact", now)
-            on_time = ticket.first_contact_due_at is None or now <= ticket.first_contact_due_at
+            due = assignment.first_contact_due_at
+            on_time = due is None or now <= due
+            if assignment.first_contact_at is None:
+                assignment.first_contact_at = now
+                assignment.first_contact_on_time = on_time
             if ticket.first_contact_at is None:
                 ticket.first_contact_at = now
             self._move(session, loaded, principal, Action.CONTACT, now, reason=data.note,
@@ -434,6 +549,10 @@ class TicketService:
                 await self._link_calls(session, ticket, [data.call], "contact", now)
             if ticket.first_contact_at is None and (data.call or data.attachments):
                 ticket.first_contact_at = now
+            if assignment.first_contact_at is None and (data.call or data.attachments):
+                assignment.first_contact_at = now
+                due = assignment.first_contact_due_at
+                assignment.first_contact_on_time = due is None or now <= due
             if not self._is_lead(assignment):
                 self._assisting_reply(session, loaded, principal, data, now)
             elif action is Action.REPLY_PLAN:
@@ -470,14 +589,23 @@ class TicketService:
         assert assignment is not None and data.promised_date is not None
         if ticket.handling_mode != HandlingMode.PROMISED:
             raise RuleViolation("only a promised order replies with a plan")
-        if data.promised_date <= self.calendar.local_date(now):
-            raise InvalidInput("the promised date must be in the future", field="promised_date")
+        today = self.calendar.local_date(now)
+        horizon = today + timedelta(days=self.config.promise_horizon_days)
+        if not today <= data.promised_date <= horizon:
+            raise InvalidInput(f"the promised date must lie between today ({today}) and "
+                               f"{horizon} ({self.config.promise_horizon_days} days)",
+                               field="promised_date")
+        on_time = ticket.plan_due_at is None or now <= ticket.plan_due_at
+        ticket.plan_replied_at, ticket.plan_on_time = now, on_time
         ticket.promised_completion_date = data.promised_date
         ticket.reply_due_at = self.calendar.end_of_day(data.promised_date)
+        ticket.deadline_provisional = False
+        ticket.reply_due_from, ticket.reply_due_workdays = None, None
         assignment.reply = data.content
+        assignment.reply_due_at = ticket.reply_due_at
         self._move(session, loaded, principal, Action.REPLY_PLAN, now,
                    unit_id=assignment.unit_id, attachments=data.attachments,
-                   data={"content": data.content,
+                   data={"content": data.content, "on_time": on_time,
                          "promised_date": data.promised_date.isoformat()})
 
     async def _final_reply(self, session: AsyncSession, loaded: Loaded, principal: Principal,
@@ -494,6 +622,7 @@ class TicketService:
         assignment.reply = data.content
         ticket.replied_at = now
         on_time = ticket.reply_due_at is None or now <= ticket.reply_due_at
+        assignment.replied_on_time = on_time
         self._move(session, loaded, principal, Action.REPLY, now, unit_id=assignment.unit_id,
                    attachments=data.attachments,
                    data={"content": data.content, "role": AssignmentRole.LEAD,
@@ -512,6 +641,9 @@ class TicketService:
                 TicketExtension.decision == ExtensionDecision.PENDING))
             if pending is not None:
                 raise RuleViolation("an extension request is already waiting for a decision")
+            if ticket.reply_due_at is not None and now > ticket.reply_due_at:
+                raise RuleViolation("an extension must be requested before the deadline "
+                                    f"({ticket.reply_due_at.isoformat()}); it has passed")
             self._check_extension_cap(ticket, data.days)
             extension = TicketExtension(ticket_id=ticket.id, unit_id=assignment.unit_id,
                                         days=data.days, reason=data.reason,
@@ -523,6 +655,24 @@ class TicketService:
                        reason=data.reason, unit_id=assignment.unit_id,
                        data={"extension_id": extension.id, "days": data.days})
         return extension
+
+    def _extend(self, ticket: Ticket, days: int) -> dict[str, Any]:
+        """Move the reply deadline ``days`` working days on (the basis grows with it)."""
+        if ticket.reply_due_at is None:
+            return {}
+        if ticket.reply_due_from is not None and ticket.reply_due_workdays is not None:
+            ticket.reply_due_workdays += days
+        old = ticket.reply_due_at
+        ticket.reply_due_at = self.calendar.end_of_day(
+            self.calendar.add_workdays(self.calendar.local_date(old), days))
+        provisional = self._provisional(old, ticket.reply_due_at)
+        ticket.deadline_provisional = ticket.deadline_provisional or bool(provisional)
+        return provisional
+
+    async def _lead_assignment(self, session: AsyncSession, ticket_id: int
+                               ) -> TicketAssignment | None:
+        return next((a for a in await self._active_assignments(session, ticket_id)
+                     if self._is_lead(a)), None)
 
     def _check_extension_cap(self, ticket: Ticket, days: int) -> None:
         cap = self.taxonomy.deadlines.max_extension_days
@@ -544,11 +694,11 @@ class TicketService:
             if data.approve:
                 self._check_extension_cap(ticket, extension.days)
                 ticket.extension_days += extension.days
-                if ticket.reply_due_at is not None:
-                    due_day = self.calendar.local_date(ticket.reply_due_at)
-                    ticket.reply_due_at = self.calendar.end_of_day(
-                        self.calendar.add_workdays(due_day, extension.days))
-                    provisional = self._provisional(now, ticket.reply_due_at)
+                provisional = self._extend(ticket, extension.days)
+                lead = await self._lead_assignment(session, ticket.id)
+                if lead is not None:
+                    lead.extension_days += extension.days
+                    lead.reply_due_at = ticket.reply_due_at
             extension.decision = (ExtensionDecision.APPROVED if data.approve
                                   else ExtensionDecision.REFUSED)
             extension.decided_by, extension.decided_at = principal.user_id, now
@@ -563,55 +713,208 @@ class TicketService:
     # --- office review, revisit, archive -------------------------------------------------
 
     async def rework(self, principal: Principal, ticket_id: int, data: ReworkIn) -> Ticket:
-        """返工 / 退回重办: the reply is not good enough; the unit handles the order again.
+        """返工 / 退回重办: the order is handled again by a unit that holds it.
 
-        A redo is a new handling period (重办): the reply deadline is the type's working days
-        counted again from the rework, as at dispatch. Extensions already granted still count
-        against the order's cap; the unit may ask for more within it.
+        After a reply or a plan the office rejects it; after an unsatisfied revisit this is
+        the office's review conclusion; after a satisfied one only a spot check or an
+        upper-level platform sends it back (``basis``). A redo is a new handling period: the
+        reply deadline is the type's working days counted again from now. Extensions already
+        granted still count against the order's cap.
         """
         async with self._tx() as session:
             loaded = await self._load(session, principal, ticket_id, Action.REWORK)
             ticket, now = loaded.ticket, self._now()
+            basis = self._rework_basis(ticket, data)
             active = await self._active_assignments(session, ticket.id)
             unit_id = data.unit_id if data.unit_id is not None else ticket.lead_unit_id
             target = next((a for a in active if a.unit_id == unit_id), None)
             if target is None:
                 raise InvalidInput(f"unit {unit_id} does not hold this order", field="unit_id")
+            if ticket.status == S.PROMISED:  # the plan itself was rejected
+                ticket.promised_completion_date = None
+            if ticket.status == S.REVISITED:
+                ticket.review_conclusion = ReviewConclusion.REWORK
+                ticket.review_reason = data.reason
+                ticket.revisit_result = None
+            provisional = self._set_reply_due(ticket, now)
+            replan = ticket.handling_mode == HandlingMode.PROMISED
+            if replan and not ticket.promised_completion_date:
+                ticket.plan_due_at = ticket.reply_due_at  # the new plan is due as at dispatch
+                ticket.plan_replied_at, ticket.plan_on_time = None, None
             for assignment in active:
                 if assignment is target or assignment.role == AssignmentRole.LEAD:
                     assignment.state = AssignmentState.IN_PROGRESS
-                    assignment.replied_at = None
-            if ticket.status == S.PROMISED:  # the plan itself was rejected
-                ticket.promised_completion_date = None
-            ticket.reply_due_at = self.calendar.working_days_deadline(
-                now, self._reply_days(ticket))
+                    assignment.replied_at, assignment.replied_on_time = None, None
+                    assignment.reply_due_at = ticket.reply_due_at
+            target.rework_count += 1
             ticket.replied_at = None
             ticket.rework_count += 1
+            session.add(TicketRework(ticket_id=ticket.id, assignment_id=target.id,
+                                     unit_id=target.unit_id, basis=basis, reason=data.reason,
+                                     reply_due_at=ticket.reply_due_at, by=principal.user_id,
+                                     at=now))
             self._move(session, loaded, principal, Action.REWORK, now, reason=data.reason,
                        unit_id=unit_id,
-                       data={"reply_due_at": ticket.reply_due_at.isoformat(),
-                             **self._provisional(now, ticket.reply_due_at)})
+                       data={"basis": basis, "reply_due_at": ticket.reply_due_at.isoformat(),
+                             **provisional})
         return ticket
+
+    @staticmethod
+    def _rework_basis(ticket: Ticket, data: ReworkIn) -> ReworkBasis:
+        if ticket.status != S.REVISITED:
+            return ReworkBasis.REPLY_REJECTED
+        if ticket.revisit_result == RevisitResult.UNSATISFIED:
+            return ReworkBasis.UNSATISFIED_REVISIT
+        if data.basis in (ReworkBasis.SPOT_CHECK, ReworkBasis.UPPER_PLATFORM):
+            return data.basis
+        raise InvalidInput(f"a {ticket.revisit_result} order is handled again only after a "
+                           "spot check or at an upper-level platform's request",
+                           field="basis")
 
     async def record_revisit(self, principal: Principal, ticket_id: int, data: RevisitIn
                              ) -> Ticket:
+        """回访: every result is kept; "unreachable" needs the configured attempts."""
+        needed = self.config.revisit_attempts
+        if data.result == RevisitResult.UNREACHABLE and data.attempts < needed:
+            raise InvalidInput(f"unreachable needs {needed} attempts, {data.attempts} made",
+                               field="attempts")
         async with self._tx() as session:
             loaded = await self._load(session, principal, ticket_id, Action.REVISIT)
             ticket, now = loaded.ticket, self._now()
             if data.call:
                 await self._link_calls(session, ticket, [data.call], "revisit", now)
             ticket.revisit_result = data.result
+            ticket.review_conclusion, ticket.review_reason = None, None
+            session.add(TicketRevisit(ticket_id=ticket.id, unit_id=ticket.lead_unit_id,
+                                      result=data.result, attempts=data.attempts,
+                                      comment=data.comment, by=principal.user_id, at=now))
             self._move(session, loaded, principal, Action.REVISIT, now, reason=data.comment,
-                       unit_id=ticket.lead_unit_id, data={"result": str(data.result)})
+                       unit_id=ticket.lead_unit_id,
+                       data={"result": str(data.result), "attempts": data.attempts})
         return ticket
 
+    async def review(self, principal: Principal, ticket_id: int, data: ReviewIn) -> Ticket:
+        """复核: the office concludes an unsatisfied revisit without rework (explained)."""
+        async with self._tx() as session:
+            loaded = await self._load(session, principal, ticket_id, Action.REVIEW)
+            ticket, now = loaded.ticket, self._now()
+            if ticket.revisit_result != RevisitResult.UNSATISFIED:
+                raise RuleViolation(f"only an unsatisfied revisit is reviewed; this one is "
+                                    f"{ticket.revisit_result}")
+            ticket.review_conclusion = ReviewConclusion.EXPLAINED
+            ticket.review_reason = data.reason
+            self._move(session, loaded, principal, Action.REVIEW, now, reason=data.reason,
+                       unit_id=ticket.lead_unit_id,
+                       data={"conclusion": str(ReviewConclusion.EXPLAINED)})
+        return ticket
+
+    async def report_silent(self, principal: Principal, ticket_id: int,
+                            data: SilentAssistingIn) -> Ticket:
+        """The lead unit of a co-handled order reports an assisting unit that stays silent."""
+        async with self._tx() as session:
+            loaded = await self._load(session, principal, ticket_id, Action.REPORT_SILENT)
+            ticket, now = loaded.ticket, self._now()
+            target = await self._silent_candidate(session, ticket, data.unit_id)
+            target.silent_reported_at = now
+            self._move(session, loaded, principal, Action.REPORT_SILENT, now,
+                       reason=data.reason, unit_id=target.unit_id)
+        return ticket
+
+    async def release_assisting(self, principal: Principal, ticket_id: int,
+                                data: ReleaseAssistingIn) -> Ticket:
+        """The office approves: the silent unit is released; the lead replies alone."""
+        async with self._tx() as session:
+            loaded = await self._load(session, principal, ticket_id, Action.RELEASE_ASSISTING)
+            ticket, now = loaded.ticket, self._now()
+            target = await self._silent_candidate(session, ticket, data.unit_id)
+            if target.silent_reported_at is None:
+                raise RuleViolation(f"the lead unit has not reported unit {data.unit_id} as "
+                                    "silent")
+            target.state = AssignmentState.RELEASED
+            await self._end_assignments(session, ticket, now, only=target,
+                                        reason=AssignmentEnd.RELEASED, note=data.reason)
+            self._move(session, loaded, principal, Action.RELEASE_ASSISTING, now,
+                       reason=data.reason, unit_id=target.unit_id)
+        return ticket
+
+    async def _silent_candidate(self, session: AsyncSession, ticket: Ticket, unit_id: int
+                                ) -> TicketAssignment:
+        active = await self._active_assignments(session, ticket.id)
+        target = next((a for a in active if a.unit_id == unit_id
+                       and a.role == AssignmentRole.ASSISTING), None)
+        if target is None:
+            raise InvalidInput(f"unit {unit_id} does not assist on this order", field="unit_id")
+        if target.state == AssignmentState.REPLIED:
+            raise RuleViolation(f"unit {unit_id} has replied; it is not silent")
+        return target
+
     async def archive(self, principal: Principal, ticket_id: int) -> Ticket:
+        """归档 once the follow-up is complete: a rated revisit (an unsatisfied one with the
+        office's review conclusion), an unreachable or declining citizen, or no revisit at
+        all for an anonymous order."""
         async with self._tx() as session:
             loaded = await self._load(session, principal, ticket_id, Action.ARCHIVE)
-            now = self._now()
-            loaded.ticket.archived_at = now
-            self._move(session, loaded, principal, Action.ARCHIVE, now)
-        return loaded.ticket
+            ticket, now = loaded.ticket, self._now()
+            self._check_archivable(ticket)
+            ticket.archived_at = now
+            self._move(session, loaded, principal, Action.ARCHIVE, now,
+                       data={"revisit_result": ticket.revisit_result,
+                             "review_conclusion": ticket.review_conclusion})
+        return ticket
+
+    @staticmethod
+    def _check_archivable(ticket: Ticket) -> None:
+        if ticket.status == S.REPLIED and not ticket.anonymous:
+            raise RuleViolation("cannot archive a ticket that is replied before its revisit "
+                                "(only anonymous orders skip it)")
+        if (ticket.status == S.REVISITED and ticket.revisit_result == RevisitResult.UNSATISFIED
+                and ticket.review_conclusion != ReviewConclusion.EXPLAINED):
+            raise RuleViolation("an unsatisfied order needs the office's review conclusion "
+                                "(rework, re-dispatch or explained) before archiving")
+
+    async def recompute_provisional(self) -> list[int]:
+        """Count provisional deadlines again on the calendar as it is now (a year's file was
+        added). Returns the ids of the orders whose deadline or marker changed."""
+        changed: list[int] = []
+        async with self.sessionmaker() as session:
+            ids = (await session.scalars(select(Ticket.id).where(
+                Ticket.deadline_provisional == true()).order_by(Ticket.id))).all()
+        for ticket_id in ids:
+            async with self._tx() as session:
+                ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+                if ticket is None or not ticket.deadline_provisional:
+                    continue
+                if await self._recount(session, ticket):
+                    changed.append(ticket.id)
+        log.info("tickets.deadlines_recomputed count=%d", len(changed))
+        return changed
+
+    async def _recount(self, session: AsyncSession, ticket: Ticket) -> bool:
+        if ticket.reply_due_from is None or ticket.reply_due_workdays is None:
+            ticket.deadline_provisional = False
+            return False
+        old = ticket.reply_due_at
+        new = self.calendar.working_days_deadline(ticket.reply_due_from,
+                                                  ticket.reply_due_workdays)
+        still = self.calendar.provisional_years(self.calendar.local_date(ticket.reply_due_from),
+                                                self.calendar.local_date(new))
+        if new == old and still:
+            return False
+        ticket.reply_due_at, ticket.deadline_provisional = new, bool(still)
+        ticket.updated_at = now = self._now()
+        lead = await self._lead_assignment(session, ticket.id)
+        if lead is not None and ticket.status in OPEN_AT_UNIT:
+            lead.reply_due_at = new
+        session.add(TicketEvent(ticket_id=ticket.id, at=now, actor_id=None,
+                                actor_role="system", action="deadline_recomputed",
+                                from_status=ticket.status, to_status=ticket.status,
+                                unit_id=ticket.lead_unit_id, reason=None,
+                                data={"old_reply_due_at": _iso(old),
+                                      "reply_due_at": new.isoformat(),
+                                      "provisional_calendar": still}, attachments=[]))
+        log.info("tickets.deadline_recomputed ticket=%s old=%s new=%s", ticket.id, _iso(old),
+                 new.isoformat())
+        return True
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -645,7 +948,9 @@ class TicketService:
         limit = min(query.limit, self.config.page_size_max)
         now = self._now()
         horizon = self.calendar.working_days_deadline(now, self.config.due_soon_working_days)
-        stmt = search_statement(principal, query, now=now, due_soon_until=horizon)
+        topics = self.taxonomy.topic_family(query.topic) if query.topic else None
+        stmt = search_statement(principal, query, now=now, due_soon_until=horizon,
+                                topics=topics)
         stmt = stmt.limit(limit + 1)
         async with self.sessionmaker() as session:
             rows = list((await session.scalars(stmt)).all())
@@ -664,8 +969,10 @@ class TicketService:
         return counts
 
     def is_overdue(self, ticket: Ticket) -> bool:
-        return (ticket.status in OPEN_AT_UNIT and ticket.reply_due_at is not None
-                and ticket.reply_due_at < self._now())
+        """Late now, or late once: lateness is never erased by what happens later."""
+        return ticket.overdue_since is not None or (
+            ticket.status in OPEN_AT_UNIT and ticket.reply_due_at is not None
+            and ticket.reply_due_at < self._now())
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -688,7 +995,28 @@ class TicketService:
         if assisting and action not in lifecycle.ASSISTING_SOURCES:
             raise RuleViolation(f"an assisting unit cannot {action}; the lead unit does")
         lifecycle.check(action, ticket.status, assisting=assisting)
-        return Loaded(ticket, assignment)
+        await self._stamp_overdue(session, ticket)
+        period = await session.scalar(select(TicketStatePeriod).where(
+            TicketStatePeriod.ticket_id == ticket.id, TicketStatePeriod.ended_at.is_(None)))
+        return Loaded(ticket, assignment, period)
+
+    async def _stamp_overdue(self, session: AsyncSession, ticket: Ticket) -> None:
+        """Record when the order became late, before any action can move the deadline.
+
+        An extension requested in time and still waiting is the office's delay, not the
+        unit's: the stamp waits for the decision.
+        """
+        due = ticket.reply_due_at
+        if (ticket.overdue_since is not None or ticket.status not in OPEN_AT_UNIT
+                or due is None or due >= self._now()):
+            return
+        waiting = await session.scalar(select(TicketExtension.id).where(
+            TicketExtension.ticket_id == ticket.id,
+            TicketExtension.decision == ExtensionDecision.PENDING,
+            TicketExtension.requested_at <= due))
+        if waiting is None:
+            ticket.overdue_since = due
+            log.info("tickets.overdue ticket=%s since=%s", ticket.id, due.isoformat())
 
     async def _assignment_of(self, session: AsyncSession, principal: Principal,
                              ticket: Ticket) -> TicketAssignment | None:
@@ -720,9 +1048,25 @@ class TicketService:
         assisting = loaded.assignment is not None and not self._is_lead(loaded.assignment)
         if target is not None and not assisting:
             ticket.status = target
+        if ticket.status != before:
+            self._next_period(session, loaded, before, now)
         ticket.updated_at = now
         self._event(session, ticket, principal, action, before, ticket.status, now,
                     reason=reason, unit_id=unit_id, data=data, attachments=attachments)
+
+    @staticmethod
+    def _next_period(session: AsyncSession, loaded: Loaded, before: str, now: datetime
+                     ) -> None:
+        """Close the state period that ends now and open the next one. A draft's period
+        is written when it ends (drafts are created in bulk by the intake writer)."""
+        ticket = loaded.ticket
+        if loaded.period is not None:
+            loaded.period.ended_at = now
+        else:
+            session.add(TicketStatePeriod(ticket_id=ticket.id, status=before, unit_id=None,
+                                          started_at=ticket.created_at, ended_at=now))
+        session.add(TicketStatePeriod(ticket_id=ticket.id, status=ticket.status,
+                                      unit_id=ticket.lead_unit_id, started_at=now))
 
     @classmethod
     def _event(cls, session: AsyncSession, ticket: Ticket, principal: Principal,
@@ -762,9 +1106,18 @@ class TicketService:
                                        purpose=purpose, recording_ref=call.recording_ref,
                                        linked_at=now))
 
-    def _check_topic(self, topic: str | None) -> None:
-        if topic is not None and topic not in self.taxonomy.topics:
+    def _topic(self, topic: str | None) -> str | None:
+        """The topic's current code (a retired code is stored under its new one)."""
+        if topic is None:
+            return None
+        code = self.taxonomy.topic_code(topic)
+        if code is None:
             raise InvalidInput(f"unknown topic {topic!r}", field="topic")
+        return code
+
+    def _check_urgency(self, urgency: str | None) -> None:
+        if urgency not in (None, "normal") and urgency not in self.taxonomy.urgency:
+            raise InvalidInput(f"unknown urgency {urgency!r}", field="urgency")
 
 
 class _Transaction:

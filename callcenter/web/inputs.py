@@ -15,14 +15,22 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 MAX_DEPTH = 32
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+FileRef = Annotated[str, Field(
+    min_length=1, max_length=300,
+    pattern=r"^[A-Za-z0-9][\w-]*(\.[\w-]+)*(/[A-Za-z0-9][\w-]*(\.[\w-]+)*){0,7}$",
+    description="a file's key in its store (name/name.ext), never a path: no leading /, "
+                "no .., no scheme")]
+"""A reference to a stored file (recording, attachment), as clients may send it."""
 
 
 class InputError(ValueError):

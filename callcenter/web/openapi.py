@@ -84,7 +84,8 @@ def _operation(route: web.AbstractRoute, path: str, spec: ApiSpec | None,
     if spec.query is not None:
         op["parameters"] += _query_params(defs[spec.query.__name__])
     if spec.body is not None:
-        op["requestBody"] = {"required": True, "content": {
+        required = any(f.is_required() for f in spec.body.model_fields.values())
+        op["requestBody"] = {"required": required, "content": {
             "application/json": {"schema": refs[(spec.body, "validation")]}}}
     ok: dict[str, Any] = {"description": "OK"}
     if spec.response is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from callcenter.auth.principal import Role
 from callcenter.errors import DomainError
@@ -25,6 +25,15 @@ log = logging.getLogger(__name__)
 
 Endpoint = Callable[[web.Request, Any, Any], Awaitable[BaseModel]]
 """``(request, principal, payload)``; the principal is None on a public route."""
+
+
+class NoBody(BaseModel):
+    """The body of a write route that needs none: absent, or an empty object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+WRITES = ("POST", "PUT", "PATCH")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class Api:
               response: type[BaseModel] | None = None, status: int = 200,
               errors: tuple[int, ...] = (401, 403, 404, 409, 422), public: bool = False,
               ) -> Callable[[Endpoint], Endpoint]:
+        if body is None and query is None and method in WRITES:
+            body = NoBody  # every write route declares its body (schema-driven clients)
         spec = ApiSpec(method, path, summary, roles, body, query, response, status, errors,
                        public)
 

@@ -61,3 +61,19 @@ async def test_agents_search_supervisors_edit(client, sessionmaker, clock):
     assert patched.status == 200
     assert await search("医保") == [ids[3]]
     assert (await client.get("/api/v1/knowledge?q=停水")).status == 401
+
+
+async def test_retired_articles_are_read_only_by_their_editors(client, sessionmaker, clock):
+    config = test_auth_config()
+    tokens = {role: bearer(token_for(await make_user(sessionmaker, clock, role=role), config,
+                                     clock)) for role in Role}
+    created = await client.post("/api/v1/knowledge", headers=tokens[Role.SUPERVISOR],
+                                json={"title": "停水查询", "body": "拨打供水热线。"})
+    url = f"/api/v1/knowledge/{(await created.json())['id']}"
+    assert (await client.get(url, headers=tokens[Role.AGENT])).status == 200
+    assert (await client.delete(url, headers=tokens[Role.SUPERVISOR])).status == 200
+    for reader in (Role.AGENT, Role.UNIT_HANDLER):
+        assert (await client.get(url, headers=tokens[reader])).status == 404
+    for editor in (Role.SUPERVISOR, Role.ADMIN):
+        response = await client.get(url, headers=tokens[editor])
+        assert response.status == 200 and (await response.json())["active"] is False

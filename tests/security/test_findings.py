@@ -223,7 +223,7 @@ async def test_another_units_order_is_404_on_every_unit_route_and_absent_from_se
                  expect=200)
     await h.call(h.supervisor, "POST", f"/tickets/{tid}/dispatch", {"lead_unit_id": h.unit_c},
                  expect=200)
-    proof = {"attachments": [{"kind": "photo", "name": "现场", "ref": "blob:1"}]}
+    proof = {"attachments": [{"kind": "photo", "name": "现场", "ref": "blob/1"}]}
     for who in (h.handler_a, h.handler_b):  # never held it / held it before the return
         for method, path, body in (
                 ("GET", "", None), ("GET", "/timeline", None), ("POST", "/accept", None),

@@ -4,6 +4,9 @@ It answers ``Challenge``/``Login`` like Asterisk (MD5 or plain secret, ``Authent
 failed`` then disconnect), answers other actions with the replies captured from the real
 Asterisk 22 (ActionID rewritten), and can push captured event bytes, drop connections,
 ignore chosen actions (timeouts) or inject arbitrary bytes (stray replies, garbage).
+Like a restarting Asterisk 22 (PROTOCOL.md, "Restart") it can announce ``Event: Shutdown``
+and close ~20 ms later, and accept logins while still booting (``booting``: ``SuccessfulAuth``
+at login, ``FullyBooted`` with ``Uptime: 0`` only when ``boot()`` is called).
 It is a test double of Asterisk, not of the project's code.
 """
 
@@ -19,6 +22,14 @@ from tests.telephony.capture_tools import replies_by_action
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 FULLY_BOOTED = (b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 8\r\n"
                 b"LastReload: 8\r\nStatus: Fully Booted\r\n\r\n")
+BOOTED_NOW = (b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n"
+              b"Uptime: 0\r\nLastReload: 0\r\n\r\n")
+SUCCESSFUL_AUTH = (b"Event: SuccessfulAuth\r\nPrivilege: security,all\r\nEventTV: "
+                   b"2026-12-02T07:00:00.000+0000\r\nSeverity: Informational\r\n"
+                   b"Service: AMI\r\nEventVersion: 1\r\nAccountID: cc\r\n"
+                   b"SessionID: 0x7f0000000000\r\nUsingPassword: 0\r\n\r\n")
+SHUTDOWN = (b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\n"
+            b"Restart: True\r\n\r\n")
 Override = Callable[[dict[str, list[str]]], list[bytes]]
 
 
@@ -46,6 +57,9 @@ class ReplayAsterisk:
         self.silent: set[str] = set()
         self.refuse_logins = False
         self.refuse_challenges = False
+        self.booting = False
+        self.booted_at: int | None = None
+        """Number of actions received when ``boot()`` sent ``FullyBooted``."""
         self.actions: list[dict[str, list[str]]] = []
         self.logins = 0
         self.connections_made = 0
@@ -75,6 +89,19 @@ class ReplayAsterisk:
         """Close every connection, as when Asterisk restarts."""
         for writer in list(self._writers):
             writer.transport.abort()
+
+    def shutdown(self, close_after: float | None = 0.02) -> None:
+        """``core restart now``: ``Event: Shutdown`` to every session, sockets closed
+        ``close_after`` seconds later (None: left open, to see what the client does)."""
+        self.send(SHUTDOWN)
+        if close_after is not None:
+            asyncio.get_running_loop().call_later(close_after, self.drop)
+
+    def boot(self) -> None:
+        """End of a boot: ``FullyBooted`` to the sessions that logged in meanwhile."""
+        self.booting = False
+        self.booted_at = len(self.actions)
+        self.send(BOOTED_NOW)
 
     def send(self, data: bytes) -> None:
         """Push raw bytes to every logged-in connection."""
@@ -158,7 +185,7 @@ class ReplayAsterisk:
             await writer.drain()
             return False
         writer.write(self._reply(action_id, "Success", Message="Authentication accepted"))
-        writer.write(FULLY_BOOTED)
+        writer.write(SUCCESSFUL_AUTH if self.booting else FULLY_BOOTED)
         self._logged_in.add(writer)
         self.logins += 1
         return True

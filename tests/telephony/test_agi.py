@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.simulator.scenario import Simulator
 from callcenter.telephony.agi import AgiServer, AgiSession, reply_timeout
 from callcenter.telephony.config import AgiConfig
 from callcenter.telephony.errors import AgiTimeout, ChannelHungUp
@@ -144,13 +145,40 @@ async def test_hangup_between_commands_and_dead_channel_media(agi: AgiServer,
     assert await side.closed_by_server()
 
 
-async def test_unknown_script_gets_a_clean_hangup(agi: AgiServer, captures_dir: Path,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_unknown_script_is_closed_without_any_command(
+        agi: AgiServer, captures_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """No ``HANGUP``: Asterisk goes on with the dialplan (the queue) once the socket closes."""
     side = await AsteriskSide.connect(agi.port, _environment(captures_dir, "nosuchscript"))
-    assert await side.command() == "HANGUP"
+    assert await asyncio.wait_for(side.reader.read(), 5) == b""  # closed, nothing sent
+    assert "agi.unknown_script" in caplog.text and "nosuchscript" in caplog.text
+
+
+async def test_unknown_script_lets_the_caller_reach_the_queue(agi: AgiServer) -> None:
+    """The hotline's dialplan runs ``AGI(agi://.../ivr)`` then ``Queue(hotline)``: with no
+    ``ivr`` script hosted the caller still reaches the queue, the AGI a success."""
+    sim = Simulator(port=0, time_scale=0.02, seed=3, agi_host="127.0.0.1", agi_port=agi.port)
+    await sim.start()
+    try:
+        log = sim.record_events()
+        call = sim.place_call("13800000001")
+        await call.wait_queued(10)
+        assert call.variables["AGISTATUS"] == "SUCCESS"
+        assert "AGIExecStart" not in log.names()  # no command at all, no HANGUP
+        assert not call.channel.dead
+    finally:
+        await sim.stop()
+
+
+async def test_a_known_script_still_gets_its_commands(agi: AgiServer,
+                                                      captures_dir: Path) -> None:
+    async def ivr(session: AgiSession) -> None:
+        await session.verbose("hello", 1)
+
+    agi.route("ivr", ivr)
+    side = await AsteriskSide.connect(agi.port, _environment(captures_dir, "ivr"))
+    assert await side.command() == 'VERBOSE "hello" 1'
     side.reply("200 result=1")
     assert await side.closed_by_server()
-    assert "agi.unknown_script" in caplog.text
 
 
 async def test_asterisk_closing_the_socket_ends_the_script(agi: AgiServer,

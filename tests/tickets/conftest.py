@@ -122,12 +122,18 @@ async def quick_user(sessionmaker: async_sessionmaker[AsyncSession], clock: Froz
 
 
 @pytest.fixture
-async def hotline(sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock
-                  ) -> AsyncIterator[Hotline]:
+def tickets_config() -> TicketsConfig:
+    """The tickets settings of the test app; a module may override this fixture."""
+    return TicketsConfig()
+
+
+@pytest.fixture
+async def hotline(sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock,
+                  tickets_config: TicketsConfig) -> AsyncIterator[Hotline]:
     config = test_auth_config()
     app = bare_app(sessionmaker, clock, config=config)
     assert app[CLOCK] is clock
-    setup_tickets(app, TicketsConfig())
+    setup_tickets(app, tickets_config)
     setup_openapi(app)
     units = [(await make_unit(sessionmaker)).id for _ in range(3)]
 

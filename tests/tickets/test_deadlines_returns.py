@@ -21,9 +21,13 @@ async def test_dispatch_sets_the_reply_deadline_of_each_type(hotline: Hotline) -
         due = ticket["reply_due_at"]
         assert due == f"{day}T15:59:59.999999Z" or due == f"{day}T15:59:59.999999+00:00", (
             ticket_type, due)
-    company = await h.dispatched(ticket_type="consultation", requester_kind="company",
+    # A company's complaint: 15 working days (seed 003); its question: 3, like anyone's.
+    company = await h.dispatched(ticket_type="complaint", requester_kind="company",
                                  company_name="某某有限公司")
     assert company["reply_due_at"].startswith("2026-03-12T15:59:59")
+    question = await h.dispatched(ticket_type="consultation", requester_kind="company",
+                                  company_name="某某有限公司")
+    assert question["reply_due_at"].startswith("2026-02-25T15:59:59")
 
 
 async def test_a_unit_returns_an_order_on_the_working_day_of_dispatch(hotline: Hotline) -> None:

@@ -29,10 +29,12 @@ async def test_time_limited_order_from_intake_to_archive(hotline: Hotline) -> No
     # help: 5 working days after Monday 23 Nov 2026 -> Monday 30 Nov, end of day.
     assert dispatched["reply_due_at"].startswith("2026-11-30T15:59:59")
     assert dispatched["acceptance_due_at"].startswith("2026-11-23T04:00:00")
-    assert dispatched["first_contact_due_at"].startswith("2026-11-23T03:00:00")
+    # First contact: one working hour from the unit's acceptance, not from dispatch.
+    assert dispatched["first_contact_due_at"] is None
     for step, status in (("accept", "accepted"), ("start", "in_progress")):
-        assert (await h.call(h.handler_a, "POST", f"/tickets/{tid}/{step}",
-                             expect=200))["status"] == status
+        moved = await h.call(h.handler_a, "POST", f"/tickets/{tid}/{step}", expect=200)
+        assert moved["status"] == status
+        assert moved["first_contact_due_at"].startswith("2026-11-23T03:00:00")
     await h.call(h.handler_a, "POST", f"/tickets/{tid}/contact",
                  {"call": {"linkedid": "1700000000.42"}}, expect=200)
     replied = await h.call(h.handler_a, "POST", f"/tickets/{tid}/reply",
@@ -140,10 +142,10 @@ async def test_promised_order_needs_a_plan_then_a_final_reply(hotline: Hotline) 
     assert body["error"]["field"] == "promised_date"
     planned = await h.call(h.handler_a, "POST", f"/tickets/{tid}/reply",
                            {"kind": "plan", "content": "三月底前完成改造",
-                            "promised_date": "2027-03-31"}, expect=200)
+                            "promised_date": "2027-01-29"}, expect=200)
     assert planned["status"] == "promised"
-    assert planned["promised_completion_date"] == "2027-03-31"
-    assert planned["reply_due_at"].startswith("2027-03-31T15:59:59")
+    assert planned["promised_completion_date"] == "2027-01-29"
+    assert planned["reply_due_at"].startswith("2027-01-29T15:59:59")
     final = await h.call(h.handler_a, "POST", f"/tickets/{tid}/reply",
                          {"content": "改造完成", **PROOF}, expect=200)
     assert final["status"] == "replied"
@@ -229,7 +231,8 @@ async def test_extensions_add_at_most_ten_working_days(hotline: Hotline) -> None
     assert ticket["extension_days"] == 6 and len(ticket["extensions"]) == 2
 
 
-async def test_unsatisfied_revisit_sends_the_order_back(hotline: Hotline) -> None:
+async def test_unsatisfied_revisit_can_send_the_order_to_another_unit(hotline: Hotline
+                                                                     ) -> None:
     h = hotline
     tid = (await h.dispatched())["id"]
     for step in ("accept", "start"):
@@ -239,8 +242,9 @@ async def test_unsatisfied_revisit_sends_the_order_back(hotline: Hotline) -> Non
     await h.call(h.agent, "POST", f"/tickets/{tid}/revisit", {"result": "unsatisfied",
                                                               "comment": "噪音仍在"}, expect=200)
     again = await h.call(h.supervisor, "POST", f"/tickets/{tid}/dispatch",
-                         {"lead_unit_id": h.unit_a}, expect=200)
+                         {"lead_unit_id": h.unit_b}, expect=200)
     assert again["status"] == "dispatched" and again["dispatch_count"] == 2
+    assert again["review_conclusion"] == "redispatch"
     assert again["revisit_result"] is None
 
 

@@ -36,7 +36,7 @@ async def test_a_rejected_plan_goes_back_without_its_date(hotline: Hotline) -> N
     await h.call(h.handler_a, "POST", f"/tickets/{tid}/accept", expect=200)
     await h.call(h.handler_a, "POST", f"/tickets/{tid}/start", expect=200)
     await h.call(h.handler_a, "POST", f"/tickets/{tid}/reply",
-                 {"kind": "plan", "content": "明年再说", "promised_date": "2027-12-31"},
+                 {"kind": "plan", "content": "明年再说", "promised_date": "2027-02-20"},
                  expect=200)
     back = await h.call(h.supervisor, "POST", f"/tickets/{tid}/rework",
                         {"reason": "承诺期限过长"}, expect=200)
@@ -50,6 +50,7 @@ async def test_timeliness_of_acceptance_and_contact_is_recorded(hotline: Hotline
     tid = (await h.dispatched())["id"]
     h.clock.advance(timedelta(hours=3))  # acceptance was due within 2 office hours
     await h.call(h.handler_a, "POST", f"/tickets/{tid}/accept", expect=200)
+    h.clock.advance(timedelta(hours=2))  # contact was due one office hour after acceptance
     await h.call(h.handler_a, "POST", f"/tickets/{tid}/contact",
                  {"note": "已电话联系", **PROOF}, expect=200)
     timeline = await h.call(h.handler_a, "GET", f"/tickets/{tid}/timeline", expect=200)
