@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -413,3 +413,36 @@ async def test_two_servers_share_one_database_and_keep_their_own_calls(
             assert by_server[(PBX, call.linkedid)].disposition == "answered"
     finally:
         await close_rig(other)
+
+
+async def test_asterisk_restart_mid_call_leaves_one_closed_row_per_call(rig: Rig) -> None:
+    """``core restart now`` while two calls talk: the service hears ``Shutdown``, logs in
+    again once Asterisk has booted, and its resync finds the calls gone. Each call keeps
+    exactly one row, closed at the restart (estimated: its hang-up was never sent); a call
+    after the restart gets a row of its own."""
+    await start_service(rig, rig.sim.config.agi_port)
+    add_agents(rig.sim, 2)
+    talking = place(rig.sim, 2, 0, talk_time=120.0)
+    await asyncio.wait_for(asyncio.gather(*(c.wait_bridged(30) for c in talking)), 30)
+    before = rig.tracker.live_calls
+    await rig.sim.restart(down_for=0.5, boot_for=0.1)
+    await rig.seen.wait_for(lambda: rig.seen.count(ev.QueuesSnapshot) >= 2)
+    await rig.seen.wait_for(lambda: rig.tracker.live_calls == 0)
+    rows = await rig.rows()
+    assert before == 2 and set(rows) == {c.linkedid for c in talking}
+    shutdown_at = next(e.at for e in rig.seen.items if isinstance(e, ev.AmiDisconnected))
+    resync_at = [e.at for e in rig.seen.items if isinstance(e, ev.ChannelsSnapshot)][-1]
+    for call in talking:
+        row = rows[call.linkedid]
+        assert row.disposition == "answered" and row.end_estimated is True, row.linkedid
+        assert row.agent_name is not None and row.answered_at is not None
+        ended_at = row.ended_at.replace(tzinfo=row.ended_at.tzinfo or UTC)  # SQLite: naive
+        assert shutdown_at - timedelta(seconds=1) <= ended_at <= resync_at
+    # agents log in again after the restart (dynamic members are lost), calls go on
+    add_agents(rig.sim, 1, first=3000)
+    (after,) = place(rig.sim, 1, 300, talk_time=1.0)
+    await ended([after])
+    await rig.seen.wait_for(lambda: rig.tracker.live_calls == 0)
+    rows = await rig.rows()
+    assert len(rows) == 3 and rows[after.linkedid].disposition == "answered"
+    assert rows[after.linkedid].end_estimated is False
