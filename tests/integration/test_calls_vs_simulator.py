@@ -115,6 +115,11 @@ async def ivr(session: AgiSession) -> None:
     await session.set_variable("IVR_PATH", f"menu:{choice}")
 
 
+async def survey(session: AgiSession) -> None:
+    """A survey question nobody answers: three seconds of waiting for a key."""
+    await session.get_data("beep", 3000, 1)
+
+
 async def build_rig(sessionmaker: async_sessionmaker[AsyncSession], folder: Path,
                     pbx: str = PBX) -> Rig:
     """A simulated Asterisk (named ``pbx``) with its own telephony service and tracker."""
@@ -446,3 +451,31 @@ async def test_asterisk_restart_mid_call_leaves_one_closed_row_per_call(rig: Rig
     rows = await rig.rows()
     assert len(rows) == 3 and rows[after.linkedid].disposition == "answered"
     assert rows[after.linkedid].end_estimated is False
+
+
+async def test_a_redirect_and_an_ami_hangup_of_the_agent_keep_one_answered_row_each(
+        rig: Rig) -> None:
+    """A supervisor redirects one caller out of the conversation (to the survey context) and
+    hangs up another call's agent over AMI: both calls stay answered by their agent, with the
+    talk the bridge had (the redirected caller's time in the survey is not talk with an
+    agent), in exactly one row each."""
+    await start_service(rig, rig.sim.config.agi_port)
+    add_agents(rig.sim, 2)
+    redirected, dropped = place(rig.sim, 2, 0, talk_time=60.0)
+    await asyncio.wait_for(asyncio.gather(redirected.wait_bridged(30),
+                                          dropped.wait_bridged(30)), 30)
+    agent_leg = next(e.channel for e in rig.seen.items if isinstance(e, ev.BridgeEntered)
+                     and e.linkedid == dropped.linkedid and e.uniqueid != dropped.uniqueid)
+    rig.telephony.agi.route("revisit", survey)  # the redirected caller spends 3 s there
+    await rig.telephony.commands.redirect(redirected.name, "revisit", "s")
+    await rig.telephony.commands.hangup(agent_leg)
+    await ended([redirected, dropped])
+    await rig.seen.wait_for(lambda: rig.tracker.live_calls == 0)
+    rows = await rig.rows()
+    assert set(rows) == {redirected.linkedid, dropped.linkedid}
+    for call in (redirected, dropped):
+        row = rows[call.linkedid]
+        assert row.disposition == "answered" and row.agent_name is not None, row.linkedid
+        assert row.queue_outcome == "answered" and row.end_estimated is False
+        assert abs(row.talk_seconds - rig.truth.talk(call.linkedid)) <= EXACT
+    assert rows[dropped.linkedid].hangup_cause == 16  # Asterisk hangs the caller up too
