@@ -89,33 +89,25 @@ class TicketsConfig(BaseModel):
         return self
 
 
-class Deadlines(BaseModel):
+class TypeDeadlines(BaseModel):
+    """Working days per ticket type (citizens' requests, or companies': seed 003)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    consultation: int = Field(gt=0, le=60)
+    help: int = Field(gt=0, le=60)
+    complaint: int = Field(gt=0, le=60)
+    report: int = Field(gt=0, le=60)
+    suggestion: int = Field(gt=0, le=60)
+    praise: int = Field(gt=0, le=60)
+    other: int = Field(gt=0, le=60)
+
+
+class Deadlines(TypeDeadlines):
     """Working days per ticket type (and the extension cap)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    consultation: int = Field(gt=0, le=60)
-    help: int = Field(gt=0, le=60)
-    complaint: int = Field(gt=0, le=60)
-    report: int = Field(gt=0, le=60)
-    suggestion: int = Field(gt=0, le=60)
-    praise: int = Field(gt=0, le=60)
-    other: int = Field(gt=0, le=60)
     max_extension_days: int = Field(default=10, ge=0, le=60)
 
-
-class CompanyDeadlines(BaseModel):
-    """Working days per type for requests made by a company (seed 003: 15 for handling)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    consultation: int = Field(gt=0, le=60)
-    help: int = Field(gt=0, le=60)
-    complaint: int = Field(gt=0, le=60)
-    report: int = Field(gt=0, le=60)
-    suggestion: int = Field(gt=0, le=60)
-    praise: int = Field(gt=0, le=60)
-    other: int = Field(gt=0, le=60)
 
 
 class Topic(BaseModel):
@@ -132,7 +124,7 @@ class Taxonomy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     deadlines: Deadlines
-    company_deadlines: CompanyDeadlines
+    company_deadlines: TypeDeadlines
     # Urgency level -> hours on the clock (an urgent matter does not wait for a holiday).
     urgency: dict[str, float] = {}
     topics: dict[str, Topic] = Field(min_length=1)
