@@ -1,4 +1,4 @@
-"""The ``callcenter`` command: serve, db upgrade, simulate, demo, config check.
+"""The ``callcenter`` command: serve, db upgrade, simulate, demo, config check, prompts build.
 
 The CLI is the one place that prints (what the user asked for); the service logs.
 Exit codes: 0 fine, 1 the service could not start or failed, 2 bad configuration.
@@ -184,6 +184,45 @@ def _summary(settings: Settings) -> list[str]:
         f"asterisk   AMI {settings.ami.host}:{settings.ami.port} user {settings.ami.username};"
         f" FastAGI on {settings.agi.host}:{settings.agi.port}",
     ]
+
+
+@main.group("prompts")
+def prompts_group() -> None:
+    """IVR prompts: recorded or synthesized, installed where Asterisk reads sounds."""
+
+
+@prompts_group.command("build")
+@config_option
+@click.option("--sounds-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Install here instead of ivr.sounds_dir (Asterisk's sounds folder).")
+def prompts_build(config_path: Path | None, sounds_dir: Path | None) -> None:
+    """Check the flows, then build every prompt they name (a recording in ivr/prompts/<lang>/
+    wins; otherwise synthesized, cached by text, voice and rate) and install it."""
+    from callcenter.ivr.app import load_flows, prompts_of
+    from callcenter.ivr.flow import FlowError
+    from callcenter.ivr.prompts import PromptCatalog, PromptError, PromptLibrary
+
+    settings = _settings(config_path)
+    config = settings.ivr
+    if sounds_dir is not None:
+        config = config.model_copy(update={"sounds_dir": sounds_dir.resolve()})
+    try:
+        catalog = PromptCatalog(config.flows_dir)
+        wanted = prompts_of(load_flows(config, catalog))
+    except (FlowError, PromptError) as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    library = PromptLibrary(catalog, config)
+    with click.progressbar(length=len(wanted), label="building prompts",
+                           item_show_func=lambda key: f"{key[1]}/{key[0]}" if key else None
+                           ) as bar:
+        try:
+            report = library.build(wanted, progress=lambda key: bar.update(1, key))
+        except PromptError as exc:
+            _fail(str(exc))
+    click.echo(f"{len(wanted)} prompts in {config.sounds_dir}: {len(report.recorded)} "
+               f"recorded, {len(report.synthesized)} synthesized, {len(report.cached)} from "
+               f"the cache; {len(report.installed)} installed or updated")
 
 
 @main.command()

@@ -6,7 +6,8 @@ wires every role from that one list:
 - ``http.py``: ``setup_web(app)`` adds routes (and middleware), in registry order (web role);
 - ``listeners.py``: ``listeners(runtime)`` returns telephony listeners, which see every
   domain event in order, in-process (telephony role);
-- ``agi.py``: ``SCRIPTS``, FastAGI scripts by name (telephony role);
+- ``agi.py``: ``async scripts(runtime)`` returns FastAGI scripts by name, built (and
+  checked) before the FastAGI server takes calls (telephony role);
 - ``workers.py``: ``workers(runtime)`` returns background loops (workers role).
 The modules are imported when a role needs them, not by ``__init__.py``: features import each
 other's domain modules freely without import cycles. Parts are built from the ``Runtime``
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +44,12 @@ class Runtime:
     """The ``Telephony`` door (AMI command port, FastAGI), in the telephony role only."""
     call_tracker: Any = None
     """The live call model (set by the calls feature's listener): /metrics and the demo."""
+    stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Releases of what parts built (pools, files), run when the service stops."""
+
+    def on_stop(self, release: Callable[[], Awaitable[None]]) -> None:
+        """Have ``release`` run when the service stops (newest first)."""
+        self.stops.append(release)
 
 
 class Listener(Protocol):
@@ -89,8 +96,8 @@ class Feature:
     def build_listeners(self, runtime: Runtime) -> Sequence[Listener]:
         return self.module("listeners").listeners(runtime) if self.listeners else ()
 
-    def agi_scripts(self) -> Mapping[str, AgiScript]:
-        return self.module("agi").SCRIPTS if self.agi else {}
+    async def agi_scripts(self, runtime: Runtime) -> Mapping[str, AgiScript]:
+        return await self.module("agi").scripts(runtime) if self.agi else {}
 
     def build_workers(self, runtime: Runtime) -> Sequence[Worker]:
         return self.module("workers").workers(runtime) if self.workers else ()

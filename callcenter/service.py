@@ -177,8 +177,9 @@ class Service:
                 await listener.start()
                 self._stops.append(listener.stop)
                 runtime.telephony.add_listener(listener)
-            for name, script in feature.agi_scripts().items():
+            for name, script in (await feature.agi_scripts(runtime)).items():
                 runtime.telephony.agi.route(name, script)
+        self._adopt_releases()
         self._stops.append(runtime.telephony.stop)
         await runtime.telephony.start()
 
@@ -188,6 +189,13 @@ class Service:
         for feature in FEATURES:
             for worker in feature.build_workers(self.runtime):
                 self._stops.append(self._background(worker))
+        self._adopt_releases()
+
+    def _adopt_releases(self) -> None:
+        """What the parts built is released when the service stops (``Runtime.on_stop``)."""
+        assert self.runtime is not None
+        self._stops.extend(self.runtime.stops)
+        self.runtime.stops.clear()
 
     def _background(self, worker: Worker) -> Callable[[], Awaitable[None]]:
         """Start ``worker.run(stop)`` as a task; returns the coroutine function that stops

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from callcenter.auth.config import PUBLISHED_TOKEN_SECRETS, AuthConfig, with_local_token_secret
 from callcenter.auth.local_secret import LocalSecretError
 from callcenter.calls.config import CallsConfig
+from callcenter.ivr.config import IvrConfig
 from callcenter.simulator.config import SimulatorConfig
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.tickets.config import TicketsConfig
@@ -151,6 +152,7 @@ class Settings(Section):
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
     calls: CallsConfig = Field(default_factory=CallsConfig)
+    ivr: IvrConfig = Field(default_factory=IvrConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 
     @property

@@ -1,5 +1,5 @@
-"""The inbound IVR: FastAGI scripts the dialplan runs before the queue."""
+"""The inbound IVR: flows as data in ``ivr/``, served over FastAGI before the queue."""
 
 from callcenter.feature import Feature
 
-FEATURE = Feature(name="ivr", agi=True)
+FEATURE = Feature(name="ivr", http=True, agi=True)

@@ -25,8 +25,12 @@ class TrafficStats:
     ended: int = 0
 
 
+ENGLISH_QUEUE = "hotline-en"
+
+
 def login_agents(sim: Simulator, count: int = 5, queue: str = "hotline", first: int = 1001) -> None:
-    """Agents 1001.. register and join `queue`, with a little variety in their habits."""
+    """Agents 1001.. register and join `queue`, with a little variety in their habits; every
+    fifth also speaks English (the IVR's key 9 queues callers to hotline-en)."""
     rng = sim.rng
     for n in range(count):
         interface = f"PJSIP/{first + n}"
@@ -37,14 +41,15 @@ def login_agents(sim: Simulator, count: int = 5, queue: str = "hotline", first: 
             talk_time=None,
             voice=rng.choice(AGENT_VOICES),
         )
-        sim.add_agent(interface, behaviour, queues=[queue], login=True)
+        queues = [queue, ENGLISH_QUEUE] if n % 5 == 0 else [queue]
+        sim.add_agent(interface, behaviour, queues=queues, login=True)
 
 
 def random_caller(sim: Simulator) -> Caller:
     rng = sim.rng
     return Caller(
         name="",
-        keys=rng.choice(["", "1", "2", "0"]),
+        keys=rng.choice(["", "", "", "9", "1", "0"]),  # 9: English, during the welcome
         key_delay=rng.uniform(0.5, 3.0),
         patience=rng.choice([None, None, rng.uniform(20, 120)]),
         talk_time=rng.uniform(15, 150),  # short enough that the demo shows ended calls soon

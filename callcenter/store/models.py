@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import callcenter.auth.models  # noqa: F401  units, users, audit log, login attempts
 import callcenter.calls.models  # noqa: F401  call log (one row per Linkedid)
+import callcenter.ivr.models  # noqa: F401  IVR announcements, ticket PINs, lookups
 import callcenter.knowledge.models  # noqa: F401  knowledge base articles and terms
 import callcenter.supervision.models  # noqa: F401  outbox, flags, daily runs
 import callcenter.tickets.models  # noqa: F401  tickets, assignments, timeline, counters

@@ -28,7 +28,7 @@ from callcenter.web.app import create_app
 from callcenter.web.request import API_PREFIX, PUBLIC_PATHS
 
 PACKAGE = Path(callcenter.__file__).parent
-PARTS = {"http": "setup_web", "listeners": "listeners", "agi": "SCRIPTS", "workers": "workers"}
+PARTS = {"http": "setup_web", "listeners": "listeners", "agi": "scripts", "workers": "workers"}
 """The shape's wired modules and what each must define."""
 SHARED_LAYERS = {"web", "store", "bus", "telephony", "simulator"}
 """Packages that are not features: the layers features are built on."""
