@@ -155,6 +155,83 @@ def tickets_recompute(config_path: Path | None) -> None:
     click.echo(f"recomputed {len(changed)} provisional deadline(s)")
 
 
+@main.group("report")
+def report_group() -> None:
+    """Reports: the monthly report (HTML and PDF)."""
+
+
+@report_group.command("monthly")
+@click.argument("month")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("var/reports"), show_default=True, help="Folder for the files.")
+@click.option("--live", is_flag=True, help="Compute from live data even if the month is frozen.")
+@config_option
+def report_monthly(month: str, out_dir: Path, live: bool, config_path: Path | None) -> None:
+    """Write the monthly report of MONTH (YYYY-MM) as HTML and PDF."""
+    import re
+
+    from callcenter.reports.context import ReportContext
+    from callcenter.reports.monthly import month_figures, write_report
+    from callcenter.store.engine import create_sessionmaker, engine_from_settings
+
+    if not re.fullmatch(r"(19|20|21)\d\d-(0[1-9]|1[0-2])", month):
+        _fail(f"month must be YYYY-MM, not {month!r}")
+    settings = _settings(config_path)
+    context = ReportContext.from_settings(settings)
+
+    async def run() -> tuple[Path, Path]:
+        engine = engine_from_settings(settings.database)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                result = await month_figures(session, context, month, live=live)
+        finally:
+            await engine.dispose()
+        return await asyncio.to_thread(write_report, result, context, out_dir)
+
+    with _database_errors(settings.database.effective_url()):
+        html_path, pdf_path = asyncio.run(run())
+    click.echo(f"wrote {html_path} and {pdf_path}")
+
+
+@main.group("recordings")
+def recordings_group() -> None:
+    """Recordings: reconciliation and the integrity sweep."""
+
+
+@recordings_group.command("reconcile")
+@config_option
+def recordings_reconcile(config_path: Path | None) -> None:
+    """List files without rows and rows without files; exit 1 if any."""
+    from callcenter.recordings.integrity import run_with_settings
+
+    settings = _settings(config_path)
+    with _database_errors(settings.database.effective_url()):
+        found = asyncio.run(run_with_settings(settings, "reconcile"))
+    for key in found.files_without_rows:
+        click.echo(f"file without row: {key}")
+    for recording_id in found.rows_without_files:
+        click.echo(f"row without file: recording {recording_id}")
+    for name in found.monitor_files_without_rows:
+        click.echo(f"monitor file without row: {name}")
+    total = (len(found.files_without_rows) + len(found.rows_without_files)
+             + len(found.monitor_files_without_rows))
+    click.echo(f"{total} problem(s)")
+    sys.exit(EXIT_FAILED if total else 0)
+
+
+@recordings_group.command("sweep")
+@config_option
+def recordings_sweep(config_path: Path | None) -> None:
+    """Re-hash every stored recording now; exit 1 if one changed or disappeared."""
+    from callcenter.recordings.integrity import run_with_settings
+
+    settings = _settings(config_path)
+    with _database_errors(settings.database.effective_url()):
+        report = asyncio.run(run_with_settings(settings, "sweep"))
+    click.echo(f"checked {report.checked}, changed {report.changed}, gone {report.gone}")
+    sys.exit(EXIT_FAILED if report.changed or report.gone else 0)
+
+
 @main.group("config")
 def config_group() -> None:
     """Configuration commands."""

@@ -72,13 +72,17 @@ def simulator_config(settings: Settings) -> Any:
 
 def attached_to(settings: Settings, sim: Any) -> Settings:
     """The service pointed at the running simulator: its AMI port, its CDR file for the
-    back-fill of calls made while the service was not listening, and its sounds folder, where
-    the IVR installs its prompts."""
+    back-fill of calls made while the service was not listening, its sounds folder, where
+    the IVR installs its prompts, and its monitor folder, where recordings are taken over."""
     ami = settings.ami.model_copy(update={"host": "127.0.0.1", "port": sim.ami_port})
     calls = settings.calls.model_copy(update={"cdr_csv": sim.cdr_csv_path,
                                               "cdr_timezone": "UTC"})
     ivr = settings.ivr.model_copy(update={"sounds_dir": sim.config.sounds_dir})
-    return settings.model_copy(update={"ami": ami, "calls": calls, "ivr": ivr})
+    recordings = settings.recordings.model_copy(update={
+        "monitor_dir": sim.config.recordings_dir,  # where its MixMonitor writes
+        "asterisk_monitor_dir": sim.config.monitor_dir})  # the path it reports
+    return settings.model_copy(update={"ami": ami, "calls": calls, "ivr": ivr,
+                                       "recordings": recordings})
 
 
 async def run_demo(settings: Settings, *, duration: float | None = None,

@@ -6,7 +6,7 @@ Order matters for the web: auth first (its middleware guards the other routes).
 
 from __future__ import annotations
 
-from callcenter import auth, calls, ivr, knowledge, supervision, tickets
+from callcenter import auth, calls, ivr, knowledge, recordings, reports, supervision, tickets
 from callcenter.feature import Feature
 
 FEATURES: tuple[Feature, ...] = (
@@ -16,4 +16,6 @@ FEATURES: tuple[Feature, ...] = (
     knowledge.FEATURE,
     calls.FEATURE,
     ivr.FEATURE,
+    reports.FEATURE,
+    recordings.FEATURE,
 )

@@ -27,6 +27,8 @@ from callcenter.auth.config import PUBLISHED_TOKEN_SECRETS, AuthConfig, with_loc
 from callcenter.auth.local_secret import LocalSecretError
 from callcenter.calls.config import CallsConfig
 from callcenter.ivr.config import IvrConfig
+from callcenter.recordings.config import RecordingsConfig
+from callcenter.reports.config import ReportsConfig
 from callcenter.simulator.config import SimulatorConfig
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.tickets.config import TicketsConfig
@@ -153,6 +155,8 @@ class Settings(Section):
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
     calls: CallsConfig = Field(default_factory=CallsConfig)
     ivr: IvrConfig = Field(default_factory=IvrConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 
     @property

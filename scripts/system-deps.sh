@@ -1,11 +1,16 @@
-# Sourced: install the Debian packages named in $DEBIAN_PACKAGES that are missing.
-# Each entry is "command:package"; apt-get runs only when a command is absent.
+# Sourced: install the Debian packages named in the arguments that are missing.
+# Each entry is "command:package" or "/path/of/a/file:package"; apt-get runs only when a
+# command (or file) is absent.
 
 apt_install_missing() {
   local missing=() entry cmd pkg
   for entry in "$@"; do
     cmd="${entry%%:*}"; pkg="${entry#*:}"
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    if [ "${cmd#/}" != "$cmd" ]; then
+      [ -e "$cmd" ] || missing+=("$pkg")
+    else
+      command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    fi
   done
   if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
   local sudo=""

@@ -12,7 +12,8 @@ export CALLCENTER_SHARED="${CALLCENTER_SHARED:-$(cd "$REPO/.." && pwd)/shared}"
 # shellcheck source=scripts/system-deps.sh
 . scripts/system-deps.sh
 apt_install_missing \
-  pg_ctlcluster:postgresql redis-server:redis-server espeak-ng:espeak-ng
+  pg_ctlcluster:postgresql redis-server:redis-server espeak-ng:espeak-ng chromium:chromium \
+  /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk pdftotext:poppler-utils
 
 as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 

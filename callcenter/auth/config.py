@@ -48,11 +48,13 @@ class MaskingRule(BaseModel):
 
 
 def default_masking_rules() -> list[MaskingRule]:
-    """Agents and supervisors need the caller; a unit sees the phone only to contact them."""
+    """Agents and supervisors need the caller. A unit contacting the citizen sees the name
+    (to greet them), never the number: its call-back is dialled by the service
+    (click-to-call), so the number stays with the hotline."""
     return [
         MaskingRule(role=Role.AGENT, fields=["name", "phone", "address"]),
         MaskingRule(role=Role.SUPERVISOR, fields=["name", "phone", "address"]),
-        MaskingRule(role=Role.UNIT_HANDLER, fields=["name", "phone"], needs=["contact"],
+        MaskingRule(role=Role.UNIT_HANDLER, fields=["name"], needs=["contact"],
                     own_unit_only=True),
     ]
 

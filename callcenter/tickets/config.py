@@ -52,6 +52,19 @@ class FirstContactDeadline(BaseModel):
     days: int = Field(default=1, ge=0, le=10)
 
 
+class ClosingRule(BaseModel):
+    """No fake closures: a unit's final reply on an order of these types needs a contact
+    record (a click-to-call the citizen answered) of at least ``min_talk_seconds``, or a
+    supervisor's written override. Anonymous orders and callers who asked not to be
+    contacted are exempt (and marked so on the reply)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_required_types: list[TicketType] = Field(default_factory=lambda: [
+        TicketType.HELP, TicketType.COMPLAINT, TicketType.REPORT])
+    min_talk_seconds: float = Field(default=10.0, ge=0, le=3600)
+
+
 class TicketsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -73,6 +86,7 @@ class TicketsConfig(BaseModel):
     # Ticket numbers reserved per round trip to the daily counter (see service.next_number).
     number_block: int = Field(default=20, ge=1, le=1000)
     supervision: SupervisionConfig = SupervisionConfig()
+    closing: ClosingRule = ClosingRule()
 
     @model_validator(mode="after")
     def _one_due_soon_horizon(self) -> TicketsConfig:

@@ -24,6 +24,7 @@ from callcenter.tickets.schemas import (
     AssignmentOut,
     CallerOut,
     ContactIn,
+    ContactOverrideIn,
     DirectAnswerIn,
     DispatchIn,
     DraftIn,
@@ -381,6 +382,16 @@ async def return_order(request: web.Request, principal: Principal, body: ReasonI
 async def contact(request: web.Request, principal: Principal, body: ContactIn) -> TicketOut:
     ticket = await _service(request).record_contact(principal, path_int(request, "ticket_id"),
                                                     body)
+    return _done(request, principal, ticket)
+
+
+@api.route("POST", ONE + "/contact-override",
+           summary="Let the unit reply without a contact record (a supervisor, with a reason)",
+           roles=OFFICE, body=ContactOverrideIn, response=TicketOut)
+async def contact_override(request: web.Request, principal: Principal, body: ContactOverrideIn
+                           ) -> TicketOut:
+    ticket = await _service(request).contact_override(
+        principal, path_int(request, "ticket_id"), body)
     return _done(request, principal, ticket)
 
 

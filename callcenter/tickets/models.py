@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -183,6 +184,8 @@ class Ticket(Base):
     caller_phone: Mapped[str | None] = mapped_column(String(32))
     caller_address: Mapped[str | None] = mapped_column(String(300))
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the caller asked not to be contacted (不需回复): exempt from the closing rule
+    no_contact: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     requester_kind: Mapped[str] = mapped_column(String(20), default=RequesterKind.INDIVIDUAL)
     company_name: Mapped[str | None] = mapped_column(String(200))
     public: Mapped[bool] = mapped_column(Boolean, default=False)

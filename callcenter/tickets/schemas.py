@@ -54,6 +54,7 @@ class DraftIn(_In):
     channel: Channel = Channel.PHONE
     caller: CallerIn = CallerIn()
     anonymous: bool = False
+    no_contact: bool = False  # the caller asked not to be contacted
     requester_kind: RequesterKind = RequesterKind.INDIVIDUAL
     company_name: str | None = Field(default=None, max_length=200)
     public: bool = False
@@ -75,6 +76,7 @@ class DraftPatch(_In):
     channel: Channel | None = None
     caller: CallerIn | None = None
     anonymous: bool | None = None
+    no_contact: bool | None = None
     requester_kind: RequesterKind | None = None
     company_name: str | None = Field(default=None, max_length=200)
     public: bool | None = None
@@ -151,6 +153,13 @@ class ContactIn(_In):
     call: CallLinkIn | None = None
     note: str | None = Field(default=None, max_length=2000)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+
+
+class ContactOverrideIn(_In):
+    """A supervisor lets the unit reply without a qualifying contact record; the written
+    reason is kept in the timeline."""
+
+    reason: str = Field(min_length=5, max_length=2000)
 
 
 class ReplyIn(_In):
@@ -328,6 +337,7 @@ class TicketOut(BaseModel):
     plan_on_time: bool | None = None
     review_conclusion: str | None = None
     review_reason: str | None = None
+    no_contact: bool = False
     assignments: list[AssignmentOut] = []
     extensions: list[ExtensionOut] = []
     calls: list[dict[str, Any]] = []

@@ -22,6 +22,7 @@ from callcenter.auth.models import Unit, User
 from callcenter.auth.principal import Principal, Role
 from callcenter.clock import Clock
 from callcenter.knowledge.models import KnowledgeArticle
+from callcenter.recordings.models import ContactAttempt
 from callcenter.tickets import lifecycle
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.config import Taxonomy, TicketsConfig
@@ -30,6 +31,7 @@ from callcenter.tickets.errors import (
     ConcurrentUpdate,
     IllegalTransition,
     InvalidInput,
+    NotAllowed,
     RuleViolation,
     TicketNotFound,
 )
@@ -63,6 +65,7 @@ from callcenter.tickets.numbering import TicketNumbers
 from callcenter.tickets.schemas import (
     CallLinkIn,
     ContactIn,
+    ContactOverrideIn,
     DirectAnswerIn,
     DispatchIn,
     DraftIn,
@@ -85,7 +88,9 @@ from callcenter.tickets.terms import ticket_text
 log = logging.getLogger(__name__)
 
 S = TicketStatus
-DRAFT_FIELDS = ("channel", "anonymous", "requester_kind", "company_name", "public",
+CONTACT_OVERRIDE = "contact_override"
+"""Timeline action of a supervisor's override of the closing rule (with its reason)."""
+DRAFT_FIELDS = ("channel", "anonymous", "no_contact", "requester_kind", "company_name", "public",
                 "ticket_type", "topic", "title", "content", "location", "external_number",
                 "order_level", "complained_party", "urgency")
 # Orders handed over by another platform carry that platform's order number.
@@ -563,7 +568,7 @@ class TicketService:
 
     def _check_evidence(self, ticket: Ticket, data: ReplyIn) -> None:
         """No fake closures: a reply shows how the citizen was contacted (seed 001)."""
-        if ticket.anonymous or data.kind == "plan":
+        if ticket.anonymous or ticket.no_contact or data.kind == "plan":
             return
         if ticket.first_contact_at is None and not data.call and not data.attachments:
             raise InvalidInput("a reply needs proof of contact: a call record or attachments",
@@ -618,6 +623,7 @@ class TicketService:
                    if a.role == AssignmentRole.ASSISTING and a.state != AssignmentState.REPLIED]
         if waiting:
             raise RuleViolation(f"assisting units have not replied yet: {waiting}")
+        contact = await self._closing_contact(session, ticket)
         assignment.state, assignment.replied_at = AssignmentState.REPLIED, now
         assignment.reply = data.content
         ticket.replied_at = now
@@ -626,7 +632,49 @@ class TicketService:
         self._move(session, loaded, principal, Action.REPLY, now, unit_id=assignment.unit_id,
                    attachments=data.attachments,
                    data={"content": data.content, "role": AssignmentRole.LEAD,
-                         "on_time": on_time})
+                         "on_time": on_time, "contact": contact})
+
+    async def _closing_contact(self, session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+        """The closing rule (no fake closures): which contact lets this order be replied to,
+        or ``RuleViolation``. Exempt orders are marked, never silently passed."""
+        rule = self.config.closing
+        if ticket.ticket_type not in rule.contact_required_types:
+            return {"rule": "not_required"}
+        if ticket.anonymous:
+            return {"rule": "exempt", "why": "anonymous"}
+        if ticket.no_contact:
+            return {"rule": "exempt", "why": "caller_asked_not_to_be_contacted"}
+        record = await session.scalar(select(ContactAttempt.id).where(
+            ContactAttempt.ticket_id == ticket.id, ContactAttempt.outcome == "answered",
+            ContactAttempt.talk_seconds >= rule.min_talk_seconds)
+            .order_by(ContactAttempt.id).limit(1))
+        if record is not None:
+            return {"rule": "contact_record", "contact_call_id": record}
+        override = await session.scalar(select(TicketEvent.id).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.action == CONTACT_OVERRIDE)
+            .order_by(TicketEvent.id.desc()).limit(1))
+        if override is not None:
+            return {"rule": "override", "event_id": override}
+        raise RuleViolation(
+            f"a reply needs a contact record: a call the citizen answered for at least "
+            f"{rule.min_talk_seconds:g} s (or a supervisor's override with a reason)")
+
+    async def contact_override(self, principal: Principal, ticket_id: int,
+                               data: ContactOverrideIn) -> Ticket:
+        """A supervisor lets the unit reply without a qualifying contact record; the reason
+        stays in the timeline."""
+        if principal.role not in lifecycle.OFFICE:
+            raise NotAllowed(f"role {principal.role} may not override the closing rule")
+        async with self._tx() as session:
+            ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+            if ticket is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            if ticket.status not in OPEN_AT_UNIT:
+                raise IllegalTransition(CONTACT_OVERRIDE, ticket.status)
+            self._event(session, ticket, principal, CONTACT_OVERRIDE, ticket.status,
+                        ticket.status, self._now(), reason=data.reason,
+                        unit_id=ticket.lead_unit_id)
+        return ticket
 
     # --- extensions ----------------------------------------------------------------------
 

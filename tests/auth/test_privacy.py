@@ -54,7 +54,7 @@ HANDLER_8 = Principal(5, "h8", Role.UNIT_HANDLER, 8)
     (SUPERVISOR, "view", ["name", "phone", "address"]),
     (ADMIN, "view", []),  # administrators manage accounts, not citizens
     (HANDLER_7, "view", []),  # the unit reads the matter, not the person
-    (HANDLER_7, "contact", ["name", "phone"]),  # its own order, to call the citizen back
+    (HANDLER_7, "contact", ["name"]),  # its own order: the name to greet; click-to-call dials
     (HANDLER_8, "contact", []),  # not its order: the party complained about may be unit 8
 ])
 def test_policy_by_role_need_and_unit(principal, need, unmasked):

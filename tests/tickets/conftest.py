@@ -25,7 +25,7 @@ from callcenter.auth.principal import Principal, Role
 from callcenter.auth.testing import bare_app, bearer, make_unit, test_auth_config, token_for
 from callcenter.auth.users import principal_for
 from callcenter.clock import FrozenClock
-from callcenter.tickets.config import TicketsConfig
+from callcenter.tickets.config import ClosingRule, TicketsConfig
 from callcenter.tickets.http import TICKETS
 from callcenter.tickets.http import setup_web as setup_tickets
 from callcenter.tickets.service import TicketService
@@ -123,8 +123,12 @@ async def quick_user(sessionmaker: async_sessionmaker[AsyncSession], clock: Froz
 
 @pytest.fixture
 def tickets_config() -> TicketsConfig:
-    """The tickets settings of the test app; a module may override this fixture."""
-    return TicketsConfig()
+    """The tickets settings of the test app; a module may override this fixture.
+
+    These tests reply without a click-to-call (they are about the lifecycle, deadlines and
+    access): the closing rule is off here and tested in tests/recordings/test_closing_rule.py.
+    """
+    return TicketsConfig(closing=ClosingRule(contact_required_types=[]))
 
 
 @pytest.fixture

@@ -93,9 +93,11 @@ async def test_caller_data_is_masked_in_lists_and_for_units(hotline: Hotline) ->
     assert seen["caller"] == {"name": "张**", "phone": "138****5678",
                               "address": "乌鲁木齐市天山区****", "anonymous": False,
                               "masked": True}
-    # To call the citizen back the unit may see the phone and name, and it is audited.
+    # To call the citizen back the unit sees the name (audited), never the number: the
+    # service dials it (click-to-call).
     contact = await h.call(h.handler_a, "GET", f"/tickets/{tid}", expect=200, need="contact")
-    assert contact["caller"]["phone"] == "13812345678"
+    assert contact["caller"]["name"] == "张三丰"
+    assert contact["caller"]["phone"] == "138****5678"
     assert contact["caller"]["address"] == "乌鲁木齐市天山区****"
     action_response = await h.call(h.handler_a, "POST", f"/tickets/{tid}/accept", expect=200)
     assert action_response["caller"]["phone"] == "138****5678"
@@ -103,7 +105,7 @@ async def test_caller_data_is_masked_in_lists_and_for_units(hotline: Hotline) ->
         rows = (await session.scalars(select(AuditLog).where(
             AuditLog.object_type == "ticket"))).all()
     assert [(r.user_id, r.action, r.object_id, sorted(r.fields)) for r in rows] == [
-        (h.handler_a.principal.user_id, "ticket.contact", str(tid), ["name", "phone"])]
+        (h.handler_a.principal.user_id, "ticket.contact", str(tid), ["name"])]
 
 
 async def test_anonymous_callers_are_withheld_from_units(hotline: Hotline) -> None:

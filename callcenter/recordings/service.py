@@ -1,0 +1,273 @@
+"""Finalising a recording: take the file over from Asterisk's monitor folder, hash it, read
+its duration, file it in the store, write the row, and only then announce it.
+
+A file missing or empty after the call, or a store that refuses it, never drops the
+recording: the row says so (``missing`` / ``failed``), the order's timeline is flagged once,
+an alert goes on the bus, and the attempt is retried (``retry_delays``) until it succeeds or
+is declared ``lost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import wave
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.calls.models import CallLog
+from callcenter.clock import Clock
+from callcenter.recordings.config import RecordingsConfig
+from callcenter.recordings.errors import RecordingNotFound
+from callcenter.recordings.models import (
+    RETRYING,
+    ContactAttempt,
+    Recording,
+    RecordingAttachment,
+)
+from callcenter.recordings.store import AlreadyStored, RecordingStore, StoreError, key_for
+from callcenter.tickets.models import TicketCall, TicketEvent
+
+log = logging.getLogger(__name__)
+
+STORED_TOPIC = "recording.stored"
+ALERT_TOPIC = "recording.alert"
+
+
+@dataclass(frozen=True)
+class WavFacts:
+    duration: float | None
+    channels: int | None
+
+
+def wav_facts(path: Path) -> WavFacts:
+    """Duration and channels from the WAV header (None for a file that is not PCM WAV)."""
+    try:
+        with wave.open(str(path), "rb") as audio:
+            rate = audio.getframerate()
+            return WavFacts(round(audio.getnframes() / rate, 3) if rate else None,
+                            audio.getnchannels())
+    except (wave.Error, EOFError, OSError):
+        return WavFacts(None, None)
+
+
+class RecordingService:
+    """Take-over, attachment and alerts; used by the listener, the workers and the CLI."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock,
+                 config: RecordingsConfig, store: RecordingStore, bus: Any = None) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.config = config
+        self.store = store
+        self.bus = bus
+
+    # --- the file Asterisk wrote ----------------------------------------------------------
+
+    def local_path(self, source: str) -> Path:
+        """Asterisk's file name as this host sees it (the shared monitor folder)."""
+        prefix = self.config.asterisk_monitor_dir.rstrip("/") + "/"
+        name = source[len(prefix):] if source.startswith(prefix) else Path(source).name
+        return self.config.monitor_dir / name
+
+    async def call_ended(self, *, pbx: str, linkedid: str, uniqueid: str, source: str,
+                         ended_at: datetime) -> Recording:
+        """The recorded channel hung up: write the row first (the call is never lost from
+        view), then try to take the file over."""
+        async with self.sessionmaker() as session, session.begin():
+            row = await session.scalar(select(Recording).where(
+                Recording.pbx == pbx, Recording.uniqueid == uniqueid))
+            if row is None:
+                row = Recording(pbx=pbx, linkedid=linkedid, uniqueid=uniqueid, source=source,
+                                status="pending", attempts=0, ended_at=ended_at)
+                session.add(row)
+                await session.flush()
+            recording_id = row.id
+        return await self.attempt(recording_id)
+
+    async def attempt(self, recording_id: int) -> Recording:
+        """One attempt to take the file over; a no-op for a recording already settled."""
+        async with self.sessionmaker() as session:
+            row = await session.get(Recording, recording_id)
+        if row is None:
+            raise RecordingNotFound(f"no recording {recording_id}")
+        if row.status not in RETRYING:
+            return row
+        problem, stored, facts = await self._take_over(row)
+        now = self.clock.now()
+        announce: tuple[str, dict[str, Any]] | None = None
+        async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+            row = await session.get(Recording, recording_id, with_for_update=True)
+            assert row is not None
+            if row.status not in RETRYING:
+                return row
+            row.attempts += 1
+            if problem is None:
+                assert stored is not None
+                row.status, row.store_key, row.sha256 = "stored", stored.key, stored.sha256
+                row.size_bytes, row.stored_at, row.checked_at = stored.size, now, now
+                row.duration_seconds, row.channels = facts.duration, facts.channels
+                row.last_error, row.next_attempt_at = None, None
+                await self._attach(session, row, now)
+                announce = (STORED_TOPIC, self._payload(row))
+            else:
+                status, reason = problem
+                delays = self.config.retry_delays
+                if row.attempts > len(delays):
+                    row.status, row.next_attempt_at = "lost", None
+                else:
+                    row.status = status
+                    row.next_attempt_at = now + timedelta(seconds=delays[row.attempts - 1])
+                row.last_error = reason
+                # the first attempt may race Asterisk closing the file: flag from the second
+                if row.attempts == 2 or row.status == "lost":
+                    await self._flag_tickets(session, row, now)
+                announce = (ALERT_TOPIC, {**self._payload(row), "error": reason})
+        await self._announce(*announce)
+        return row
+
+    async def _take_over(self, row: Recording) -> tuple[tuple[str, str] | None, Any, WavFacts]:
+        """Copy the file into the store: (problem, stored, facts); ``problem`` is
+        ``(status, reason)`` when it cannot be done now."""
+        none = WavFacts(None, None)
+        monitor = self.config.monitor_dir
+        if not monitor.is_dir():
+            return ("failed", f"cannot reach Asterisk's monitor folder {monitor}"), None, none
+        local = self.local_path(row.source)
+        try:
+            size = local.stat().st_size
+        except FileNotFoundError:
+            return ("missing", f"{local.name} is missing from the monitor folder"), None, none
+        except OSError as exc:
+            return ("failed", f"cannot read {local.name}: {exc.strerror}"), None, none
+        if size == 0:
+            return ("missing", f"{local.name} is empty"), None, none
+        key = key_for(row.id, row.ended_at)
+        try:
+            stored = await asyncio.to_thread(self.store.put, key, local)
+        except AlreadyStored:  # an earlier attempt stored it, then could not write the row
+            stored = await asyncio.to_thread(self.store.digest, key)
+        except StoreError as exc:
+            return ("failed", str(exc)), None, none
+        facts = await asyncio.to_thread(wav_facts, self.store.path(key))
+        return None, stored, facts
+
+    # --- attachment -----------------------------------------------------------------------
+
+    async def attach_pending(self) -> int:
+        """Attach stored recordings to orders linked to their call after they were stored
+        (an order registered after the hang-up). Returns how many were attached."""
+        async with self.sessionmaker() as session, session.begin():
+            rows = (await session.scalars(
+                select(Recording).join(TicketCall, TicketCall.linkedid == Recording.linkedid)
+                .outerjoin(RecordingAttachment, (RecordingAttachment.recording_id == Recording.id)
+                           & (RecordingAttachment.ticket_id == TicketCall.ticket_id))
+                .where(Recording.status == "stored", RecordingAttachment.id.is_(None))
+                .distinct())).all()
+            count = 0
+            for row in rows:
+                count += await self._attach(session, row, self.clock.now())
+        return count
+
+    async def _attach(self, session: AsyncSession, row: Recording, now: datetime) -> int:
+        """Link the recording to every order its call is linked to, with a timeline entry
+        (who, when, duration, outcome), once per order."""
+        links = (await session.scalars(select(TicketCall).where(
+            TicketCall.linkedid == row.linkedid))).all()
+        if not links:
+            return 0
+        done = set((await session.scalars(select(RecordingAttachment.ticket_id).where(
+            RecordingAttachment.recording_id == row.id))).all())
+        call = await session.scalar(select(CallLog).where(
+            CallLog.pbx == row.pbx, CallLog.linkedid == row.linkedid))
+        attempt = await session.scalar(select(ContactAttempt).where(
+            ContactAttempt.pbx == row.pbx, ContactAttempt.linkedid == row.linkedid))
+        count = 0
+        for link in links:
+            if link.ticket_id in done:
+                continue
+            if link.recording_ref is None:
+                link.recording_ref = row.store_key
+            session.add(RecordingAttachment(recording_id=row.id, ticket_id=link.ticket_id,
+                                            purpose=link.purpose, attached_at=now))
+            session.add(TicketEvent(
+                ticket_id=link.ticket_id, at=now,
+                actor_id=attempt.user_id if attempt else None, actor_role=None,
+                action="recording", unit_id=attempt.unit_id if attempt else None,
+                data=self._timeline_data(row, link.purpose, call, attempt), attachments=[]))
+            count += 1
+        if count:
+            log.info("recordings.attached recording=%s tickets=%d", row.id, count)
+        return count
+
+    @staticmethod
+    def _timeline_data(row: Recording, purpose: str, call: CallLog | None,
+                       attempt: ContactAttempt | None) -> dict[str, Any]:
+        data: dict[str, Any] = {"recording_id": row.id, "purpose": purpose,
+                                "duration_seconds": row.duration_seconds,
+                                "recorded_at": row.ended_at.isoformat()}
+        if attempt is not None:
+            data.update(outcome=attempt.outcome, talk_seconds=attempt.talk_seconds,
+                        by_user_id=attempt.user_id)
+        elif call is not None:
+            data.update(outcome=call.disposition, talk_seconds=call.talk_seconds,
+                        agent=call.agent_name)
+        return data
+
+    async def _flag_tickets(self, session: AsyncSession, row: Recording, now: datetime
+                            ) -> None:
+        """The orders of this call show that their recording is missing (once, and again
+        when it is declared lost)."""
+        links = (await session.scalars(select(TicketCall).where(
+            TicketCall.linkedid == row.linkedid))).all()
+        for link in links:
+            session.add(TicketEvent(
+                ticket_id=link.ticket_id, at=now, actor_id=None, actor_role=None,
+                action="recording_problem", unit_id=None, attachments=[],
+                data={"recording_id": row.id, "status": row.status, "error": row.last_error,
+                      "purpose": link.purpose}))
+        log.warning("recordings.problem recording=%s linkedid=%s status=%s error=%s",
+                    row.id, row.linkedid, row.status, row.last_error)
+
+    # --- announcing -----------------------------------------------------------------------
+
+    @staticmethod
+    def _payload(row: Recording) -> dict[str, Any]:
+        return {"recording_id": row.id, "pbx": row.pbx, "linkedid": row.linkedid,
+                "status": row.status, "sha256": row.sha256,
+                "duration_seconds": row.duration_seconds, "size_bytes": row.size_bytes}
+
+    async def _announce(self, topic: str, payload: dict[str, Any]) -> None:
+        if self.bus is None:
+            return
+        try:
+            await self.bus.publish(topic, payload)
+        except Exception as exc:  # noqa: BLE001 - the row is durable; the event is live only
+            log.warning("recordings.announce_failed topic=%s error=%r", topic, exc)
+
+    async def due_retries(self, now: datetime) -> list[int]:
+        """Recordings whose next attempt is due (also those a restart left pending)."""
+        async with self.sessionmaker() as session:
+            return list((await session.scalars(select(Recording.id).where(
+                Recording.status.in_(RETRYING),
+                (Recording.next_attempt_at.is_(None)) | (Recording.next_attempt_at <= now))
+                .order_by(Recording.id))).all())
+
+
+def build(runtime: Any) -> tuple[RecordingService, Any]:
+    """The service and the contact calls of one process, from its ``Runtime``."""
+    from callcenter.recordings.contact import ContactCalls
+    from callcenter.recordings.store import LocalStore
+
+    settings = runtime.settings
+    config: RecordingsConfig = settings.recordings
+    service = RecordingService(runtime.sessionmaker, runtime.clock, config,
+                               LocalStore(config.store_dir), runtime.bus)
+    contacts = ContactCalls(runtime.sessionmaker, runtime.clock, config.click_to_call,
+                            settings.ami.pbx, runtime.bus)
+    return service, contacts
