@@ -159,6 +159,14 @@ def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int) -
         f"  call log    table call_log in {settings.database.url}",
         f"  simulator   AMI on 127.0.0.1:{ami_port} "
         f"(user {settings.ami.username}); FastAGI served on port {settings.agi.port}",
+        f"  IVR         flow {settings.ivr.flows_dir}/{settings.ivr.flow}.toml "
+        f"(key 9: English); announcements: PUT {web}/api/v1/ivr/announcements/holiday",
+        f"  tickets     {web}/api/v1/tickets · timeline, dispatch, revisit ... "
+        f"(documented in {web}/api/v1/openapi.json)",
+        f"  recordings  taken over into {settings.recordings.store_dir} as calls end; "
+        f"{web}/api/v1/tickets/{{id}}/recordings",
+        f"  reports     {web}/api/v1/reports/figures?start=...&end=... · "
+        "`callcenter report monthly YYYY-MM` (HTML + PDF)",
     ]
     admin = settings.auth.initial_admin_username
     if service.generated_admin_password:

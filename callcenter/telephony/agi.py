@@ -329,6 +329,9 @@ class AgiServer(Application):
         self._sessions.add(task)
         try:
             await self.handler(reader, writer)
+        except asyncio.CancelledError:  # stop() ended the session: the server is going away
+            log.info("agi.session_stopped peer=%r", writer.get_extra_info("peername"))
+            writer.close()
         finally:
             self._sessions.discard(task)
 
