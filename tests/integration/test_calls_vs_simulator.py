@@ -394,8 +394,9 @@ async def test_calls_made_while_ami_was_down_are_backfilled_from_the_cdr_file(
 
 async def test_two_servers_share_one_database_and_keep_their_own_calls(
         rig: Rig, tmp_path: Path) -> None:
-    """Two simulated Asterisks started together number their calls alike: the same Linkedid
-    on two servers is two calls, and neither tracker closes the other's."""
+    """Two simulated Asterisks share one database: each row carries its server, and neither
+    tracker closes the other's calls. (Servers started in the same second number their
+    calls alike; that a reused Linkedid stays two rows is pinned in tests/calls/test_truth.)"""
     other = await build_rig(rig.sessionmaker, tmp_path / "b", pbx="sim-b")
     try:
         for each in (rig, other):
@@ -415,7 +416,6 @@ async def test_two_servers_share_one_database_and_keep_their_own_calls(
             rows = list((await session.execute(select(CallLog))).scalars())
         by_server = {(row.pbx, row.linkedid): row for row in rows}
         assert len(rows) == 4
-        assert {c.linkedid for c in mine} == {c.linkedid for c in theirs}  # the same ids
         assert {lid for pbx, lid in by_server if pbx == PBX} == {c.linkedid for c in mine}
         assert {lid for pbx, lid in by_server if pbx == "sim-b"} == \
             {c.linkedid for c in theirs}
