@@ -11,7 +11,7 @@ Usage: ``python bench/recordings_bench.py [--count 1000] [--seconds 180] [--db s
    row, copy into the store with SHA-256, WAV duration, row update, attachment), one after
    the other: throughput and p50/p99 per recording.
 4. Runs the integrity sweep (``Integrity.sweep``: re-hash every stored file, one row update
-   each) and ``sha256sum`` over the same files: seconds per GB and their ratio.
+   per 500 files) and ``sha256sum`` over the same files: seconds per GB and their ratio.
 5. Prints a Markdown table to paste into ``bench/RESULTS.md`` and removes its files.
 """
 

@@ -200,7 +200,8 @@ async def main(args: argparse.Namespace) -> None:
     office = figures["office"]
     lines = [
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.processor() or platform.machine()},"
-        f" 2 cores shared (load average {os.getloadavg()[0]:.1f} at the end); Python "
+        f" {os.cpu_count()} cores, shared (load average {os.getloadavg()[0]:.1f} at the end);"
+        " Python "
         f"{platform.python_version()}; PostgreSQL on 127.0.0.1. The first of the runs "
         "imports matplotlib and WeasyPrint (cold start).",
         f"{args.tickets:,} tickets and {args.calls:,} calls over 12 months (generated in SQL "

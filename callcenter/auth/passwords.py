@@ -73,12 +73,6 @@ def hash_password(password: str, *, username: str | None = None,
     return _hasher.hash(password)
 
 
-def check_strength(password: str, username: str | None = None,
-                   policy: PasswordPolicy = DEFAULT_POLICY) -> None:
-    """Raise ``WeakPasswordError`` when ``password`` breaks ``policy``."""
-    policy.check(password, username)
-
-
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; a None hash still spends the time of one check."""
     try:

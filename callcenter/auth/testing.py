@@ -19,6 +19,7 @@ from callcenter.auth.principal import Principal, Role
 from callcenter.auth.tokens import issue_token
 from callcenter.auth.users import create_unit, create_user, principal_for
 from callcenter.clock import Clock
+from callcenter.web.errors import errors_middleware
 from callcenter.web.keys import BUS, CLOCK, SESSIONMAKER
 
 TEST_PASSWORD = "correct horse battery staple"
@@ -83,7 +84,7 @@ def bare_app(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, *,
     """A plain Application with the shared keys and auth wired (no app factory needed)."""
     from callcenter.auth.http import setup_web
 
-    app = web.Application()
+    app = web.Application(middlewares=[errors_middleware])
     app[SESSIONMAKER] = sessionmaker
     app[CLOCK] = clock
     if bus is not None:

@@ -17,7 +17,6 @@ from callcenter.calls.config import CallsConfig
 UNKNOWN_NUMBERS = ("", "<unknown>", "unknown")
 BUSY_CAUSES = frozenset({17})
 FAILED_CAUSES = frozenset({1, 3, 20, 21, 22, 27, 34, 38, 41, 42, 44, 58})
-EXPLICIT_DIRECTIONS = ("inbound", "outbound", "internal")
 CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]+(;[12])?$")
 
 

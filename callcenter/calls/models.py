@@ -24,7 +24,6 @@ QUEUE_OUTCOMES = ("answered", "abandoned", "timeout", "joinempty", "leaveempty",
 ATTEMPT_OUTCOMES = ("ringing", "answered", "missed", "canceled")
 """``missed``: the agent let it ring until the member timeout (``AgentRingNoAnswer``);
 ``canceled``: the ringing stopped because someone else answered or the caller left."""
-BACKFILLED = "backfilled"
 
 
 class CallLog(Base):

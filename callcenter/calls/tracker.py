@@ -36,14 +36,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calls.call import (
-    EXPLICIT_DIRECTIONS,
     UNKNOWN_NUMBERS,
     Attempt,
     Call,
     channel_base,
 )
 from callcenter.calls.config import CallsConfig
-from callcenter.calls.models import CallAgentAttempt, CallLog
+from callcenter.calls.models import DIRECTIONS, CallAgentAttempt, CallLog
 from callcenter.calls.writer import CallLogWriter
 from callcenter.clock import Clock
 from callcenter.telephony import events as ev
@@ -61,15 +60,11 @@ class CallTracker:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, *,
                  pbx: str = "default", flush_interval: float = 0.5,
-                 extension_max_digits: int | None = None,
                  config: CallsConfig | None = None) -> None:
         self._clock = clock
         self._sessionmaker = sessionmaker
         self._pbx = pbx
-        config = config or CallsConfig()
-        if extension_max_digits is not None:
-            config = config.model_copy(update={"extension_max_digits": extension_max_digits})
-        self._config = config
+        self._config = config or CallsConfig()
         self._writer = CallLogWriter(sessionmaker, flush_interval=flush_interval)
         self._attempt_writer = CallLogWriter(
             sessionmaker, flush_interval=flush_interval, table=CallAgentAttempt.__table__,
@@ -271,7 +266,7 @@ class CallTracker:
         if call is None:
             return
         if event.name in ("CC_DIRECTION", "CALL_DIRECTION"):
-            if event.value.lower() in EXPLICIT_DIRECTIONS:
+            if event.value.lower() in DIRECTIONS:
                 call.direction_hint = event.value.lower()
         elif event.name == "MIXMONITOR_FILENAME":
             call.recording_file = event.value

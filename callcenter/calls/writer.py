@@ -27,7 +27,7 @@ from callcenter.calls.models import CallLog
 
 log = logging.getLogger(__name__)
 
-KEEP_FIRST = ("started_at", "answered_at", "called_at")
+KEEP_FIRST = ("started_at", "answered_at")
 """Columns whose stored value wins: a resync after a restart only estimates them."""
 KEEP_KNOWN = ("caller_number", "called_number", "queue", "agent_name", "agent_interface",
               "ivr_path", "recording_file", "hangup_cause", "queue_outcome", "transfer_type",

@@ -13,8 +13,6 @@ from callcenter.ivr.config import IvrConfig
 from callcenter.ivr.flow import Flow, FlowError, load_flow
 from callcenter.ivr.prompts import BuildReport, PromptCatalog, PromptKey, PromptLibrary
 from callcenter.ivr.service import IvrService
-from callcenter.tickets.calendar import WorkingCalendar
-from callcenter.tickets.config import load_taxonomy
 from callcenter.tickets.service import TicketService
 
 if TYPE_CHECKING:
@@ -78,10 +76,7 @@ class IvrApp:
 def build_ivr(runtime: Runtime) -> IvrApp:
     """The IVR of this process from its settings (flows loaded and checked)."""
     settings = runtime.settings
-    tickets_config = settings.tickets
-    calendar = WorkingCalendar(tickets_config.timezone, tickets_config.calendar_dir)
-    tickets = TicketService(runtime.sessionmaker, runtime.clock, tickets_config,
-                            load_taxonomy(tickets_config.taxonomy_path), calendar)
-    service = IvrService(runtime.sessionmaker, runtime.clock, settings.ivr, calendar,
+    tickets = TicketService.from_config(runtime.sessionmaker, runtime.clock, settings.tickets)
+    service = IvrService(runtime.sessionmaker, runtime.clock, settings.ivr, tickets.calendar,
                          tickets, runtime.bus)
     return IvrApp.load(settings.ivr, service, runtime.clock)

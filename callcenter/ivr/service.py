@@ -128,7 +128,7 @@ class IvrService:
     def is_public_holiday(self, at: datetime) -> bool:
         """A weekday the working-day calendar gives off (国庆, 春节...): the holiday
         announcement plays then without anyone switching it on (``holidays_from_calendar``)."""
-        day = at.astimezone(self.calendar.zone).date()
+        day = self.calendar.local_date(at)
         return self.config.holidays_from_calendar and day.weekday() < 5 and \
             not self.calendar.is_workday(day)
 

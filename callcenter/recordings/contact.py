@@ -7,7 +7,7 @@ attempt's id and outcome: the number stays between the database and Asterisk.
 
 ``OriginateResponse`` reports only the handler's leg; the citizen's outcome is the second
 ``DialEnd`` (the one dialled from the handler's channel), its talk time runs from that
-``DialEnd: ANSWER`` to the hang-up (``ContactTracker`` in ``listeners.py``).
+``DialEnd: ANSWER`` to the hang-up (``RecordingListener`` in ``listeners.py``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from callcenter.auth.principal import Principal, Role
-from callcenter.errors import DomainError
 from callcenter.recordings.access import check_listener
 from callcenter.recordings.config import RecordingsConfig
 from callcenter.recordings.contact import ContactCalls
@@ -175,11 +174,8 @@ async def get_audio(request: web.Request) -> web.StreamResponse:
     """
     principal = require_role(request)
     download = request.query.get("download") in ("1", "true")
-    try:
-        recording = await _allowed(request, principal,
-                                   "recording.download" if download else "recording.play")
-    except DomainError as exc:
-        raise error_response(exc.status, exc.code, exc.message) from None
+    recording = await _allowed(request, principal,
+                               "recording.download" if download else "recording.play")
     if recording.status != "stored" or recording.store_key is None:
         raise error_response(409, "not_available",
                              f"the recording is {recording.status}, not available")

@@ -41,8 +41,6 @@ class RecordingListener:
         self._recorded: dict[str, _Recorded] = {}
         self._contacts: dict[str, _Contact] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.idle = asyncio.Event()
-        self.idle.set()
 
     async def start(self) -> None:
         return None
@@ -102,14 +100,7 @@ class RecordingListener:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        self.idle.clear()
-
-        def done(finished: asyncio.Task[Any]) -> None:
-            self._tasks.discard(finished)
-            if not self._tasks:
-                self.idle.set()
-
-        task.add_done_callback(done)
+        task.add_done_callback(self._tasks.discard)
 
 
 def listeners(runtime: Runtime) -> list[Listener]:

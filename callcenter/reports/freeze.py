@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.reports.context import ReportContext
@@ -103,8 +103,3 @@ async def frozen_month(session: AsyncSession, month: str) -> FrozenMonth | None:
     corrections = [{"version": r.version, "at": r.frozen_at.isoformat(), "reason": r.reason,
                     "changes": r.changes} for r in rows[1:]]
     return FrozenMonth(month, latest.version, latest.frozen_at, latest.figures, corrections)
-
-
-async def frozen_months(session: AsyncSession) -> list[str]:
-    return list((await session.scalars(select(ReportSnapshot.month).group_by(
-        ReportSnapshot.month).order_by(func.max(ReportSnapshot.month).desc()))).all())

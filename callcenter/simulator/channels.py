@@ -112,14 +112,7 @@ class Channel:
         self.in_pbx = False
         self.task: asyncio.Task[Any] | None = None
         self.mixmonitors: list[Any] = []
-        self.dialed_peer: Channel | None = None  # for the CDR's DestinationChannel
-        self.cdr_lastapp = ""
-        self.cdr_lastdata = ""
-        self.cdr_dst = exten
-        self.cdr_dcontext = context
         self.cdr_disposition: str | None = None
-        self.cdr_start = self.created
-        self.cdr_answer: float | None = None
         self.queue_entry: Any = None
         self.after_goto: tuple[str, str, int] | None = None  # set by Redirect of a bridged channel
         self.talking: Any = None  # audio spoken into this channel (for MixMonitor)
@@ -169,7 +162,6 @@ class Channel:
         self.emit("Newstate", ev.CALL)
         if state == UP and self.answered_at is None:
             self.answered_at = self.pbx.clock.now()
-            self.cdr_answer = self.answered_at
         self.pbx.devices.channel_changed(self)
 
     def set_caller(self, num: str, name: str) -> None:
@@ -204,8 +196,6 @@ class Channel:
             self.context, self.exten, self.priority = context, exten, priority
             self.touch()
         self.appl, self.data = appl, data
-        if appl:
-            self.cdr_lastapp, self.cdr_lastdata = appl, data
         if cep_changed and appl and not self.dead:
             self.emit(
                 "Newexten",
@@ -219,8 +209,6 @@ class Channel:
             self.set_dialplan(self.context, self.exten, self.priority, appl, data)
             return
         self.appl, self.data = appl, data
-        if appl:
-            self.cdr_lastapp, self.cdr_lastdata = appl, data
 
     def set_var(self, name: str, value: str) -> None:
         self.vars[name] = value

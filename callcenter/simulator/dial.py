@@ -25,7 +25,6 @@ async def dial_exec(pbx: Pbx, chan: Channel, args: list[str]) -> int:
         if out is None:
             continue
         out.announce(target.split("/", 1)[1] if "/" in target else target)
-        chan.dialed_peer = out.chan
         outs.append(out)
     if not outs:
         chan.set_var("DIALSTATUS", "CHANUNAVAIL")
@@ -89,7 +88,6 @@ async def dial_exec(pbx: Pbx, chan: Channel, args: list[str]) -> int:
     for out in pending.values():
         out.finish("CANCEL", cause=26)
     chan.set_var("DIALSTATUS", "ANSWER")
-    chan.dialed_peer = peer
     pbx.bridge_pair(peer, chan)
     await pbx.hold_bridge(peer, chan)
     pbx.unbridge_vars(chan, peer)

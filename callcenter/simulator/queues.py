@@ -622,7 +622,6 @@ class QueueManager:
                 f"MemberName: {m.membername}\r\n",
             )
             pbx.hub.emit("DialBegin", ev.CALL, body + f"DialString: {m.interface}\r\n")
-            caller.dialed_peer = agent
             out.start()
             rings.append(Ring(m, out))
         return rings
@@ -1010,7 +1009,6 @@ class QueueManager:
         agent = winner.out.chan
         member = winner.member
         member.pending = False
-        chan.dialed_peer = agent
         if entry.moh:
             chan.emit("MusicOnHoldStop", ev.CALL)
             entry.moh = False

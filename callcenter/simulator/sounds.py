@@ -14,15 +14,12 @@ beep; the project's own hotline-welcome until a real recording or synthesis repl
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-import wave
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from callcenter.simulator.wav import SAMPLE_RATE, duration_of
+from callcenter.simulator.wav import SAMPLE_RATE, atomic_write, duration_of
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +97,4 @@ def _write_tone(path: Path, samples: int) -> None:
     """A quiet 440 Hz tone, written beside the target and renamed (readers never see half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(samples) / SAMPLE_RATE
-    pcm = (np.sin(2 * np.pi * 440 * t) * 2000).astype("<i2")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "wb") as handle, wave.open(handle, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(pcm.tobytes())
-    os.replace(temp, path)
+    atomic_write(path, (np.sin(2 * np.pi * 440 * t) * 2000).astype("<i2"), channels=1)

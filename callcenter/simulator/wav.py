@@ -132,13 +132,14 @@ def write_mixmonitor(
     samples = mix_tracks(segments, duration_s, stereo)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, samples, channels=2 if stereo else 1)
+        atomic_write(path, samples, channels=2 if stereo else 1)
     except OSError as exc:
         raise WavError(f"{path}: cannot write recording: {exc.strerror or exc}") from exc
     log.info("mixmonitor written path=%s duration_s=%.3f stereo=%s", path, duration_s, stereo)
 
 
-def _atomic_write(path: Path, samples: np.ndarray, channels: int) -> None:
+def atomic_write(path: Path, samples: np.ndarray, channels: int) -> None:
+    """Write 8 kHz 16-bit ``samples`` beside ``path`` and rename: readers never see half."""
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

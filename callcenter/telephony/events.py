@@ -226,30 +226,6 @@ class CallTransferred(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class CdrRecorded(DomainEvent):
-    """``Cdr`` (cdr_manager): one leg's call detail record, the fields of ``Master.csv``."""
-
-    topic: ClassVar[str] = "cdr"
-    uniqueid: str
-    source: str
-    destination: str
-    destination_context: str
-    caller_id: str
-    channel: str
-    destination_channel: str
-    last_application: str
-    last_data: str
-    start_time: str
-    answer_time: str
-    end_time: str
-    duration: int
-    billable_seconds: int
-    disposition: str
-    account_code: str = ""
-    user_field: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class QueueMemberEvent(DomainEvent):
     queue: str
     member_name: str
@@ -412,6 +388,8 @@ answering, 3 it rang until the timeout; 0 as failure is unconfirmed (PROTOCOL.md
 
 APPS_OF_INTEREST = frozenset({"AGI", "EAGI", "Queue", "Read", "BackGround", "Background",
                               "Playback", "VoiceMail", "MixMonitor", "Dial"})
+VARIABLE_PREFIXES = ("CC_",)
+"""Channel variables the dialplan or the service sets for the call log (``CC_DIRECTION``...)."""
 VARIABLES_OF_INTEREST = frozenset({"MIXMONITOR_FILENAME", "IVR_CHOICE", "IVR_PATH", "IVR_NODE",
                                    "QUEUESTATUS", "AGISTATUS", "DIALSTATUS", "CALL_DIRECTION"})
 WANTED_EVENTS: frozenset[str] = frozenset({
@@ -420,7 +398,7 @@ WANTED_EVENTS: frozenset[str] = frozenset({
     "AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete", "QueueMemberAdded",
     "QueueMemberRemoved", "QueueMemberPause", "QueueMemberPaused", "QueueMemberStatus",
     "MixMonitorStart", "MixMonitorStop", "DTMFEnd", "OriginateResponse", "UserEvent", "Hold",
-    "Unhold", "BlindTransfer", "AttendedTransfer", "Cdr"})
+    "Unhold", "BlindTransfer", "AttendedTransfer"})
 """Every AMI event name ``EventTranslator`` turns into a domain event: the AMI client may
 drop any other event before parsing it in full (a test keeps this equal to the table)."""
 
@@ -480,7 +458,6 @@ class EventTranslator:
             "Unhold": self._unhold,
             "BlindTransfer": self._blind_transfer,
             "AttendedTransfer": self._attended_transfer,
-            "Cdr": self._cdr,
         }
 
     def keep_only(self, live_uniqueids: set[str]) -> None:
@@ -547,7 +524,7 @@ class EventTranslator:
 
     def _var_set(self, f: Fields, at: datetime) -> DomainEvent | None:
         name = f.get("Variable", "")
-        if name not in VARIABLES_OF_INTEREST and not name.startswith("CC_"):
+        if name not in VARIABLES_OF_INTEREST and not name.startswith(VARIABLE_PREFIXES):
             return None
         value = f.get("Value", "")
         event = VariableSet(*self._base(f, at), name, value)
@@ -633,15 +610,6 @@ class EventTranslator:
             f.get("OrigTransfererChannel", ""), f.get("OrigTransfererUniqueid", ""),
             f.get("TransfereeChannel", ""), f.get("TransfereeUniqueid", ""), target,
             f.get("IsExternal") == "Yes")
-
-    def _cdr(self, f: Fields, at: datetime) -> DomainEvent:
-        return CdrRecorded(
-            at, _need(f, "UniqueID"), f.get("Source", ""), f.get("Destination", ""),
-            f.get("DestinationContext", ""), f.get("CallerID", ""), f.get("Channel", ""),
-            f.get("DestinationChannel", ""), f.get("LastApplication", ""),
-            f.get("LastData", ""), f.get("StartTime", ""), f.get("AnswerTime", ""),
-            f.get("EndTime", ""), _int(f.get("Duration")), _int(f.get("BillableSeconds")),
-            f.get("Disposition", ""), f.get("AccountCode", ""), f.get("UserField", ""))
 
     @staticmethod
     def _member(kind: type[QueueMemberEvent]) -> Callable[[Fields, datetime], DomainEvent]:

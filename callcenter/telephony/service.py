@@ -37,15 +37,13 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[ev.DomainEvent], None]
 PUBLISH_QUEUE_LIMIT = 100_000
-VARIABLE_PREFIXES = ("CC_",)
-"""Variables the translation keeps by prefix (the project's own ``CC_*`` variables)."""
 
 
 def event_filter() -> EventFilter:
     """What the translation uses, plus what the AMI client acts on itself."""
     return EventFilter.of(ev.WANTED_EVENTS | CONNECTION_EVENTS,
                           variables=ev.VARIABLES_OF_INTEREST,
-                          variable_prefixes=VARIABLE_PREFIXES,
+                          variable_prefixes=ev.VARIABLE_PREFIXES,
                           applications=ev.APPS_OF_INTEREST)
 
 
@@ -59,7 +57,6 @@ class Telephony:
         self.event_filter = event_filter()
         self._client = AmiClient(ami, self._on_ami_event, self._resync, self._on_disconnected,
                                  keep=self.event_filter.keeps)
-        self._wants: Callable[[str], bool] = getattr(bus, "wants", None) or _always
         self.commands = CommandPort(self._client)
         self.agi = AgiServer(agi)
         self._outbox: asyncio.Queue[ev.DomainEvent] | None = None
@@ -134,7 +131,7 @@ class Telephony:
                               event.topic, listener)
         if self._outbox is None:
             return
-        if not self._wants(event.topic):
+        if not self._bus.wants(event.topic):
             self.unwanted_publications += 1
             return
         try:
@@ -225,8 +222,3 @@ class Telephony:
 
     def _on_disconnected(self, epoch: int) -> None:
         self.emit(ev.AmiDisconnected(self._clock.now(), epoch))
-
-
-def _always(topic: str) -> bool:
-    """A bus without ``wants``: publish everything."""
-    return True

@@ -17,8 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from callcenter.auth.principal import Principal, Role
 from callcenter.auth.privacy import mask_address, mask_name, mask_phone, record_access
 from callcenter.pii import mask_numbers
-from callcenter.tickets.calendar import WorkingCalendar
-from callcenter.tickets.config import TicketsConfig, load_taxonomy
+from callcenter.tickets.config import TicketsConfig
 from callcenter.tickets.models import Ticket, TicketExtension
 from callcenter.tickets.schemas import (
     AssignmentOut,
@@ -426,11 +425,10 @@ async def request_extension(request: web.Request, principal: Principal, body: Ex
 
 def build_service(app: web.Application, config: TicketsConfig) -> TicketService:
     """Load and check the taxonomy and the calendar: a bad file stops the start."""
-    taxonomy = load_taxonomy(config.taxonomy_path)
-    calendar = WorkingCalendar(config.timezone, config.calendar_dir)
-    clock = app[CLOCK]
-    calendar.check_years(calendar.local_date(clock.now()))  # logs each provisional year
-    return TicketService(app[SESSIONMAKER], clock, config, taxonomy, calendar)
+    service = TicketService.from_config(app[SESSIONMAKER], app[CLOCK], config)
+    calendar = service.calendar
+    calendar.check_years(calendar.local_date(app[CLOCK].now()))  # logs each provisional year
+    return service
 
 
 def setup_web(app: web.Application, config: TicketsConfig | None = None) -> None:

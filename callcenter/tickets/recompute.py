@@ -2,7 +2,7 @@
 
 A deadline counted over a year the calendar did not know yet is marked provisional
 (``calendar.py``); when ``<year>.toml`` is added, ``callcenter tickets recompute-deadlines``
-(and every start of the web role) counts those deadlines again from their stored basis and
+(and the workers role at start) counts those deadlines again from their stored basis and
 writes a ``deadline_recomputed`` entry on each order's timeline.
 """
 
@@ -11,15 +11,11 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.clock import Clock
-from callcenter.tickets.calendar import WorkingCalendar
-from callcenter.tickets.config import TicketsConfig, load_taxonomy
+from callcenter.tickets.config import TicketsConfig
 from callcenter.tickets.service import TicketService
 
 
 async def recompute_provisional_deadlines(sessionmaker: async_sessionmaker[AsyncSession],
                                           clock: Clock, config: TicketsConfig) -> list[int]:
     """Ids of the orders whose deadline (or provisional marker) changed."""
-    calendar = WorkingCalendar(config.timezone, config.calendar_dir)
-    service = TicketService(sessionmaker, clock, config, load_taxonomy(config.taxonomy_path),
-                            calendar)
-    return await service.recompute_provisional()
+    return await TicketService.from_config(sessionmaker, clock, config).recompute_provisional()

@@ -25,7 +25,7 @@ from callcenter.knowledge.models import KnowledgeArticle
 from callcenter.recordings.models import ContactAttempt
 from callcenter.tickets import lifecycle
 from callcenter.tickets.calendar import WorkingCalendar
-from callcenter.tickets.config import Taxonomy, TicketsConfig
+from callcenter.tickets.config import Taxonomy, TicketsConfig, load_taxonomy
 from callcenter.tickets.duplicates import rank_duplicate_candidates
 from callcenter.tickets.errors import (
     ConcurrentUpdate,
@@ -126,6 +126,14 @@ class TicketService:
         self.calendar = calendar
         self.numbers = TicketNumbers(sessionmaker, calendar, config.number_block)
         self.drafts = DraftWriter(sessionmaker)
+
+    @classmethod
+    def from_config(cls, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock,
+                    config: TicketsConfig) -> TicketService:
+        """The service on the taxonomy and working-day calendar ``config`` names (a bad
+        taxonomy file raises ``ConfigError`` naming the file and key)."""
+        calendar = WorkingCalendar(config.timezone, config.calendar_dir)
+        return cls(sessionmaker, clock, config, load_taxonomy(config.taxonomy_path), calendar)
 
     # --- intake --------------------------------------------------------------------------
 
@@ -1044,8 +1052,10 @@ class TicketService:
             raise RuleViolation(f"an assisting unit cannot {action}; the lead unit does")
         lifecycle.check(action, ticket.status, assisting=assisting)
         await self._stamp_overdue(session, ticket)
-        period = await session.scalar(select(TicketStatePeriod).where(
-            TicketStatePeriod.ticket_id == ticket.id, TicketStatePeriod.ended_at.is_(None)))
+        period = None
+        if lifecycle.TRANSITIONS[action].target is not None:  # only a move ends a period
+            period = await session.scalar(select(TicketStatePeriod).where(
+                TicketStatePeriod.ticket_id == ticket.id, TicketStatePeriod.ended_at.is_(None)))
         return Loaded(ticket, assignment, period)
 
     async def _stamp_overdue(self, session: AsyncSession, ticket: Ticket) -> None:

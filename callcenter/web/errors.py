@@ -96,10 +96,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
         return web.json_response(error_body("invalid", first["msg"], field), status=422)
-    except Exception as exc:
-        if isinstance(exc, DomainError):
-            body = error_body(exc.code, exc.message, exc.field)
-            return web.json_response(body, status=exc.status)
+    except DomainError as exc:
+        return web.json_response(error_body(exc.code, exc.message, exc.field), status=exc.status)
+    except Exception:
         log.exception("http unhandled error method=%s path=%s", request.method, request.path)
         return web.json_response(error_body("internal", "internal error"), status=500)
 

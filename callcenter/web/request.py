@@ -56,12 +56,6 @@ def client_ip(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse the body into ``model`` (a missing body is an empty object); a 422 names the
-    first bad field."""
-    return checked(model, await json_body(request))
-
-
 async def json_body(request: web.Request) -> Any:
     """The request's JSON body, ``{}`` when there is none; 422 when it is not JSON."""
     raw = await request.read() if request.can_read_body else b""
@@ -95,22 +89,6 @@ def path_int(request: web.Request, name: str) -> int:
     if not INT_MIN <= value <= INT_MAX:
         raise error_response(404, "not_found", f"no such {name}")
     return value
-
-
-def query_int(request: web.Request, name: str) -> int:
-    """A non-negative integer query parameter."""
-    try:
-        value = int(request.query[name])
-    except ValueError:
-        raise bad_request(f"{name} must be an integer", name) from None
-    if not 0 <= value <= INT_MAX:
-        raise bad_request(f"{name} must be between 0 and {INT_MAX}", name)
-    return value
-
-
-def query_time(request: web.Request, name: str, *, end: bool) -> datetime:
-    """The query parameter ``name`` as a time (see ``parse_time``)."""
-    return parse_time(request.query[name], name, end=end)
 
 
 def parse_time(raw: str, name: str, *, end: bool) -> datetime:

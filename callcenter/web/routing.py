@@ -2,8 +2,8 @@
 
 A handler is registered with ``@api.route(...)``; the declaration both wires aiohttp and
 feeds the OpenAPI document (``openapi.py``), so the document cannot drift from the code.
-Payloads are parsed here: a bad one answers 422 naming the field; domain errors
-(``DomainError``) are turned into their HTTP status here, in one place.
+Payloads are parsed here: a bad one answers 422 naming the field; domain errors raised by
+the endpoint (``DomainError``) become their HTTP status in ``errors.errors_middleware``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from callcenter.auth.principal import Role
-from callcenter.errors import DomainError
-from callcenter.web.errors import error_response
 from callcenter.web.request import checked, json_body, parse_query, require_role
 
 log = logging.getLogger(__name__)
@@ -71,11 +69,8 @@ class Api:
         def register(endpoint: Endpoint) -> Endpoint:
             async def handler(request: web.Request) -> web.StreamResponse:
                 principal = None if spec.public else require_role(request, *spec.roles)
-                try:
-                    payload = await _payload(request, spec)
-                    result = await endpoint(request, principal, payload)
-                except DomainError as exc:
-                    raise error_response(exc.status, exc.code, exc.message, exc.field) from None
+                payload = await _payload(request, spec)
+                result = await endpoint(request, principal, payload)
                 return web.json_response(text=result.model_dump_json(), status=spec.status)
 
             handler.api_spec = spec  # type: ignore[attr-defined]

@@ -569,12 +569,11 @@ async def test_hold_and_talk_times_count_second_boundaries(
     sim.add_agent("PJSIP/1001", Agent(answer_after=1.4), queues=["hold"], login=True)
     await at_phase(sim, join_phase)
     call = sim.place_call("13900000110", "hold", "in", Caller(talk_time=4.4))
-    entry = await client.wait_for(lambda m: m.get("Event") == "QueueCallerJoin")
+    await client.wait_for(lambda m: m.get("Event") == "QueueCallerJoin")
     await at_phase(sim, (join_phase + 0.3) % 1)  # 0.3 s later (or 1.3 s)
     status = await client.list_action("QueueStatus", Queue="hold")
     queued = next(m for m in status if m.get("Event") == "QueueEntry")
     assert queued.get("Wait") == wait  # 0.3 s after joining
-    assert second(entry) == int(float(entry.get("Timestamp") or 0))
     await gone(call)
     await cdr_of(client, call.name)
     connect = named(client, "AgentConnect")[0]

@@ -16,8 +16,9 @@ from callcenter.simulator.asterisk_conf import parse_conf
 from callcenter.telephony import events as ev
 from callcenter.telephony.ami import CONNECTION_EVENTS, AmiClient
 from callcenter.telephony.config import AgiConfig
+from callcenter.telephony.events import VARIABLE_PREFIXES
 from callcenter.telephony.protocol import parse_message
-from callcenter.telephony.service import VARIABLE_PREFIXES, Telephony, event_filter
+from callcenter.telephony.service import Telephony, event_filter
 from tests.telephony.asterisk_double import ReplayAsterisk
 from tests.telephony.conftest import Collector, ami_config
 
