@@ -29,6 +29,7 @@ from callcenter.auth.schemas import (
     LoginIn,
     LoginOut,
     LoginUser,
+    MediaSessionOut,
     MeOut,
     UnitIn,
     UnitList,
@@ -56,11 +57,14 @@ from callcenter.web.request import (
     API_PREFIX,
     PRINCIPAL,
     PUBLIC_PATHS,
+    checked,
     client_ip,
+    json_body,
     parse_time,
     path_int,
+    require_role,
 )
-from callcenter.web.routing import Api
+from callcenter.web.routing import Api, ApiSpec, NoBody
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # --- the principal of a request ---------------------------------------------------------
 
+MEDIA_COOKIE = "callcenter_media"
+MEDIA_COOKIE_PATH = f"{API_PREFIX}/recordings/"
+MEDIA_PATH = re.compile(rf"{re.escape(MEDIA_COOKIE_PATH)}[0-9]+/audio")
+"""The one kind of request the media cookie answers: an ``<audio>`` element loading a
+recording (it cannot send a header, and must make its own range requests)."""
+
+
 def _bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -80,6 +91,8 @@ def _bearer_token(request: web.Request) -> str | None:
     # Browsers cannot set headers on a websocket upgrade: accept the token as a query there.
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return request.query.get("access_token") or None
+    if request.method in ("GET", "HEAD") and MEDIA_PATH.fullmatch(request.path):
+        return request.cookies.get(MEDIA_COOKIE) or None
     return None
 
 
@@ -181,6 +194,42 @@ async def login(request: web.Request, _: None, body: LoginIn) -> LoginOut:
     return LoginOut(token=token, expires_at=expires_at,
                     user=LoginUser(id=principal.user_id, username=principal.username,
                                    role=principal.role, unit_id=principal.unit_id))
+
+
+MEDIA_SESSION = ApiSpec(
+    "POST", f"{API_PREFIX}/auth/media-session",
+    "Let this browser's audio player load recordings: an HttpOnly cookie with the token, "
+    "sent only with GET requests for a recording's audio", ALL, body=NoBody,
+    response=MediaSessionOut, errors=(401, 422))
+MEDIA_SESSION_END = ApiSpec("DELETE", MEDIA_SESSION.path, "Forget the media cookie (logout)",
+                            ALL, status=204, errors=(401,))
+
+
+async def post_media_session(request: web.Request) -> web.StreamResponse:
+    """The cookie carries the header's token and expires with it; strict same-site, so no
+    other site's page can use it."""
+    require_role(request)
+    checked(NoBody, await json_body(request))
+    token = _bearer_token(request) or ""
+    app = request.app
+    claims = decode_token(token, app[AUTH_CONFIG], app[CLOCK])
+    max_age = max(0, int((claims.expires_at - app[CLOCK].now()).total_seconds()))
+    response = web.json_response(text=MediaSessionOut(expires_at=claims.expires_at)
+                                 .model_dump_json())
+    response.set_cookie(MEDIA_COOKIE, token, path=MEDIA_COOKIE_PATH, max_age=max_age,
+                        httponly=True, samesite="Strict", secure=request.secure)
+    return response
+
+
+async def delete_media_session(request: web.Request) -> web.StreamResponse:
+    require_role(request)
+    response = web.Response(status=204)
+    response.del_cookie(MEDIA_COOKIE, path=MEDIA_COOKIE_PATH)
+    return response
+
+
+post_media_session.api_spec = MEDIA_SESSION  # type: ignore[attr-defined]
+delete_media_session.api_spec = MEDIA_SESSION_END  # type: ignore[attr-defined]
 
 
 def username_hash(username: str) -> str:
@@ -364,3 +413,5 @@ def setup_web(app: web.Application, config: AuthConfig | None = None) -> None:
     if not any(isinstance(f, RedactQueryStrings) for f in access_log.filters):
         access_log.addFilter(RedactQueryStrings())
     API.install(app)
+    app.router.add_route("POST", MEDIA_SESSION.path, post_media_session)
+    app.router.add_route("DELETE", MEDIA_SESSION.path, delete_media_session)

@@ -128,6 +128,10 @@ class LoginUser(BaseModel):
     unit_id: int | None
 
 
+class MediaSessionOut(BaseModel):
+    expires_at: datetime
+
+
 class LoginOut(BaseModel):
     token: str
     token_type: str = "Bearer"

@@ -4,6 +4,7 @@ month, typical cases; units appeal unsatisfied revisits, supervisors decide."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -20,6 +21,7 @@ from callcenter.reports.curation import decide_appeal, file_appeal, pick_typical
 from callcenter.reports.errors import ReportConflict
 from callcenter.reports.freeze import freeze_month
 from callcenter.reports.monthly import month_figures
+from callcenter.reports.render import render_html, render_pdf
 from callcenter.reports.service import Period
 from callcenter.web.errors import bad_request
 from callcenter.web.keys import CLOCK, SESSIONMAKER, SETTINGS
@@ -259,7 +261,41 @@ async def get_export(request: web.Request) -> web.Response:
 get_export.api_spec = EXPORT  # type: ignore[attr-defined]
 
 
+# --- the monthly report as a document: HTML for the page, PDF to print and publish -------
+
+class DocumentQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["html", "pdf"] = "html"
+
+
+DOCUMENT = ApiSpec("GET", f"{BASE}/monthly/{{month}}/document",
+                   "A month's report as HTML or PDF (frozen figures if the month is frozen)",
+                   OFFICE, query=DocumentQuery, errors=(401, 403, 422))
+
+
+async def get_document(request: web.Request) -> web.Response:
+    """Rendered off the event loop: a PDF takes WeasyPrint a second or more."""
+    require_role(request, *DOCUMENT.roles)
+    query = parse_query(request, DocumentQuery)
+    month, context = _month(request), _context(request)
+    async with request.app[SESSIONMAKER]() as session:
+        result = await month_figures(session, context, month)
+    html = render_html(result.figures, context.config, corrections=result.corrections)
+    if query.format == "html":
+        return web.Response(text=html, content_type="text/html",
+                            headers={"Content-Security-Policy": "default-src 'none'; "
+                                     "img-src data:; style-src 'unsafe-inline'"})
+    pdf = await asyncio.to_thread(render_pdf, html)
+    return web.Response(body=pdf, content_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="report-{month}.pdf"'})
+
+
+get_document.api_spec = DOCUMENT  # type: ignore[attr-defined]
+
+
 def setup_web(app: web.Application) -> None:
     app[CONTEXT] = ReportContext.from_settings(app[SETTINGS])
     API.install(app)
     app.router.add_route("GET", EXPORT.path, get_export)
+    app.router.add_route("GET", DOCUMENT.path, get_document)

@@ -1,5 +1,6 @@
 """The aiohttp app factory: shared services under typed keys, one error mapping, features.
 
+Pages (``/ui/``, ``pages.py``) are static files that read everything through the API.
 Features never see globals: each reads what it needs from the keys in ``web/keys.py`` inside
 its ``setup_web(app)``. Errors become JSON in one place (``errors.errors_middleware``):
 ``{"error": {"code": ..., "message": ..., "field": ...}}``.
@@ -22,6 +23,7 @@ from callcenter.web.errors import errors_middleware
 from callcenter.web.health import setup_health
 from callcenter.web.keys import BUS, CLOCK, SESSIONMAKER, SETTINGS, TELEPHONY
 from callcenter.web.openapi import setup_openapi
+from callcenter.web.pages import setup_pages
 
 
 def create_app(settings: Any, sessionmaker: async_sessionmaker[AsyncSession], bus: Bus,
@@ -40,6 +42,7 @@ def create_app(settings: Any, sessionmaker: async_sessionmaker[AsyncSession], bu
     for feature in features:
         feature.setup_web(app)
     setup_openapi(app)
+    setup_pages(app)
     return app
 
 

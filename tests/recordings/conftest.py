@@ -24,6 +24,7 @@ from callcenter.tickets.config import TicketsConfig
 from callcenter.tickets.http import TICKETS
 from callcenter.tickets.http import setup_web as setup_tickets
 from callcenter.web.openapi import setup_openapi
+from callcenter.web.pages import setup_pages
 from tests.tickets.conftest import Actor, Hotline, clock, quick_user  # noqa: F401
 
 CITIZEN = "13812345678"
@@ -63,6 +64,7 @@ async def office(sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenCl
     setup_tickets(app, TicketsConfig())
     setup_recordings(app, rec_config, pbx="sim")
     setup_openapi(app)
+    setup_pages(app)
     units = [(await make_unit(sessionmaker)).id for _ in range(3)]
 
     async def actor(role: Role, unit_id: int | None = None) -> Actor:
