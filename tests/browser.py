@@ -3,9 +3,9 @@ is downloaded; ``scripts/test.sh`` installs the package)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import AsyncIterator
-import json
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote

@@ -36,8 +36,11 @@ class RecordingsConfig(BaseModel):
     """The same folder as Asterisk names it in ``MIXMONITOR_FILENAME``."""
     retry_delays: list[float] = Field(default_factory=lambda: [0.5, 2.0, 10.0, 60.0, 300.0],
                                       min_length=1)
-    """Seconds between attempts to take over a file that is missing, empty or unstorable;
-    after the last one the recording is ``lost`` (flagged and alerted, never dropped)."""
+    """Seconds between attempts to take over a file that is missing, empty or unstorable:
+    the first attempt is at the hang-up, the workers' loop makes one more after each delay
+    (``len + 1`` attempts in all); after the last the recording is ``lost`` (flagged and
+    alerted, never dropped). The first delay is short: the file may land just after the
+    hang-up."""
     listen_roles: list[Role] = Field(
         default_factory=lambda: [Role.SUPERVISOR, Role.ADMIN, Role.UNIT_HANDLER])
     """Roles that may play or download; a unit handler only for its unit's orders."""

@@ -87,8 +87,8 @@ class Integrity:
                 return
             row.checked_at = now
             row.status, row.last_error = status, error
-            await self.r._flag_tickets(session, row, now)
-            payload = {**self.r._payload(row), "error": error}
+            tickets = await self.r._flag_tickets(session, row, now)
+            payload = self.r._alert(row, tickets)
         await self.r._announce(ALERT_TOPIC, payload)
 
     async def reconcile(self) -> Reconciliation:

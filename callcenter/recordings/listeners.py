@@ -1,6 +1,7 @@
 """The recordings feature on the telephony listener: when a recorded channel hangs up, its
-file is finalised; when a click-to-call ends, its contact record is completed first (so the
-recording's timeline entry carries the outcome)."""
+row is written and the first attempt to take its file over is made; when a click-to-call
+ends, its contact record is completed first (so the recording's timeline entry carries the
+outcome). Retries are the workers' loop's, driven by the row, so a restart loses none."""
 
 from __future__ import annotations
 
@@ -81,21 +82,11 @@ class RecordingListener:
                                              answered_at=contact.answered_at,
                                              ended_at=event.at)
             if recorded is not None:
-                row = await self.recordings.call_ended(
+                await self.recordings.call_ended(
                     pbx=self.pbx, linkedid=recorded.linkedid, uniqueid=event.uniqueid,
                     source=recorded.source, ended_at=event.at)
-                await self._retry(row.id, row.status)
-        except Exception:  # noqa: BLE001 - the worker's retry loop picks the row up again
+        except Exception:  # noqa: BLE001 - a row written is retried by the workers' loop
             log.exception("recordings.hangup_failed uniqueid=%s", event.uniqueid)
-
-    async def _retry(self, recording_id: int, status: str) -> None:
-        """Retry in-process on the configured delays (the worker also retries due rows,
-        e.g. after a restart)."""
-        for delay in self.recordings.config.retry_delays:
-            if status not in ("missing", "failed", "pending"):
-                return
-            await asyncio.sleep(delay)  # a retry timer, not synchronisation
-            status = (await self.recordings.attempt(recording_id)).status
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

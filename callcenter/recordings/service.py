@@ -2,9 +2,14 @@
 its duration, file it in the store, write the row, and only then announce it.
 
 A file missing or empty after the call, or a store that refuses it, never drops the
-recording: the row says so (``missing`` / ``failed``), the order's timeline is flagged once,
-an alert goes on the bus, and the attempt is retried (``retry_delays``) until it succeeds or
-is declared ``lost``.
+recording: the row (the call's flag) says so (``missing`` / ``failed``), the order's timeline
+is flagged, an alert goes on the bus and in the log, and the attempt is retried until it
+succeeds or is declared ``lost``.
+
+Attempts are counted on the row, never in memory: the first is made at the hang-up, each
+later one by the workers' loop once ``next_attempt_at`` is due (``retry_delays`` after the
+one before). An attempt claims the row first (one conditional update), so two processes,
+or the hang-up and the loop, never make or count the same attempt twice.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calls.models import CallLog
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 
 STORED_TOPIC = "recording.stored"
 ALERT_TOPIC = "recording.alert"
+ATTEMPT_LEASE = timedelta(minutes=2)
+"""How long a claimed attempt may run (copy and hash one file) before the workers' loop
+takes it for a process that died during it."""
 
 
 @dataclass(frozen=True)
@@ -78,58 +86,96 @@ class RecordingService:
     async def call_ended(self, *, pbx: str, linkedid: str, uniqueid: str, source: str,
                          ended_at: datetime) -> Recording:
         """The recorded channel hung up: write the row first (the call is never lost from
-        view), then try to take the file over."""
+        view), due at once, then make the first attempt to take the file over."""
         async with self.sessionmaker() as session, session.begin():
             row = await session.scalar(select(Recording).where(
                 Recording.pbx == pbx, Recording.uniqueid == uniqueid))
             if row is None:
                 row = Recording(pbx=pbx, linkedid=linkedid, uniqueid=uniqueid, source=source,
-                                status="pending", attempts=0, ended_at=ended_at)
+                                status="pending", attempts=0, ended_at=ended_at,
+                                next_attempt_at=self.clock.now())
                 session.add(row)
                 await session.flush()
             recording_id = row.id
         return await self.attempt(recording_id)
 
-    async def attempt(self, recording_id: int) -> Recording:
-        """One attempt to take the file over; a no-op for a recording already settled."""
+    async def get(self, recording_id: int) -> Recording:
         async with self.sessionmaker() as session:
             row = await session.get(Recording, recording_id)
         if row is None:
             raise RecordingNotFound(f"no recording {recording_id}")
-        if row.status not in RETRYING:
-            return row
-        problem, stored, facts = await self._take_over(row)
+        return row
+
+    async def attempt(self, recording_id: int) -> Recording:
+        """One attempt to take the file over, if it is due; a no-op for a recording settled,
+        not due yet, or being attempted by someone else."""
+        claimed = await self._claim(recording_id)
+        if claimed is None:
+            return await self.get(recording_id)
+        try:
+            problem, stored, facts = await self._take_over(claimed)
+        except Exception as exc:  # noqa: BLE001 - counted and retried like any failure
+            log.exception("recordings.attempt_crashed recording=%s", recording_id)
+            problem, stored, facts = ("failed", f"unexpected error: {exc!r}"), None, None
+        return await self._settle(claimed, problem, stored, facts)
+
+    async def _claim(self, recording_id: int) -> Recording | None:
+        """Count the attempt and lease the row (``next_attempt_at`` moves ``ATTEMPT_LEASE``
+        ahead) in one conditional update: only one claimant of a due row gets it."""
         now = self.clock.now()
-        announce: tuple[str, dict[str, Any]] | None = None
         async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
-            row = await session.get(Recording, recording_id, with_for_update=True)
+            claimed = await session.scalar(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.status.in_(RETRYING),
+                       Recording.next_attempt_at.is_(None) | (Recording.next_attempt_at <= now))
+                .values(attempts=Recording.attempts + 1, next_attempt_at=now + ATTEMPT_LEASE)
+                .returning(Recording.id))
+            if claimed is None:
+                return None
+            return await session.get(Recording, recording_id, populate_existing=True)
+
+    async def _settle(self, claimed: Recording, problem: tuple[str, str] | None, stored: Any,
+                      facts: WavFacts | None) -> Recording:
+        """Write the attempt's outcome, unless the lease was taken over meanwhile."""
+        now = self.clock.now()
+        async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+            row = await session.get(Recording, claimed.id, with_for_update=True)
             assert row is not None
-            if row.status not in RETRYING:
+            if row.status not in RETRYING or row.attempts != claimed.attempts:
                 return row
-            row.attempts += 1
+            tickets = await self._ticket_ids(session, row.linkedid)
             if problem is None:
-                assert stored is not None
+                assert stored is not None and facts is not None
                 row.status, row.store_key, row.sha256 = "stored", stored.key, stored.sha256
                 row.size_bytes, row.stored_at, row.checked_at = stored.size, now, now
                 row.duration_seconds, row.channels = facts.duration, facts.channels
                 row.last_error, row.next_attempt_at = None, None
                 await self._attach(session, row, now)
-                announce = (STORED_TOPIC, self._payload(row))
+                topic, payload = STORED_TOPIC, self._payload(row)
             else:
-                status, reason = problem
-                delays = self.config.retry_delays
-                if row.attempts > len(delays):
-                    row.status, row.next_attempt_at = "lost", None
-                else:
-                    row.status = status
-                    row.next_attempt_at = now + timedelta(seconds=delays[row.attempts - 1])
-                row.last_error = reason
+                self._failed(row, *problem, now, tickets)
                 # the first attempt may race Asterisk closing the file: flag from the second
                 if row.attempts == 2 or row.status == "lost":
                     await self._flag_tickets(session, row, now)
-                announce = (ALERT_TOPIC, {**self._payload(row), "error": reason})
-        await self._announce(*announce)
+                topic, payload = ALERT_TOPIC, self._alert(row, tickets)
+        await self._announce(topic, payload)
         return row
+
+    def _failed(self, row: Recording, status: str, reason: str, now: datetime,
+                tickets: list[int]) -> None:
+        """Schedule the next attempt, or declare the recording lost after the last one."""
+        delays = self.config.retry_delays
+        row.last_error = reason
+        if row.attempts > len(delays):
+            row.status, row.next_attempt_at = "lost", None
+            log.error("recordings.lost recording=%s pbx=%s linkedid=%s tickets=%s attempts=%d "
+                      "error=%s", row.id, row.pbx, row.linkedid, tickets, row.attempts, reason)
+            return
+        row.status = status
+        row.next_attempt_at = now + timedelta(seconds=delays[row.attempts - 1])
+        log.info("recordings.retry_scheduled recording=%s linkedid=%s attempts=%d at=%s "
+                 "error=%s", row.id, row.linkedid, row.attempts,
+                 row.next_attempt_at.isoformat(), reason)
 
     async def _take_over(self, row: Recording) -> tuple[tuple[str, str] | None, Any, WavFacts]:
         """Copy the file into the store: (problem, stored, facts); ``problem`` is
@@ -219,20 +265,54 @@ class RecordingService:
                         agent=call.agent_name)
         return data
 
-    async def _flag_tickets(self, session: AsyncSession, row: Recording, now: datetime
-                            ) -> None:
-        """The orders of this call show that their recording is missing (once, and again
-        when it is declared lost)."""
-        links = (await session.scalars(select(TicketCall).where(
-            TicketCall.linkedid == row.linkedid))).all()
+    async def _flag_tickets(self, session: AsyncSession, row: Recording, now: datetime,
+                            links: list[TicketCall] | None = None) -> list[int]:
+        """The orders of this call (or ``links``) show that their recording is missing
+        (once, and again when it is declared lost). Returns the orders flagged."""
+        if links is None:
+            links = list((await session.scalars(select(TicketCall).where(
+                TicketCall.linkedid == row.linkedid))).all())
         for link in links:
             session.add(TicketEvent(
                 ticket_id=link.ticket_id, at=now, actor_id=None, actor_role=None,
                 action="recording_problem", unit_id=None, attachments=[],
                 data={"recording_id": row.id, "status": row.status, "error": row.last_error,
                       "purpose": link.purpose}))
-        log.warning("recordings.problem recording=%s linkedid=%s status=%s error=%s",
-                    row.id, row.linkedid, row.status, row.last_error)
+        tickets = sorted(link.ticket_id for link in links)
+        log.warning("recordings.problem recording=%s pbx=%s linkedid=%s tickets=%s status=%s "
+                    "error=%s", row.id, row.pbx, row.linkedid, tickets, row.status,
+                    row.last_error)
+        return tickets
+
+    async def flag_late_losses(self) -> int:
+        """Orders linked to a call after its recording was declared lost (the agent wrote
+        the order after the hang-up) are flagged and alerted too. Returns how many."""
+        flagged: list[tuple[Recording, list[int]]] = []
+        now = self.clock.now()
+        async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+            flag = TicketEvent.data
+            pairs = (await session.execute(
+                select(Recording, TicketCall)
+                .join(TicketCall, TicketCall.linkedid == Recording.linkedid)
+                .outerjoin(TicketEvent, (TicketEvent.ticket_id == TicketCall.ticket_id)
+                           & (TicketEvent.action == "recording_problem")
+                           & (flag["recording_id"].as_integer() == Recording.id)
+                           & (flag["status"].as_string() == "lost"))
+                .where(Recording.status == "lost", TicketEvent.id.is_(None))
+                .order_by(Recording.id, TicketCall.ticket_id))).all()
+            by_recording: dict[int, tuple[Recording, list[TicketCall]]] = {}
+            for row, link in pairs:
+                by_recording.setdefault(row.id, (row, []))[1].append(link)
+            for row, links in by_recording.values():
+                flagged.append((row, await self._flag_tickets(session, row, now, links)))
+        for row, tickets in flagged:
+            await self._announce(ALERT_TOPIC, self._alert(row, tickets))
+        return sum(len(tickets) for _, tickets in flagged)
+
+    @staticmethod
+    async def _ticket_ids(session: AsyncSession, linkedid: str) -> list[int]:
+        return sorted((await session.scalars(select(TicketCall.ticket_id).where(
+            TicketCall.linkedid == linkedid))).all())
 
     # --- announcing -----------------------------------------------------------------------
 
@@ -241,6 +321,13 @@ class RecordingService:
         return {"recording_id": row.id, "pbx": row.pbx, "linkedid": row.linkedid,
                 "status": row.status, "sha256": row.sha256,
                 "duration_seconds": row.duration_seconds, "size_bytes": row.size_bytes}
+
+    def _alert(self, row: Recording, tickets: list[int]) -> dict[str, Any]:
+        """A problem, naming the call, its orders and what happens next."""
+        return {**self._payload(row), "uniqueid": row.uniqueid, "error": row.last_error,
+                "attempts": row.attempts, "ticket_ids": tickets,
+                "next_attempt_at": row.next_attempt_at.isoformat()
+                if row.next_attempt_at else None}
 
     async def _announce(self, topic: str, payload: dict[str, Any]) -> None:
         if self.bus is None:
@@ -258,6 +345,15 @@ class RecordingService:
                 (Recording.next_attempt_at.is_(None)) | (Recording.next_attempt_at <= now))
                 .order_by(Recording.id))).all())
 
+    async def next_retry_at(self) -> datetime | None:
+        """When the earliest attempt falls due (now for a row without a time; None: none)."""
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(select(Recording.next_attempt_at).where(
+                Recording.status.in_(RETRYING))
+                .order_by(Recording.next_attempt_at.asc().nulls_first()).limit(1))).all()
+        if not rows:
+            return None
+        return rows[0][0] or self.clock.now()
 
 def build(runtime: Any) -> tuple[RecordingService, Any]:
     """The service and the contact calls of one process, from its ``Runtime``."""

@@ -25,6 +25,12 @@ async def intake_ticket(office: Office, linkedid: str) -> int:
     return ticket["id"]
 
 
+def when_due(office: Office, row: Recording) -> None:
+    """Move the frozen clock to the row's next attempt (attempts are made only when due)."""
+    assert row.next_attempt_at is not None
+    office.clock.set(row.next_attempt_at)
+
+
 async def timeline(office: Office, tid: int) -> list[dict]:
     body = await office.call(office.supervisor, "GET", f"/tickets/{tid}/timeline", expect=200)
     return body["events"]
@@ -94,11 +100,14 @@ async def test_a_missing_or_empty_file_is_flagged_retried_then_stored(
                                              uniqueid="1700000000.2", source=path.name,
                                              ended_at=ENDED)
     assert row.status == "missing" and row.attempts == 1
+    assert not [e for e in await timeline(office, tid) if e["action"] == "recording_problem"]
+    when_due(office, row)
     row = await office.recordings.attempt(row.id)  # still missing: now the order is flagged
     assert row.status == "missing" and row.attempts == 2
     flags = [e for e in await timeline(office, tid) if e["action"] == "recording_problem"]
     assert len(flags) == 1 and flags[0]["data"]["status"] == "missing"
     write_wav(path, 3.0)
+    when_due(office, row)
     row = await office.recordings.attempt(row.id)
     assert row.status == "stored" and row.duration_seconds == 3.0 and row.attempts == 3
 
@@ -109,6 +118,7 @@ async def test_a_file_missing_after_every_retry_is_lost_not_dropped(office: Offi
                                              uniqueid="1700000000.3", source="gone.wav",
                                              ended_at=ENDED)
     for _ in office.config.retry_delays:
+        when_due(office, row)
         row = await office.recordings.attempt(row.id)
     assert row.status == "lost" and row.attempts == len(office.config.retry_delays) + 1
     statuses = [e["data"]["status"] for e in await timeline(office, tid)
@@ -127,10 +137,12 @@ async def test_a_storage_failure_is_flagged_and_retried(office: Office, tmp_path
                                   uniqueid="1700000000.4", source="1700000000.4.wav",
                                   ended_at=ENDED)
     assert row.status == "failed" and "cannot store" in (row.last_error or "")
+    when_due(office, row)
     row = await broken.attempt(row.id)
-    assert row.status == "failed"
+    assert row.status == "failed" and row.attempts == 2
     assert any(e["action"] == "recording_problem" for e in await timeline(office, tid))
     assert await office.recordings.due_retries(row.next_attempt_at) == [row.id]
+    when_due(office, row)
     row = await office.recordings.attempt(row.id)  # the store is back
     assert row.status == "stored" and row.duration_seconds == 2.0
 

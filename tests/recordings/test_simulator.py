@@ -1,5 +1,6 @@
-"""Through the simulator over real TCP (AMI, FastAGI): an inbound call's recording is attached
-to the order created during it; a click-to-call from the order calls the handler, then the
+"""Through the simulator over real TCP (AMI, FastAGI), with the hang-up listener and the
+workers' loop that retries files not there yet at the hang-up: an inbound call's recording is
+attached to the order created during it; a click-to-call from the order calls the handler, then the
 citizen, and leaves a contact record with its outcome and recording; no response to the
 handler contains the citizen's number."""
 
@@ -30,6 +31,7 @@ from callcenter.recordings.http import setup_web as setup_recordings
 from callcenter.recordings.listeners import RecordingListener
 from callcenter.recordings.service import RecordingService
 from callcenter.recordings.store import LocalStore
+from callcenter.recordings.workers import RecordingsWorker
 from callcenter.simulator.actors import Agent, Caller, Destination
 from callcenter.simulator.scenario import Simulator
 from callcenter.telephony import events as ev
@@ -103,6 +105,8 @@ async def rig(sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path,
     for part in (tracker, listener):
         await part.start()
         telephony.add_listener(part)
+    stop_worker = asyncio.Event()
+    worker = asyncio.create_task(RecordingsWorker(service).run(stop_worker))
     seen = asyncio.Event()
     telephony.add_listener(lambda e: isinstance(e, ev.QueuesSnapshot) and seen.set())
     await telephony.start()
@@ -135,6 +139,8 @@ async def rig(sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path,
         await client.close()
         await telephony.stop()
         await listener.stop()
+        stop_worker.set()
+        await worker
         await tracker.stop()
         await sim.stop()
 
