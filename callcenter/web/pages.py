@@ -23,7 +23,8 @@ TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
-        " img-src 'self' data: blob:; media-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none';"
+        " img-src 'self' data: blob:; media-src 'self'; frame-src 'self'; object-src 'none';"
+        " base-uri 'none';"
         " frame-ancestors 'none'; form-action 'self'"),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
