@@ -81,6 +81,9 @@ async def test_the_ticket_page_plays_and_seeks_a_recording_with_range_requests(
         assert duration == pytest.approx(6.0, abs=0.01)
         assert await page.evaluate(SEEK, [row.id, 5.0]) == pytest.approx(5.0, abs=0.1)
         await expect(page.locator("#recordings td", has_text="6.0")).to_have_count(1)
+        entry = page.locator('#timeline li[data-action="recording"]')
+        await expect(entry).to_contain_text(f"recording #{row.id}")
+        await expect(entry).to_contain_text("时长 6.0 s")
     ranged = [status for header, status in seen if header]
     assert ranged and set(ranged) == {206}
     actions = await audit_actions(office, row.id)

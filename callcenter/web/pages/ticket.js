@@ -53,11 +53,29 @@ async function contacts() {
   return list.contact_calls.some((c) => c.ended_at === null);
 }
 
+// What a timeline entry's data says of a call or recording: who, how long, what came of it.
+const DETAILS = [
+  ["recording_id", (v) => "录音 recording #" + v], ["purpose", (v) => v],
+  ["agent", (v) => "坐席 agent " + v], ["by_user_id", (v) => "经办人 handler #" + v],
+  ["outcome", (v) => "结果 " + v], ["duration_seconds", (v) => "时长 " + num(v) + " s"],
+  ["talk_seconds", (v) => "通话 talk " + num(v) + " s"], ["status", (v) => v],
+  ["error", (v) => v],
+];
+
+function details(data) {
+  return DETAILS.filter(([key]) => data[key] !== undefined && data[key] !== null)
+    .map(([key, show]) => show(data[key])).join(", ");
+}
+
 async function timeline() {
   const result = await CC.api("/tickets/" + ticketId + "/timeline");
-  document.getElementById("timeline").replaceChildren(...result.events.map((e) =>
-    el("li", {}, when(e.at) + " · " + e.action +
-      (e.to_status ? " → " + e.to_status : "") + (e.reason ? " · " + e.reason : ""))));
+  document.getElementById("timeline").replaceChildren(...result.events.map((e) => {
+    const more = details(e.data || {});
+    return el("li", {"data-action": e.action}, when(e.at) + " · " + e.action +
+      (e.actor_role ? " (" + e.actor_role + ")" : "") +
+      (e.to_status ? " → " + e.to_status : "") + (e.reason ? " · " + e.reason : "") +
+      (more ? " · " + more : ""));
+  }));
 }
 
 // While a call is being set up or talked, the contact records refresh until it has ended.
