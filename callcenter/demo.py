@@ -153,6 +153,8 @@ def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int) -
     lines = [
         "",
         "callcenter demo: a simulated Asterisk, the service and citizens calling 12345",
+        f"  pages       {web}/ui/ (log in as admin, below): dashboard {web}/ui/dashboard · "
+        f"monthly report {web}/ui/report · tickets {web}/ui/tickets",
         f"  health      {web}/healthz",
         f"  metrics     {web}/metrics",
         f"  API         {web}/api/v1/  (log in: POST {web}/api/v1/auth/login)",
