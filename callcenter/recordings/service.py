@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.auth.principal import Role
 from callcenter.calls.models import CallLog
 from callcenter.clock import Clock
 from callcenter.recordings.config import RecordingsConfig
@@ -36,6 +37,8 @@ from callcenter.recordings.models import (
     RecordingAttachment,
 )
 from callcenter.recordings.store import AlreadyStored, RecordingStore, StoreError, key_for
+from callcenter.supervision.models import NotificationKind
+from callcenter.supervision.notifications import store_notifications
 from callcenter.tickets.models import TicketCall, TicketEvent
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,17 @@ def wav_facts(path: Path) -> WavFacts:
                             audio.getnchannels())
     except (wave.Error, EOFError, OSError):
         return WavFacts(None, None)
+
+
+def lost_notice(row: Recording, ticket_id: int, now: datetime) -> dict[str, Any]:
+    """Supervisors' notification that an order's proof of contact is gone (once per order
+    and recording)."""
+    kind = str(NotificationKind.RECORDING_LOST)
+    return {"dedupe_key": f"{kind}:{row.id}:{ticket_id}", "recipient_unit_id": None,
+            "recipient_role": str(Role.SUPERVISOR), "kind": kind, "ticket_id": ticket_id,
+            "flag_id": None, "day": now.date(), "created_at": now, "delivered_at": None,
+            "read_at": None, "read_by": None,
+            "text": f"录音丢失：通话 {row.linkedid} 的录音无法保存（{row.last_error}）"}
 
 
 class RecordingService:
@@ -279,6 +293,8 @@ class RecordingService:
                 data={"recording_id": row.id, "status": row.status, "error": row.last_error,
                       "purpose": link.purpose}))
         tickets = sorted(link.ticket_id for link in links)
+        if row.status == "lost":
+            await store_notifications(session, [lost_notice(row, t, now) for t in tickets])
         log.warning("recordings.problem recording=%s pbx=%s linkedid=%s tickets=%s status=%s "
                     "error=%s", row.id, row.pbx, row.linkedid, tickets, row.status,
                     row.last_error)

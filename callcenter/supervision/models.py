@@ -29,6 +29,7 @@ class NotificationKind(StrEnum):
     ACCEPTANCE_MISSED = "acceptance_missed"  # 未及时接收
     FIRST_CONTACT_MISSED = "first_contact_missed"  # 未在时限内联系市民
     HOTSPOT = "hotspot"  # 10+ callers / complaints: platform-level supervision
+    RECORDING_LOST = "recording_lost"  # an order's call recording could not be kept
 
 
 class FlagKind(StrEnum):

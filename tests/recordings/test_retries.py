@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from callcenter.bus.memory import MemoryBus
 from callcenter.clock import SystemClock
@@ -19,6 +20,7 @@ from callcenter.recordings.models import Recording
 from callcenter.recordings.service import ATTEMPT_LEASE, RecordingService
 from callcenter.recordings.store import LocalStore
 from callcenter.recordings.workers import RecordingsWorker
+from callcenter.supervision.models import Notification
 from callcenter.telephony import events as ev
 from tests.recordings.conftest import Office, write_wav
 
@@ -167,6 +169,7 @@ async def test_an_exhausted_retry_flags_the_call_and_order_and_alerts_naming_bot
     row = await load(office, row.id)
     assert (row.status, row.last_error) == ("lost", last["error"])
     assert await problems(office, tid) == ["lost"]  # one attempt left: flagged once, as lost
+    assert await lost_notices(office) == [(tid, "supervisor")]
 
 
 async def test_an_order_linked_after_the_loss_is_flagged_and_alerted_once(
@@ -187,6 +190,15 @@ async def test_an_order_linked_after_the_loss_is_flagged_and_alerted_once(
     await worker.tick()
     assert await service.flag_late_losses() == 0
     assert await problems(office, tid) == ["lost"]
+    assert await lost_notices(office) == [(tid, "supervisor")]
+
+
+async def lost_notices(office: Office) -> list[tuple[int, str]]:
+    """The supervisors' notifications of lost recordings: (order, role)."""
+    async with office.sessionmaker() as session:
+        rows = await session.execute(select(Notification.ticket_id, Notification.recipient_role)
+                                     .where(Notification.kind == "recording_lost"))
+        return [tuple(r) for r in rows.all()]
 
 
 async def test_the_loop_sleeps_until_the_next_retry_is_due(office: Office) -> None:
