@@ -6,7 +6,17 @@ Order matters for the web: auth first (its middleware guards the other routes).
 
 from __future__ import annotations
 
-from callcenter import auth, calls, ivr, knowledge, recordings, reports, supervision, tickets
+from callcenter import (
+    auth,
+    calls,
+    ivr,
+    knowledge,
+    queues,
+    recordings,
+    reports,
+    supervision,
+    tickets,
+)
 from callcenter.feature import Feature
 
 FEATURES: tuple[Feature, ...] = (
@@ -18,4 +28,5 @@ FEATURES: tuple[Feature, ...] = (
     ivr.FEATURE,
     reports.FEATURE,
     recordings.FEATURE,
+    queues.FEATURE,
 )

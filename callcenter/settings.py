@@ -27,6 +27,7 @@ from callcenter.auth.config import PUBLISHED_TOKEN_SECRETS, AuthConfig, with_loc
 from callcenter.auth.local_secret import LocalSecretError
 from callcenter.calls.config import CallsConfig
 from callcenter.ivr.config import IvrConfig
+from callcenter.queues.config import QueuesConfig
 from callcenter.recordings.config import RecordingsConfig
 from callcenter.reports.config import ReportsConfig
 from callcenter.simulator.config import SimulatorConfig
@@ -157,6 +158,7 @@ class Settings(Section):
     ivr: IvrConfig = Field(default_factory=IvrConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
+    queues: QueuesConfig = Field(default_factory=QueuesConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 
     @property

@@ -40,6 +40,10 @@ class Agent:
     talk_time: the agent hangs up after this long in a call (None: the caller ends it).
     hangup_after_answer: the agent hangs up this long after answering, connected or not (a
     hang-up during the queue's member announcement makes app_queue send AgentDump).
+    hold_after / hold_for: the phone puts the caller on hold this long after being connected
+    (a re-INVITE ``sendonly``: ``Hold`` on the phone's channel, ``MusicOnHoldStart`` on the
+    caller's) and resumes after ``hold_for`` (``Unhold``, ``MusicOnHoldStop``), as Asterisk 22
+    reports a SIP phone's hold (captures/hold).
     """
 
     name: str | None = None
@@ -48,6 +52,8 @@ class Agent:
     talk_time: float | None = None
     hangup_after_answer: float | None = None
     voice: str | None = "a01.wav"
+    hold_after: float | None = None
+    hold_for: float = 5.0
 
 
 @dataclass

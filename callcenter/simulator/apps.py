@@ -1,5 +1,6 @@
 """Dialplan applications: Answer, AGI, Queue, MixMonitor, Playback, Dial, Hangup, Set, Wait,
-Goto, GotoIf, NoOp, SendDTMF, Background, StopMixMonitor, UserEvent, Ringing, Busy, Congestion.
+Goto, GotoIf, NoOp, SendDTMF, Background, StopMixMonitor, UserEvent, Ringing, Busy, Congestion,
+ChanSpy.
 
 Each returns 0 to go on to the next priority, -1 to end the PBX (hang up), or raises Jump.
 """
@@ -238,6 +239,29 @@ async def app_dial(pbx: Pbx, chan: Channel, data: str) -> int:
     return await dial_exec(pbx, chan, _args(data))
 
 
+async def app_chanspy(pbx: Pbx, chan: Channel, data: str) -> int:
+    """ChanSpy(prefix,options): spy on a channel whose name starts with ``prefix-`` (not
+    the spyer itself); ``ChanSpyStart`` / ``ChanSpyStop`` carry the Spyer and Spyee snapshots
+    (captures/chanspy: the q, qw and qB variants look the same on AMI). When the spyee goes,
+    ChanSpy looks for the next one until the spyer hangs up."""
+    args = _args(data)
+    prefix = (args[0] if args else "").strip()
+    while not chan.hungup:
+        spyee = next((c for name, c in pbx.channels.items()
+                      if c is not chan and not c.dead and c.bridge is not None
+                      and (not prefix or name.startswith(prefix + "-"))), None)
+        if spyee is None:
+            if not await chan.sleep(1.0):
+                break
+            continue
+        pbx.hub.emit("ChanSpyStart", ev.CALL, chan.snap("Spyer") + spyee.snap("Spyee"))
+        while not chan.hungup and not spyee.dead:
+            if not await chan.sleep(0.2):
+                break
+        pbx.hub.emit("ChanSpyStop", ev.CALL, chan.snap("Spyer") + spyee.snap("Spyee"))
+    return APP_HANGUP
+
+
 APPS = {
     "answer": app_answer,
     "noop": app_noop,
@@ -258,4 +282,5 @@ APPS = {
     "agi": app_agi,
     "queue": app_queue,
     "dial": app_dial,
+    "chanspy": app_chanspy,
 }

@@ -472,8 +472,28 @@ class Pbx:
         actor = chan.actor
         if isinstance(actor, Caller) and actor.talk_time is not None:
             self.clock.call_later(actor.talk_time, self.remote_hangup, chan)
-        elif isinstance(actor, Agent) and actor.talk_time is not None:
-            self.clock.call_later(actor.talk_time, self.remote_hangup, chan)
+        elif isinstance(actor, Agent):
+            if actor.talk_time is not None:
+                self.clock.call_later(actor.talk_time, self.remote_hangup, chan)
+            if actor.hold_after is not None:
+                self.clock.call_later(actor.hold_after, self._phone_hold, chan, True)
+                self.clock.call_later(actor.hold_after + actor.hold_for, self._phone_hold,
+                                      chan, False)
+
+    def _phone_hold(self, chan: Channel, hold: bool) -> None:
+        """A SIP phone's hold (re-INVITE sendonly) or resume (sendrecv): ``Hold`` /
+        ``Unhold`` on its channel, music on hold for the other party in the bridge."""
+        if chan.dead or chan.bridge is None:
+            return
+        peers = [c for c in chan.bridge.channels if c is not chan and not c.dead]
+        if hold:
+            chan.emit("Hold", ev.CALL, "MusicClass: default\r\n")
+            for peer in peers:
+                peer.emit("MusicOnHoldStart", ev.CALL, "Class: default\r\n")
+        else:
+            chan.emit("Unhold", ev.CALL)
+            for peer in peers:
+                peer.emit("MusicOnHoldStop", ev.CALL)
 
     def actor_queued(self, chan: Channel) -> None:
         actor = chan.actor

@@ -1,0 +1,204 @@
+"""The queues feature on the telephony listener: agent states from Asterisk's events, stored
+and published in order; automatic after-call work; members re-added after a restart.
+
+The listener must not block, so the board (pure, in memory) decides at once and the
+database work runs in one writer task, in event order. After-call work is Asterisk's own
+pause (``QueuePause`` with the configured reason) rather than queues.conf ``wrapuptime``:
+``wrapuptime`` is per queue, not visible on AMI (no event starts or ends it, so no state or
+period could be stored), and cannot be extended by the agent. queues.conf keeps a small
+``wrapuptime`` as a guard: it stops Asterisk ringing the agent in the instant between
+``AgentComplete`` and the pause arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from callcenter.feature import Listener, Runtime
+from callcenter.queues.agent_state import AgentBoard, Change
+from callcenter.queues.config import QueuesConfig
+from callcenter.queues.service import RESTORED_TOPIC, STATE_TOPIC, AgentService
+from callcenter.queues.wallboard import WAITING_TOPIC
+from callcenter.telephony import events as ev
+
+log = logging.getLogger(__name__)
+
+
+class AgentStateListener:
+    """Feeds the board and acts on its changes (commands may be None: no after-call work
+    pause and no restore, e.g. in a replay)."""
+
+    def __init__(self, service: AgentService, commands: Any = None) -> None:
+        self.service = service
+        self.commands = commands
+        config = service.config
+        self.board = AgentBoard(config.after_call_work_reason,
+                                after_call_work=config.after_call_work_seconds > 0)
+        self._writes: asyncio.Queue[Any] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self.waiting: dict[str, dict[str, datetime]] = {}
+        """Callers waiting per queue: Uniqueid -> when they joined."""
+
+    async def start(self) -> None:
+        for interface, name, state, queues in await self.service.stored_states():
+            self.board.seed(interface, name, state, queues)
+        self._writer = asyncio.create_task(self._write_loop(), name="queues-agent-state")
+
+    async def stop(self) -> None:
+        for timer in list(self._timers.values()):
+            timer.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=10)
+        if self._writer is not None:
+            await self.flush()
+            self._writer.cancel()
+            self._writer = None
+
+    async def flush(self) -> None:
+        """Wait until every change seen so far is stored and published (tests, stop)."""
+        await self._writes.join()
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, ev.QueueCallerJoined | ev.QueueCallerLeft |
+                      ev.QueueCallerAbandoned):
+            self._caller(event)
+            return
+        if not isinstance(event, ev.QueueMemberEvent | ev.AgentEvent | ev.HoldStarted |
+                          ev.HoldEnded | ev.QueuesSnapshot):
+            return
+        for change in self.board.apply(event):
+            self._writes.put_nowait(change)
+        if isinstance(event, ev.QueuesSnapshot):
+            self._waiting_snapshot(event)
+            if self.commands is not None:
+                self._writes.put_nowait(event)
+
+    # -- callers waiting (the wallboard) ---------------------------------------------------
+
+    def _caller(self, event: ev.QueueCallerJoined | ev.QueueCallerLeft |
+                ev.QueueCallerAbandoned) -> None:
+        waiting = self.waiting.setdefault(event.queue, {})
+        if isinstance(event, ev.QueueCallerJoined):
+            waiting[event.uniqueid] = event.at
+        elif waiting.pop(event.uniqueid, None) is None:
+            return
+        self._publish_waiting(event.queue, event.at)
+
+    def _waiting_snapshot(self, snapshot: ev.QueuesSnapshot) -> None:
+        """Callers waiting now (``QueueEntry``: ``Wait`` seconds so far)."""
+        queues = {p.get("Queue", "") for p in snapshot.params} | set(self.waiting)
+        self.waiting = {q: {} for q in queues if q}
+        for entry in snapshot.entries:
+            joined = snapshot.at - timedelta(seconds=_seconds(entry.get("Wait")))
+            self.waiting.setdefault(entry.get("Queue", ""), {})[
+                entry.get("Uniqueid", "")] = joined
+        for queue in self.waiting:
+            self._publish_waiting(queue, snapshot.at)
+
+    def _publish_waiting(self, queue: str, at: datetime) -> None:
+        waiting = self.waiting.get(queue, {})
+        oldest = min(waiting.values()) if waiting else None
+        self._writes.put_nowait((WAITING_TOPIC, {
+            "queue": queue, "waiting": len(waiting), "at": at.isoformat(),
+            "oldest_joined_at": oldest.isoformat() if oldest else None}))
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self._writes.get()
+            try:
+                if isinstance(item, Change):
+                    await self._record(item)
+                elif isinstance(item, tuple):
+                    await self.service.publish(*item)
+                else:
+                    await self._after_snapshot(item)
+            except Exception:  # noqa: BLE001 - one bad write must not stop the others
+                log.exception("queues.write_failed item=%r", item)
+            finally:
+                self._writes.task_done()
+
+    async def _record(self, change: Change) -> None:
+        payload = await self.service.record(change)
+        if payload is None:
+            return
+        log.info("queues.agent_state agent=%s interface=%s state=%s reason=%s queue=%s",
+                 payload["agent_id"], change.interface, change.after.state,
+                 change.after.reason, change.after.queue)
+        await self.service.publish(STATE_TOPIC, payload)
+        if change.call_ended and self.commands is not None:
+            self._spawn(self._after_call_work(change.interface, change.at))
+
+    async def _after_snapshot(self, snapshot: ev.QueuesSnapshot) -> None:
+        """Re-add the logged-in agents Asterisk lost; re-arm after-call work timers."""
+        restored = await self.service.restore_members(self.commands, snapshot.members)
+        if restored:
+            log.warning("queues.members_restored agents=%d detail=%s", len(restored),
+                        ";".join(f"{r['interface']}:{','.join(r['queues'])}" for r in restored))
+            await self.service.publish(RESTORED_TOPIC, {"at": snapshot.at.isoformat(),
+                                                        "agents": restored})
+        for interface, state in list(self.board.states.items()):
+            if state.state == "after_call_work" and interface not in self._timers:
+                until = await self.service.after_call_work_until(interface)
+                if until is not None:
+                    left = (until - self.service.clock.now()).total_seconds()
+                    self._arm(interface, until, max(left, 0.0))
+
+    # -- after-call work -------------------------------------------------------------------
+
+    async def _after_call_work(self, interface: str, at: datetime) -> None:
+        until = await self.service.start_after_call_work(self.commands, interface, at)
+        if until is not None:
+            self._arm(interface, until, self.service.config.after_call_work_seconds)
+
+    def _arm(self, interface: str, until: datetime, seconds: float) -> None:
+        old = self._timers.pop(interface, None)
+        if old is not None:
+            old.cancel()
+        task = asyncio.get_running_loop().create_task(self._timer(interface, until, seconds))
+        self._timers[interface] = task
+        task.add_done_callback(lambda t: self._timers.get(interface) is t
+                               and self._timers.pop(interface))
+
+    async def _timer(self, interface: str, until: datetime, seconds: float) -> None:
+        """Sleep the after-call work out; an extension moves the stored end, so sleep the
+        difference; unpause only if the agent is still in after-call work."""
+        try:
+            while True:
+                await asyncio.sleep(seconds)  # a timer, not synchronisation
+                if self.board.state(interface).state != "after_call_work":
+                    return
+                stored = await self.service.after_call_work_until(interface)
+                if stored is None or stored <= until:
+                    break
+                seconds, until = (stored - until).total_seconds(), stored
+            await self.commands.queue_pause(None, interface, False, None)
+            log.info("queues.after_call_work_over interface=%s", interface)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the agent can still unpause by hand
+            log.warning("queues.after_call_work_end_failed interface=%s error=%r",
+                        interface, exc)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def listeners(runtime: Runtime) -> list[Listener]:
+    config = getattr(runtime.settings, "queues", None) or QueuesConfig()
+    service = AgentService(runtime.sessionmaker, runtime.clock, config, runtime.bus)
+    commands = runtime.telephony.commands if runtime.telephony is not None else None
+    return [AgentStateListener(service, commands)]
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0

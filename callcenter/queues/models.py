@@ -1,0 +1,75 @@
+"""Agents (a user of role agent with a softphone and skills) and their state periods."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.auth.models import UtcDateTime
+from callcenter.store.base import Base
+
+STATES = ("logged_out", "available", "ringing", "on_call", "on_hold", "after_call_work",
+          "paused")
+"""``ringing`` / ``on_call`` / ``on_hold``: a queue call (``queue`` set) or, from the phone's
+device state alone, another call (``queue`` empty). ``paused`` carries the reason."""
+
+
+class Agent(Base):
+    """A person who takes queue calls: the user, their softphone and the current state.
+
+    ``logged_in`` is what the service wants (it re-adds the member after an Asterisk
+    restart); ``state*`` is what Asterisk last reported, since ``state_since``.
+    ``interface`` is the phone used at the last login (kept after logout so the periods
+    still open then can be closed by the events that follow).
+    """
+
+    __tablename__ = "queue_agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    member_name: Mapped[str] = mapped_column(String(128))
+    extension: Mapped[str] = mapped_column(String(16))
+    interface: Mapped[str | None] = mapped_column(String(128), unique=True)
+    logged_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str | None] = mapped_column(String(64))
+    """The pause the agent or a supervisor asked for (re-applied after a restart)."""
+    state: Mapped[str] = mapped_column(String(16), default="logged_out")
+    state_reason: Mapped[str | None] = mapped_column(String(64))
+    state_queue: Mapped[str | None] = mapped_column(String(64))
+    state_linkedid: Mapped[str | None] = mapped_column(String(64))
+    state_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    after_call_work_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AgentSkill(Base):
+    """An agent's level in one queue: membership and, through the level, the penalty."""
+
+    __tablename__ = "queue_agent_skills"
+    __table_args__ = (UniqueConstraint("agent_id", "queue", name="uq_queue_agent_skills"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("queue_agents.id", ondelete="CASCADE"))
+    queue: Mapped[str] = mapped_column(String(64))
+    level: Mapped[int] = mapped_column(Integer)
+
+
+class AgentStatePeriod(Base):
+    """One stretch of one state (logged out is the absence of periods): what reports sum
+    into login, talk, hold, wrap-up and pause time. ``ended_at`` is empty while it lasts."""
+
+    __tablename__ = "queue_agent_periods"
+    __table_args__ = (
+        Index("ix_queue_agent_periods_agent_started", "agent_id", "started_at"),
+        Index("ix_queue_agent_periods_started", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("queue_agents.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    linkedid: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

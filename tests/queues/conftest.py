@@ -1,0 +1,153 @@
+"""A queues rig: the simulator over real TCP (AMI), the telephony door, the agent-state
+listener on a real PostgreSQL database, the in-process bus, and the queues HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import callcenter.queues.models  # noqa: F401  the queues tables in Base.metadata
+from callcenter.auth.config import AuthConfig
+from callcenter.auth.models import User
+from callcenter.auth.principal import Role
+from callcenter.auth.testing import bare_app, bearer, make_user, test_auth_config, token_for
+from callcenter.bus.memory import MemoryBus
+from callcenter.clock import SystemClock
+from callcenter.queues.config import QueuesConfig
+from callcenter.queues.http import setup_web as setup_queues
+from callcenter.queues.listeners import AgentStateListener
+from callcenter.queues.models import AgentStatePeriod
+from callcenter.queues.service import AgentService, Skill
+from callcenter.simulator.scenario import Simulator
+from callcenter.store.engine import create_engine, create_sessionmaker
+from callcenter.store.models import Base
+from callcenter.telephony import events as ev
+from callcenter.telephony.config import AgiConfig, AmiConfig
+from callcenter.telephony.service import Telephony
+from callcenter.web.keys import TELEPHONY
+from callcenter.web.openapi import setup_openapi
+
+TIME_SCALE = 0.05
+"""Simulated seconds run 20 times faster than wall seconds."""
+
+
+@pytest.fixture
+async def pg_sessionmaker(pg_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(pg_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+@dataclass
+class Rig:
+    sim: Simulator
+    telephony: Telephony
+    service: AgentService
+    listener: AgentStateListener
+    bus: MemoryBus
+    states: Any
+    """Subscription to ``queues.agent_state``."""
+    seen: list[ev.DomainEvent]
+    client: TestClient
+    auth: AuthConfig
+    users: dict[str, User] = field(default_factory=dict)
+
+    async def next_state(self, agent_id: int, state: str, timeout: float = 15.0, *,
+                         reason: str | None = None) -> dict[str, Any]:
+        """The next published state change of ``agent_id`` to ``state`` (and ``reason``)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                _, event = await self.states.get()
+                if event["agent_id"] == agent_id and event["state"] == state and (
+                        reason is None or event["reason"] == reason):
+                    return event
+
+    def events(self, kind: type[ev.DomainEvent], **match: Any) -> list[Any]:
+        return [e for e in self.seen if isinstance(e, kind)
+                and all(getattr(e, k) == v for k, v in match.items())]
+
+    async def periods(self, agent_id: int) -> list[AgentStatePeriod]:
+        async with self.service.sessionmaker() as session:
+            return list((await session.scalars(select(AgentStatePeriod).where(
+                AgentStatePeriod.agent_id == agent_id).order_by(AgentStatePeriod.id))).all())
+
+    def headers(self, user: User) -> dict[str, str]:
+        from callcenter.auth.users import principal_for
+
+        return bearer(token_for(principal_for(user), self.auth, SystemClock()))
+
+    async def call(self, user: User, method: str, path: str, body: Any = None, *,
+                   expect: int = 200) -> Any:
+        response = await self.client.request(method, f"/api/v1{path}", json=body,
+                                             headers=self.headers(user))
+        data = await response.json()
+        assert response.status == expect, data
+        return data
+
+
+async def make_agent(service: AgentService, *, extension: str, skills: list[Skill]) -> tuple[
+        User, int]:
+    user = await make_user(service.sessionmaker, service.clock, role=Role.AGENT)
+    async with service.sessionmaker() as session, session.begin():
+        agent = await service.save_agent(session, user_id=user.id, extension=extension,
+                                         skills=skills)
+        return user, agent.id
+
+
+def queues_config(**overrides: Any) -> QueuesConfig:
+    return QueuesConfig(**{"after_call_work_seconds": 1, **overrides})
+
+
+@pytest.fixture
+def config() -> QueuesConfig:
+    return queues_config()
+
+
+@pytest.fixture
+async def rig(pg_sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path,
+              config: QueuesConfig) -> AsyncIterator[Rig]:
+    clock = SystemClock()
+    sim = Simulator(port=0, time_scale=TIME_SCALE, seed=7, bad_login_delay=0.05,
+                    recordings_dir=tmp_path / "monitor", cdr_dir=tmp_path / "cdr")
+    await sim.start()
+    bus = MemoryBus()
+    states = await bus.subscribe("queues.agent_state").open()
+    telephony = Telephony(AmiConfig(port=sim.ami_port, username="callcenter",
+                                    secret=SecretStr("CHANGE_ME"), reconnect_min=0.05,
+                                    reconnect_max=0.2, action_timeout=5, pbx="sim-queues"),
+                          AgiConfig(host="127.0.0.1", port=0), None, clock)
+    service = AgentService(pg_sessionmaker, clock, config, bus)
+    listener = AgentStateListener(service, telephony.commands)
+    await listener.start()
+    seen: list[ev.DomainEvent] = []
+    telephony.add_listener(seen.append)
+    telephony.add_listener(listener)
+    synced = asyncio.Event()
+    telephony.add_listener(lambda e: isinstance(e, ev.QueuesSnapshot) and synced.set())
+    await telephony.start()
+    await asyncio.wait_for(synced.wait(), 10)
+    auth = test_auth_config()
+    app = bare_app(pg_sessionmaker, clock, config=auth, bus=bus)
+    app[TELEPHONY] = telephony
+    setup_queues(app, config)
+    setup_openapi(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Rig(sim, telephony, service, listener, bus, states, seen, client, auth)
+    finally:
+        await client.close()
+        await telephony.stop()
+        await listener.stop()
+        await sim.stop()
