@@ -217,8 +217,16 @@ def _calls(figures: dict[str, Any], label: dict[str, str], na: str, zh: bool) ->
         rows.append((names[key], pct(calls["rates"][key], na)))
     for key in ("average_speed_of_answer", "average_handle_time"):
         rows.append((names[key], num(calls["rates"][key], na)))
-    rows += [(names[key], na) for key in calls["pending"]]
+    rows.append((names["agent_occupancy"], pct(calls["rates"].get("agent_occupancy"), na)))
+    pauses = calls.get("agent_time", {}).get("pause_by_reason", {})
+    rows += [(f"{names['pause_time_by_reason']}: {reason or '—'}", hours(seconds, zh))
+             for reason, seconds in pauses.items()]
+    rows += [(names[key], na) for key in calls["pending"] if key != "agent_occupancy"]
     return [f"<h2>{label['calls']}</h2>", table(["", ""], rows)]
+
+
+def hours(seconds: float, zh: bool) -> str:
+    return f"{seconds / 3600:.1f} {'小时' if zh else 'h'}"
 
 
 def render_pdf(html: str) -> bytes:

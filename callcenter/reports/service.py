@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 
 from callcenter.auth.models import Unit
 from callcenter.calls.models import CallAgentAttempt, CallLog
+from callcenter.reports.agent_time import agent_time
 from callcenter.reports.config import DEFAULT_WEIGHTS, ReportsConfig
 from callcenter.reports.models import RevisitAppeal, TypicalCase
 from callcenter.supervision.models import SupervisionFlag
@@ -476,8 +477,11 @@ class CallStats:
     handle_seconds: float = 0.0
     agent_rings: int = 0
     agent_missed: int = 0
+    agent_time: dict[str, Any] = field(default_factory=dict)
+    """Logged-in time, seconds per state, pause time by reason (``agent_time.py``)."""
     rates: dict[str, float | None] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
+    """Figures the data cannot give yet (kept for months frozen before they existed)."""
 
     def finish(self) -> CallStats:
         self.rates = {
@@ -491,14 +495,13 @@ class CallStats:
                                     if self.answered else None),
             "ivr_self_service_rate": rate(self.ivr_self_served, self.inbound),
             "agent_miss_rate": rate(self.agent_missed, self.agent_rings),
-            "agent_occupancy": None,
+            "agent_occupancy": self.agent_time.get("occupancy"),
         }
-        self.pending = ["agent_occupancy", "pause_time_by_reason"]
         return self
 
 
-async def call_stats(session: AsyncSession, period: Period, config: ReportsConfig
-                     ) -> CallStats:
+async def call_stats(session: AsyncSession, period: Period, config: ReportsConfig,
+                     as_of: datetime | None = None) -> CallStats:
     start, end = period.bounds()
     C = CallLog
     queued = C.queue.is_not(None)
@@ -532,11 +535,15 @@ async def call_stats(session: AsyncSession, period: Period, config: ReportsConfi
         .where(CallAgentAttempt.called_at >= start, CallAgentAttempt.called_at < end)
     )).one()
     stats.agent_rings, stats.agent_missed = int(rings[0]), int(rings[1])
+    office, _ = await agent_time(session, start, end, as_of)
+    stats.agent_time = office.as_json()
     return stats.finish()
 
 
-async def agent_table(session: AsyncSession, period: Period) -> list[dict[str, Any]]:
-    """Per agent: rings offered, answered, missed, and talk time, busiest first."""
+async def agent_table(session: AsyncSession, period: Period, as_of: datetime | None = None
+                      ) -> list[dict[str, Any]]:
+    """Per agent: rings offered, answered, missed, talk time, and logged-in, pause time and
+    occupancy from the state periods; busiest first."""
     start, end = period.bounds()
     X = CallAgentAttempt
     rows = (await session.execute(
@@ -546,8 +553,17 @@ async def agent_table(session: AsyncSession, period: Period) -> list[dict[str, A
                func.coalesce(func.sum(X.talk_seconds), 0.0).label("talk_seconds"))
         .where(X.called_at >= start, X.called_at < end)
         .group_by(X.agent_name).order_by(func.count().desc(), X.agent_name))).all()
-    return [{"agent": r.agent_name, "rings": int(r.rings), "answered": int(r.answered),
-             "missed": int(r.missed), "talk_seconds": float(r.talk_seconds)} for r in rows]
+    _, times = await agent_time(session, start, end, as_of)
+    table = [{"agent": r.agent_name, "rings": int(r.rings), "answered": int(r.answered),
+              "missed": int(r.missed), "talk_seconds": float(r.talk_seconds)} for r in rows]
+    table += [{"agent": name, "rings": 0, "answered": 0, "missed": 0, "talk_seconds": 0.0}
+              for name in sorted(set(times) - {r.agent_name for r in rows})]
+    for row in table:
+        spent = times.get(row["agent"])
+        row.update(logged_in_seconds=round(spent.logged_in, 3) if spent else 0.0,
+                   paused_seconds=round(spent.seconds["paused"], 3) if spent else 0.0,
+                   occupancy=spent.occupancy if spent else None)
+    return table
 
 
 def topic_names(taxonomy: Taxonomy) -> dict[str, str]:
@@ -589,7 +605,7 @@ async def report_figures(session: AsyncSession, period: Period, config: ReportsC
     """Every figure of one period's report, JSON-ready (what a frozen month stores)."""
     units = await unit_kpis(session, period, config, filters, as_of=as_of)
     office = await office_kpis(session, period, config, filters, as_of=as_of)
-    calls = await call_stats(session, period, config)
+    calls = await call_stats(session, period, config, as_of)
     figures = {
         "period": {"label": period.label, "start": period.start.isoformat(),
                    "end": period.end.isoformat(), "tz": period.tz,
@@ -617,7 +633,7 @@ async def report_figures(session: AsyncSession, period: Period, config: ReportsC
         "typical_cases": await typical_cases(session, period.label) if period.is_month
         else [],
         "calls": asdict(calls),
-        "agents": await agent_table(session, period),
+        "agents": await agent_table(session, period, as_of),
     }
     log.info("reports.figures period=%s units=%s", period.label, len(units))
     return figures

@@ -31,8 +31,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.auth.models import Unit
+from callcenter.auth.models import Unit, User
 from callcenter.calls.models import CallAgentAttempt, CallLog
+from callcenter.queues.models import Agent, AgentStatePeriod
 from callcenter.reports.models import RevisitAppeal
 from callcenter.tickets.models import (
     Ticket,
@@ -170,6 +171,7 @@ async def write_month(session: AsyncSession) -> None:
     session.add(RevisitAppeal(revisit_id=4, ticket_id=3, unit_id=U1, reason="evidence",
                               filed_at=at(oct_, 22), upheld=True, decided_at=at(oct_, 25)))
     write_calls(session)
+    write_agent_periods(session)
     await session.flush()
 
 
@@ -207,3 +209,33 @@ def write_calls(session: AsyncSession) -> None:
                                      agent_name=agent, interface=f"PJSIP/{agent}",
                                      called_at=day + timedelta(seconds=n), outcome=outcome,
                                      talk_seconds=10.0 if outcome == "answered" else None))
+
+
+def write_agent_periods(session: AsyncSession) -> None:
+    """Agent 1001 on 10 Oct: available 600 s, ringing 5, talk 120, hold 30, wrap-up 30,
+    meal 1,800, available 1,015. Agent 1002: a break from 30 Sep 23:50 to 1 Oct 00:10 (600 s
+    in October), available 31 Oct 23:00 to 1 Nov 01:00 (3,600 s in October), and training
+    since 20 Oct 10:00, still open (until 1 Nov 00:00: 11 days 14 h, 1,000,800 s)."""
+    since = at(9, 1)
+    for n, name in ((901, "1001"), (902, "1002")):
+        session.add(User(id=n, username=f"agent{name}", display_name=name, password_hash="!",
+                         role="agent", active=True, created_at=since,
+                         password_changed_at=since))
+        session.add(Agent(id=n, user_id=n, member_name=name, extension=name,
+                          interface=f"PJSIP/{name}", logged_in=True, state="available"))
+    t = at(10, 10, 9)
+    steps = [("available", None, 600), ("ringing", None, 5), ("on_call", None, 120),
+             ("on_hold", None, 30), ("after_call_work", None, 30), ("paused", "meal", 1800),
+             ("available", None, 1015)]
+    for state, reason, seconds in steps:
+        session.add(AgentStatePeriod(agent_id=901, state=state, reason=reason, started_at=t,
+                                     ended_at=t + timedelta(seconds=seconds)))
+        t += timedelta(seconds=seconds)
+    session.add_all([
+        AgentStatePeriod(agent_id=902, state="paused", reason="break",
+                         started_at=at(9, 30, 23, 50), ended_at=at(10, 1, 0, 10)),
+        AgentStatePeriod(agent_id=902, state="available", started_at=at(10, 31, 23),
+                         ended_at=at(11, 1, 1)),
+        AgentStatePeriod(agent_id=902, state="paused", reason="training",
+                         started_at=at(10, 20, 10), ended_at=None),
+    ])

@@ -11,6 +11,7 @@ from callcenter.reports.config import ReportsConfig
 from callcenter.reports.service import (
     Filters,
     Period,
+    agent_table,
     breakdown,
     call_stats,
     composite_score,
@@ -22,7 +23,7 @@ from callcenter.reports.service import (
 from callcenter.tickets.calendar import WorkingCalendar
 from callcenter.tickets.config import TicketsConfig, load_taxonomy
 from callcenter.tickets.models import Ticket
-from tests.reports.month import U1, U2, U3, U4, write_month
+from tests.reports.month import U1, U2, U3, U4, at, write_month
 
 OCTOBER = Period.month("2026-10")
 CONFIG = ReportsConfig(ranking_min_orders=3, self_service_nodes=["selfservice_water"])
@@ -180,8 +181,35 @@ async def test_call_center_statistics_tell_timeouts_from_abandons(month) -> None
     assert stats.rates["average_handle_time"] == pytest.approx(380 / 3)
     assert stats.rates["ivr_self_service_rate"] == 1 / 8
     assert (stats.agent_rings, stats.agent_missed) == (4, 1)
-    assert stats.rates["agent_occupancy"] is None
-    assert stats.pending == ["agent_occupancy", "pause_time_by_reason"]
+    assert stats.pending == []
+
+
+async def test_agent_time_clips_periods_to_the_month_and_splits_pauses_by_reason(
+        month) -> None:
+    """Counted from ``write_agent_periods``: handling 120 + 30 + 30 = 180 s of 5,400 s
+    staffed (available 600 + 1,015 + 3,600, ringing 5, handling 180)."""
+    async with month() as session:
+        stats = await call_stats(session, OCTOBER, CONFIG)
+        agents = {a["agent"]: a for a in await agent_table(session, OCTOBER)}
+    time = stats.agent_time
+    assert time["seconds"] == {"available": 5215.0, "ringing": 5.0, "on_call": 120.0,
+                               "on_hold": 30.0, "after_call_work": 30.0,
+                               "paused": 1800.0 + 600.0 + 1_000_800.0}
+    assert time["pause_by_reason"] == {"break": 600.0, "meal": 1800.0,
+                                       "training": 1_000_800.0}
+    assert time["logged_in_seconds"] == 5400.0 + 1_003_200.0
+    assert stats.rates["agent_occupancy"] == pytest.approx(180 / 5400)
+    assert (agents["1001"]["logged_in_seconds"], agents["1001"]["paused_seconds"]) == (
+        3600.0, 1800.0)
+    assert agents["1001"]["occupancy"] == pytest.approx(180 / 1800)
+    assert agents["1001"]["rings"] == 2  # from the call log's agent attempts
+    assert (agents["1002"]["occupancy"], agents["1002"]["rings"]) == (0.0, 2)
+
+
+async def test_agent_time_as_of_a_moment_counts_an_open_period_until_then(month) -> None:
+    async with month() as session:
+        stats = await call_stats(session, OCTOBER, CONFIG, as_of=at(10, 20, 11))
+    assert stats.agent_time["pause_by_reason"]["training"] == 3600.0
 
 
 def test_a_holiday_month_has_fewer_working_days() -> None:

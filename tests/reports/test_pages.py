@@ -62,6 +62,10 @@ async def test_the_dashboard_shows_the_month_and_filters_by_unit(site) -> None:
     await expect(row.locator("td").last).to_have_text("A")  # grade
     await expect(row.locator("td").nth(9)).to_have_text("95.0")  # score
     await expect(row.locator("td").first).to_have_text("1")  # rank
+    agent = page.locator("tr", has_text="1001")
+    await expect(agent.locator("td").last).to_have_text("10.0%")  # occupancy 180 / 1,800 s
+    await expect(page.locator("tr", has_text="Paused: meal").locator("td").last
+                 ).to_have_text("0.5 h")
     await page.select_option("select[name=unit_id]", str(U1))
     await page.click("button[type=submit]")
     await expect(card(page, "received")).to_have_text("5")

@@ -26,7 +26,16 @@ const CALL_ROWS = [
   ["平均应答 ASA (s)", (c) => num(c.rates.average_speed_of_answer)],
   ["平均处理 AHT (s)", (c) => num(c.rates.average_handle_time)],
   ["IVR 自助率 Self-service", (c) => pct(c.rates.ivr_self_service_rate)],
+  ["坐席占用率 Agent occupancy", (c) => pct(c.rates.agent_occupancy)],
 ];
+
+const hours = (seconds) => num(seconds / 3600) + " h";
+
+function pauses(calls) {
+  const byReason = (calls.agent_time || {}).pause_by_reason || {};
+  return Object.entries(byReason).map(([reason, seconds]) =>
+    ["示忙 Paused: " + (reason || CC.NA), hours(seconds)]);
+}
 
 function query(form, extra = {}) {
   const params = new URLSearchParams({start: form.start.value, end: form.end.value, ...extra});
@@ -67,11 +76,14 @@ function render(figures) {
     el("h2", {}, "超期 Overdue by unit"),
     table(["单位 Unit", "超期 Overdue"], figures.overdue_by_unit.map((u) => [u.unit, u.overdue]), [1]),
     el("h2", {}, "话务 Calls"),
-    table(["", ""], CALL_ROWS.map(([label, value]) => [label, value(calls)]), [1]),
+    table(["", ""], [...CALL_ROWS.map(([label, value]) => [label, value(calls)]), ...pauses(calls)],
+      [1]),
     el("h2", {}, "坐席 Agents"),
-    table(["坐席 Agent", "振铃 Rings", "接听 Answered", "未接 Missed", "通话 Talk (s)"],
-      figures.agents.map((a) => [a.agent, a.rings, a.answered, a.missed, num(a.talk_seconds, 0)]),
-      [1, 2, 3, 4]));
+    table(["坐席 Agent", "振铃 Rings", "接听 Answered", "未接 Missed", "通话 Talk (s)",
+      "签入 Logged in", "示忙 Paused", "占用率 Occupancy"],
+    figures.agents.map((a) => [a.agent, a.rings, a.answered, a.missed, num(a.talk_seconds, 0),
+      hours(a.logged_in_seconds || 0), hours(a.paused_seconds || 0), pct(a.occupancy)]),
+    [1, 2, 3, 4, 5, 6, 7]));
 }
 
 async function show(form) {
