@@ -44,13 +44,13 @@ from pathlib import Path
 from panoramisk.message import Message
 from pydantic import SecretStr
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from callcenter.bus.memory import MemoryBus
 from callcenter.calls.models import CallLog
 from callcenter.calls.tracker import CallTracker
 from callcenter.clock import SystemClock
 from callcenter.store.base import Base
+from callcenter.store.engine import create_engine, create_sessionmaker
 from callcenter.telephony import events as ev
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.service import Telephony
@@ -215,11 +215,12 @@ class Rig:
     async def __aenter__(self) -> Rig:
         self.server = AsteriskProcess()
         port = await self.server.start()
-        self.engine = create_async_engine(f"sqlite+aiosqlite:///{self.tmp / 'bench.db'}")
+        # the service's own engine: SQLite as ``callcenter serve`` configures it (WAL, ...)
+        self.engine = create_engine(f"sqlite+aiosqlite:///{self.tmp / 'bench.db'}")
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.drop_all)
             await conn.run_sync(Base.metadata.create_all)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = create_sessionmaker(self.engine)
         self.tracker = CallTracker(self.sessionmaker, SystemClock())
         await self.tracker.start()
         config = AmiConfig(

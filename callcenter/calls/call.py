@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 from callcenter.calls.config import CallsConfig
@@ -23,6 +24,13 @@ CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]+(;[12])?$")
 def channel_base(channel: str) -> str:
     """``PJSIP/1002-00000005`` -> ``PJSIP/1002`` (the device, not this call's channel)."""
     return CHANNEL_SUFFIX.sub("", channel)
+
+
+@lru_cache(maxsize=4096)
+def inbound_context(context: str, patterns: tuple[str, ...]) -> bool:
+    """``context`` matches one of the inbound patterns (``CallsConfig.inbound_contexts``).
+    Cached: a hotline has a handful of contexts, and every row of an Originated call asks."""
+    return any(fnmatchcase(context, pattern) for pattern in patterns)
 
 
 def dialled_number(dial_string: str) -> str:
@@ -149,15 +157,21 @@ class Call:
     def answered_unbridged(self, config: CallsConfig) -> bool:
         """An outbound Originate the called party answered, never bridged (a survey, an
         announcement): the answer of its first channel is the person answering."""
+        return self._answered_unbridged(self.direction(config))
+
+    def _answered_unbridged(self, direction: str) -> bool:
         return self.talk_started_at is None and self.originated and not self.dialled \
-            and self.root_up_at is not None and self.direction(config) == "outbound"
+            and self.root_up_at is not None and direction == "outbound"
 
     def disposition(self, config: CallsConfig) -> str:
+        return self._disposition(self._answered_unbridged(self.direction(config)))
+
+    def _disposition(self, answered_unbridged: bool) -> str:
         if self.talk_started_at is not None:
             return "answered"
         if self.queue is not None:
             return "abandoned" if self.queue_outcome() == "abandoned" else "no_answer"
-        if self.answered_unbridged(config):
+        if answered_unbridged:
             return "answered"
         cause = self.hangup_cause
         if self.dialled:  # an answer before Dial() (the IVR's Answer) is not a person
@@ -182,15 +196,12 @@ class Call:
         path = self.ivr + ([self.ivr_declared] if self.ivr_declared else [])
         return path[-1] if path else self.last_app
 
-    @staticmethod
-    def _inbound_context(context: str, config: CallsConfig) -> bool:
-        return any(fnmatchcase(context, pattern) for pattern in config.inbound_contexts)
-
     def direction(self, config: CallsConfig) -> str:
         if self.direction_hint is not None:
             return self.direction_hint
         if self.originated:
-            inbound = any(self._inbound_context(c, config) for c in self.root_contexts)
+            patterns = config.inbound_contexts
+            inbound = any(inbound_context(c, patterns) for c in self.root_contexts)
             return "inbound" if inbound else "outbound"
         if self.dials_trunk:
             return "outbound"
@@ -205,6 +216,10 @@ class Call:
                       ) -> tuple[float, float]:
         """Talk (bridged time less hold) and hold seconds, counted up to ``now`` for a call
         still going on (None: only what is closed)."""
+        return self._talk_and_hold(now, self.answered_unbridged(config))
+
+    def _talk_and_hold(self, now: datetime | None, answered_unbridged: bool
+                       ) -> tuple[float, float]:
         talk = self.talk_seconds
         hold = self.hold_seconds
         if now is not None:
@@ -212,21 +227,23 @@ class Call:
                 talk += max(0.0, (now - self.bridged_since).total_seconds())
             hold += sum(max(0.0, (now - since).total_seconds())
                         for since in self.holds.values())
-        if self.answered_unbridged(config):
+        if answered_unbridged:
             end = self.ended_at or now  # talking since the answer
             talk = max(0.0, (end - self.root_up_at).total_seconds()) if end else 0.0
         return max(0.0, talk - hold), hold
 
     def row(self, pbx: str, config: CallsConfig, now: datetime | None = None
             ) -> dict[str, Any]:
-        """The call-log row; with ``now``, an ongoing call is counted up to then."""
+        """The call-log row; with ``now``, an ongoing call is counted up to then. Built once
+        per write (the direction, which the other rules depend on, is decided once here)."""
         ended = self.ended_at is not None
-        disposition = self.disposition(config) if ended else None
         direction = self.direction(config)
-        talk, hold = self.talk_and_hold(self.ended_at if ended else now, config)
+        unbridged = self._answered_unbridged(direction)
+        disposition = self._disposition(unbridged) if ended else None
+        talk, hold = self._talk_and_hold(self.ended_at if ended else now, unbridged)
         if self.talk_started_at is not None:
             answered_at = self.talk_started_at
-        elif self.answered_unbridged(config):
+        elif unbridged:
             answered_at = self.root_up_at
         else:
             answered_at = None
@@ -241,8 +258,9 @@ class Call:
         if direction == "outbound" and (self.root_dial or self.originate_dial):
             called = dialled_number(self.root_dial or self.originate_dial or "") or called
         elif direction == "inbound" and self.originated:  # the number it was sent to call
+            patterns = config.inbound_contexts
             called = next((exten for context, exten in self.root_extens
-                           if self._inbound_context(context, config) and exten), called)
+                           if exten and inbound_context(context, patterns)), called)
         path = self.ivr + ([self.ivr_declared] if self.ivr_declared else [])
         return {
             "linkedid": self.linkedid,

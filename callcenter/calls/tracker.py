@@ -29,6 +29,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -131,7 +132,7 @@ class CallTracker:
             self._loader = None
         now = self._last_at or self._clock.now()  # Asterisk's clock, like the call times
         for call in self._calls.values():
-            self._writer.submit(self._row(call, now))
+            self._save(call, now=now)
         await self._writer.stop()
         await self._attempt_writer.stop()
 
@@ -242,7 +243,7 @@ class CallTracker:
         if call is not None and event.uniqueid == event.linkedid:
             if call.called_number is None:
                 call.called_number = event.exten or None
-            self._writer.submit(self._row(call))  # the call exists even if we crash
+            self._save(call)  # the call exists even if we crash
 
     def _on_state(self, event: ev.ChannelStateChanged) -> None:
         call = self._call_for(event, create=True)
@@ -322,7 +323,7 @@ class CallTracker:
             call.bridged_since = at
             if call.talk_started_at is None:
                 call.talk_started_at = at
-                self._writer.submit(self._row(call))  # answered, even if we crash
+                self._save(call)  # answered, even if we crash
         elif was and not now and call.bridged_since is not None:
             call.talk_seconds += (at - call.bridged_since).total_seconds()
             call.bridged_since = None
@@ -337,7 +338,7 @@ class CallTracker:
         call.queue_joined_at = event.at
         call.abandoned = call.agent_connected = False
         call.queue_status = None
-        self._writer.submit(self._row(call))
+        self._save(call)
 
     def _leave_queue(self, call: Call, at: datetime) -> None:
         if call.queue_joined_at is not None:
@@ -365,20 +366,20 @@ class CallTracker:
         attempt = Attempt(call.linkedid, event.queue, event.member_name or event.interface,
                           event.interface, event.at)
         call.attempts[event.interface] = attempt
-        self._attempt_writer.submit(attempt.row(self._pbx))
+        self._save_attempt(attempt)
 
     def _on_agent_ring_no_answer(self, event: ev.AgentRingNoAnswer) -> None:
         call = self._call_for(event)
         attempt = call.attempts.get(event.interface) if call is not None else None
         if attempt is not None and attempt.outcome == "ringing":
             attempt.stop_ringing("missed", event.at)
-            self._attempt_writer.submit(attempt.row(self._pbx))
+            self._save_attempt(attempt)
 
     def _stop_ringing(self, call: Call, outcome: str, at: datetime) -> None:
         for attempt in call.attempts.values():
             if attempt.outcome == "ringing":
                 attempt.stop_ringing(outcome, at)
-                self._attempt_writer.submit(attempt.row(self._pbx))
+                self._save_attempt(attempt)
 
     def _on_agent_connect(self, event: ev.AgentConnected) -> None:
         call = self._call_for(event)
@@ -398,7 +399,7 @@ class CallTracker:
             attempt.stop_ringing("answered", event.at)
             attempt.answered_at = event.at
             self._connected[event.interface] = attempt
-            self._attempt_writer.submit(attempt.row(self._pbx))
+            self._save_attempt(attempt)
         self._stop_ringing(call, "canceled", event.at)
 
     def _on_agent_complete(self, event: ev.AgentCompleted) -> None:
@@ -413,7 +414,7 @@ class CallTracker:
         attempt.completed_at = event.at
         attempt.talk_seconds = float(event.talk_time)
         attempt.complete_reason = event.reason or None
-        self._attempt_writer.submit(attempt.row(self._pbx), urgent=True)
+        self._save_attempt(attempt, urgent=True)
 
     # -- hold and transfers ----------------------------------------------------------------
 
@@ -436,7 +437,7 @@ class CallTracker:
             channel_base(event.target)
         call.transferred_to = target or None  # until the party who answers is known
         call.transfer_pending = True
-        self._writer.submit(self._row(call))
+        self._save(call)
 
     def _on_recording(self, event: ev.RecordingStarted) -> None:
         call = self._call_for(event)
@@ -524,7 +525,7 @@ class CallTracker:
         self._merge_snapshot(call, snaps, at)
         self._estimate_answer(call, snaps, at)
         log.info("calls.picked_up_by_resync linkedid=%s channels=%d", linkedid, len(snaps))
-        self._writer.submit(self._row(call))
+        self._save(call)
 
     @staticmethod
     def _estimate_answer(call: Call, snaps: list[ev.ChannelSnapshot], at: datetime) -> None:
@@ -580,7 +581,7 @@ class CallTracker:
             self._estimate_answer(call, snaps, at)
         log.info("calls.adopted_after_restart linkedid=%s channels=%d", call.linkedid,
                  len(snaps))
-        self._writer.submit(self._row(call))
+        self._save(call)
 
     def _close_stored(self, at: datetime) -> None:
         """Open rows of an earlier process whose call Asterisk no longer has: it ended while
@@ -661,11 +662,21 @@ class CallTracker:
         self._ended[call.linkedid] = None
         if len(self._ended) > ENDED_MEMORY:
             self._ended.popitem(last=False)
-        self._writer.submit(self._row(call), urgent=True)
+        self._save(call, urgent=True)
         log.debug("calls.ended linkedid=%s", call.linkedid)
 
-    def _row(self, call: Call, now: datetime | None = None) -> dict[str, Any]:
-        return call.row(self._pbx, self._config, now)
+    def _save(self, call: Call, *, now: datetime | None = None, urgent: bool = False) -> None:
+        """Hand the call's row to the writer, built when its batch is written: however often
+        the call changes before that, its row (direction, disposition, durations) is computed
+        once, from the latest state."""
+        self._writer.submit_later((self._pbx, call.linkedid),
+                                  partial(call.row, self._pbx, self._config, now),
+                                  urgent=urgent)
+
+    def _save_attempt(self, attempt: Attempt, *, urgent: bool = False) -> None:
+        self._attempt_writer.submit_later(
+            (self._pbx, attempt.linkedid, attempt.interface, attempt.called_at),
+            partial(attempt.row, self._pbx), urgent=urgent)
 
 
 def _utc(value: datetime | None) -> datetime | None:

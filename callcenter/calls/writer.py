@@ -1,9 +1,11 @@
 """Batched, idempotent writes of call-log rows, off the event path.
 
-The tracker hands over row dicts; the writer coalesces them per Linkedid and upserts them in
-batches from its own task, so the AMI reader never waits on the database. A failed batch
-stays pending and is retried with backoff (the database may be down for a while); a newer
-version of a row replaces an older pending one, so nothing is lost and nothing is doubled.
+The tracker hands over rows, or what builds them (``submit_later``: a call that changes
+several times between two writes is turned into a row once, when its batch is written); the
+writer coalesces them per key (the Linkedid) and upserts them in batches from its own task,
+so the AMI reader never waits on the database. A failed batch stays pending and is retried
+with backoff (the database may be down for a while); a newer version of a row replaces an
+older pending one, so nothing is lost and nothing is doubled.
 
 One bad row must not hold the others back forever: text longer than its column is cut to
 fit (PostgreSQL would refuse it; an AMI caller ID can be any length), and a batch refused
@@ -16,12 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import String, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from callcenter.calls.models import CallLog
 
@@ -36,10 +42,15 @@ KEEP_KNOWN = ("caller_number", "called_number", "queue", "agent_name", "agent_in
 a NULL in the new version keeps the stored value."""
 CALL_LOG_KEY = ("pbx", "linkedid")
 
+Row = dict[str, Any]
+RowBuilder = Callable[[], Row]
+Pending = Row | RowBuilder
+"""A pending version of a row: the row itself, or what builds it when its batch is written."""
 
-def _text_limits(table: Table) -> dict[str, int]:
-    return {column.name: column.type.length for column in table.columns
-            if isinstance(column.type, String) and column.type.length}
+
+def _text_limits(table: Table) -> tuple[tuple[str, int], ...]:
+    return tuple((column.name, column.type.length) for column in table.columns
+                 if isinstance(column.type, String) and column.type.length)
 
 
 class CallLogWriter:
@@ -57,7 +68,7 @@ class CallLogWriter:
         self._batch_size = batch_size
         self._retry_min = retry_min
         self._retry_max = retry_max
-        self._pending: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._pending: dict[tuple[Any, ...], Pending] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -68,15 +79,24 @@ class CallLogWriter:
         self.rows_rejected = 0
         self.failures = 0
 
-    def submit(self, row: dict[str, Any], *, urgent: bool = False) -> None:
+    def submit(self, row: Row, *, urgent: bool = False) -> None:
         """Queue a row (latest version wins); ``urgent`` flushes without waiting the interval."""
         row = _fit(row, self._limits)
-        self._pending[self._key_of(row)] = row
+        self._queue(self._key_of(row), row, urgent)
+
+    def submit_later(self, key: tuple[Any, ...], build: RowBuilder, *,
+                     urgent: bool = False) -> None:
+        """Queue the row ``build()`` returns when its batch is written (latest version wins).
+        ``key`` is the row's values of the writer's key columns, in order."""
+        self._queue(key, build, urgent)
+
+    def _queue(self, key: tuple[Any, ...], entry: Pending, urgent: bool) -> None:
+        self._pending[key] = entry
         self._idle.clear()
         if urgent:
             self._wake.set()
 
-    def _key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
+    def _key_of(self, row: Row) -> tuple[Any, ...]:
         return tuple(row.get(column) for column in self._key)
 
     @property
@@ -142,12 +162,15 @@ class CallLogWriter:
 
     async def _write_batch(self) -> bool:
         async with self._write_lock:
-            keys = list(self._pending)[: self._batch_size]
-            if not keys:
+            entries = [(key, self._pending[key])
+                       for key in islice(self._pending, self._batch_size)]
+            if not entries:
                 return True
-            batch = [self._pending[key] for key in keys]
+            batch = self._rows(entries)
+            if not batch:
+                return True
             try:
-                await self._write(batch)
+                await self._write([row for _, _, row in batch])
             except (SQLAlchemyError, OSError, ConnectionError) as exc:
                 self.failures += 1
                 if not _refused_for_its_data(exc):
@@ -158,42 +181,64 @@ class CallLogWriter:
             self._written(batch)
             return True
 
-    async def _write(self, batch: list[dict[str, Any]]) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            await _upsert(session, self._table, self._key, batch)
+    def _rows(self, entries: list[tuple[tuple[Any, ...], Pending]]
+              ) -> list[tuple[tuple[Any, ...], Pending, Row]]:
+        """(key, pending entry, row) for each entry, building the rows still to be built. A
+        row that cannot be built (a bug) is dropped and logged: it must not stop the others."""
+        batch = []
+        for key, entry in entries:
+            if type(entry) is dict:
+                batch.append((key, entry, entry))
+                continue
+            try:
+                row = _fit(entry(), self._limits)
+            except Exception:
+                log.exception("calls.row_not_built key=%s", key)
+                self._forget(key, entry)
+                self.rows_rejected += 1
+                continue
+            batch.append((key, entry, row))
+        return batch
 
-    def _written(self, batch: list[dict[str, Any]]) -> None:
-        for row in batch:
-            key = self._key_of(row)
-            if self._pending.get(key) is row:  # not replaced by a newer version meanwhile
-                del self._pending[key]
+    async def _write(self, rows: list[Row]) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await _upsert(session, self._table, self._key, rows)
+
+    def _forget(self, key: tuple[Any, ...], entry: Pending) -> None:
+        if self._pending.get(key) is entry:  # not replaced by a newer version meanwhile
+            del self._pending[key]
+
+    def _written(self, batch: list[tuple[tuple[Any, ...], Pending, Row]]) -> None:
+        for key, entry, _ in batch:
+            self._forget(key, entry)
         self.rows_written += len(batch)
 
-    async def _write_one_by_one(self, batch: list[dict[str, Any]]) -> None:
+    async def _write_one_by_one(self, batch: list[tuple[tuple[Any, ...], Pending, Row]]
+                                ) -> None:
         """Isolate the rows the database refuses; the others are written (or stay pending
         if the database goes away meanwhile)."""
-        for row in batch:
+        for key, entry, row in batch:
             try:
                 await self._write([row])
             except (SQLAlchemyError, OSError, ConnectionError) as exc:
                 if not _refused_for_its_data(exc):
                     log.warning("calls.write_failed rows=1 error=%r", exc)
                     return
-                key = self._key_of(row)
                 log.error("calls.row_rejected key=%s error=%r", key, exc)
-                if self._pending.get(key) is row:
-                    del self._pending[key]
+                self._forget(key, entry)
                 self.rows_rejected += 1
                 continue
-            self._written([row])
+            self._written([(key, entry, row)])
 
 
-def _fit(row: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:
-    """The row with every text cut to its column's length."""
-    fitted = dict(row)
-    for column, limit in limits.items():
-        value = fitted.get(column)
+def _fit(row: Row, limits: tuple[tuple[str, int], ...]) -> Row:
+    """The row with every text cut to its column's length (a copy only if one is cut)."""
+    fitted = row
+    for column, limit in limits:
+        value = row.get(column)
         if isinstance(value, str) and len(value) > limit:
+            if fitted is row:
+                fitted = dict(row)
             fitted[column] = value[:limit]
     return fitted
 
@@ -209,15 +254,17 @@ def _refused_for_its_data(exc: BaseException) -> bool:
     return False
 
 
-async def _upsert(session: AsyncSession, table: Table, key: tuple[str, ...],
-                  rows: list[dict[str, Any]]) -> None:
-    dialect = session.bind.dialect.name
+@lru_cache(maxsize=64)
+def _upsert_statement(dialect: str, table: Table, key: tuple[str, ...],
+                      columns: tuple[str, ...]) -> Executable:
+    """The upsert of rows with ``columns``, built once: building it (the ``excluded`` proxies,
+    the coalesces, its cache key) costs more than executing it for a small batch."""
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
         raise RuntimeError(f"call log upsert is not implemented for {dialect}")
     stmt = insert(table)
     update = {}
-    for column in rows[0]:
+    for column in columns:
         if column in key or column == "id":
             continue
         new, stored = stmt.excluded[column], table.c[column]
@@ -227,6 +274,11 @@ async def _upsert(session: AsyncSession, table: Table, key: tuple[str, ...],
             update[column] = func.coalesce(new, stored)
         else:
             update[column] = new
-    # one cached statement, executed for many rows (SQLAlchemy batches the VALUES itself)
-    await session.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=update),
-                          rows)
+    return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
+
+
+async def _upsert(session: AsyncSession, table: Table, key: tuple[str, ...],
+                  rows: list[dict[str, Any]]) -> None:
+    stmt = _upsert_statement(session.bind.dialect.name, table, key, tuple(rows[0]))
+    # one statement, executed for many rows (SQLAlchemy batches the VALUES itself)
+    await session.execute(stmt, rows)

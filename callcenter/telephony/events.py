@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from callcenter.clock import Clock
@@ -31,6 +32,32 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_PLAIN_TYPES = frozenset({"str", "int", "bool", "float"})
+
+
+class _Layout:
+    """How one event class becomes a dict, worked out once per class (``to_dict`` runs for
+    every published event): its field names, one getter of all their values, and the fields
+    whose values need converting for JSON (times, tuples)."""
+
+    __slots__ = ("names", "values", "convert")
+    _of: ClassVar[dict[type, _Layout]] = {}
+
+    def __init__(self, cls: type) -> None:
+        found = fields(cls)
+        self.names = tuple(f.name for f in found)
+        getter = attrgetter(*self.names)
+        self.values = getter if len(self.names) > 1 else lambda event: (getter(event),)
+        self.convert = tuple(f.name for f in found if f.type not in _PLAIN_TYPES)
+
+    @classmethod
+    def of(cls, event_class: type) -> _Layout:
+        layout = cls._of.get(event_class)
+        if layout is None:
+            layout = cls._of[event_class] = cls(event_class)
+        return layout
+
+
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
     """Base of every domain event; ``at`` is when it happened in Asterisk."""
@@ -39,7 +66,10 @@ class DomainEvent:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+        layout = _Layout.of(type(self))
+        data = dict(zip(layout.names, layout.values(self), strict=True))
+        for name in layout.convert:
+            data[name] = _jsonable(data[name])
         data["topic"] = self.topic
         return data
 

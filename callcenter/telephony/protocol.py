@@ -9,6 +9,7 @@ raised: a bad message must not stop the reader.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -34,10 +35,28 @@ def parse_message(text: str) -> Fields | None:
     A message with ``Event`` is an event (``OriginateResponse`` also has ``Response``), else
     with ``Response`` a reply. Returns None (and logs) for anything else: no ``Key: Value``
     line, no kind, or a repeated ``Event`` (a truncated message glued to the next one).
+
+    The common case (every line ``Key: Value``, no header repeated) is split in C; anything
+    else takes the careful line-by-line way.
     """
+    lines = text.split("\r\n")
+    try:
+        fields: Fields = dict(map(str.split, lines, _HEADER_SEPARATOR, _ONCE))
+    except ValueError:  # a line without ": " (an empty value written "Key:", garbage)
+        return _parse_lines(lines, text)
+    if len(fields) != len(lines):  # a repeated header: its values become a list
+        return _parse_lines(lines, text)
+    return _with_kind(fields, text)
+
+
+_HEADER_SEPARATOR = itertools.repeat(": ")
+_ONCE = itertools.repeat(1)
+
+
+def _parse_lines(lines: list[str], text: str) -> Fields | None:
     fields: Fields = {}
     bad = 0
-    for line in text.split("\r\n"):
+    for line in lines:
         key, sep, value = line.partition(": ")
         if not sep:
             if line.endswith(":") and line.count(":") == 1:
@@ -54,6 +73,11 @@ def parse_message(text: str) -> Fields | None:
             fields[key] = [old, value]
     if bad:
         log.warning("ami.garbage_lines count=%d sample=%r", bad, text[:120])
+    return _with_kind(fields, text)
+
+
+def _with_kind(fields: Fields, text: str) -> Fields | None:
+    """``fields`` if they name one kind of message (``Event`` or ``Response``), else None."""
     kind = fields.get("Event")
     if kind is None:
         kind = fields.get("Response")
@@ -113,16 +137,14 @@ class Framer:
         self._buffer = buffer[cut + 4:]
         on_message = self._on_message
         keep = self._keep
-        for chunk in buffer[:cut].decode("utf-8", "replace").split("\r\n\r\n"):
-            if not chunk:
-                continue
-            if chunk[0] == "\r" or chunk[0] == "\n":
-                chunk = chunk.lstrip("\r\n")
-                if not chunk:
+        messages = buffer[:cut].decode("utf-8", "replace").split("\r\n\r\n")
+        # most messages are dropped here: the filter loops in C
+        for message in messages if keep is None else filter(keep, messages):
+            if not message or message[0] in "\r\n":  # extra blank lines (rare)
+                message = message.lstrip("\r\n")
+                if not message or (keep is not None and not keep(message)):
                     continue
-            if keep is not None and not keep(chunk):
-                continue
-            fields = parse_message(chunk)
+            fields = parse_message(message)
             if fields is not None:
                 on_message(fields)
 

@@ -51,3 +51,43 @@ async def test_a_row_the_database_refuses_is_rejected_alone(sessionmaker) -> Non
     assert set(await stored(sessionmaker)) == {"2.1", "2.3"}
     assert (writer.rows_rejected, writer.pending) == (1, 0)
     await writer.stop()
+
+
+async def test_a_row_handed_over_to_build_later_is_built_once_from_its_latest_state(
+        sessionmaker) -> None:
+    writer = CallLogWriter(sessionmaker)
+    state = {"disposition": None, "ended_at": None}
+    builds = []
+
+    def build() -> dict[str, Any]:
+        builds.append(dict(state))
+        return row("3.1", **state)
+
+    writer.submit_later(("default", "3.1"), build)  # the call starts ...
+    state["disposition"] = "answered"
+    writer.submit_later(("default", "3.1"), build)  # ... is answered ...
+    state["ended_at"] = AT
+    writer.submit_later(("default", "3.1"), build, urgent=True)  # ... and ends: one write
+    await asyncio.wait_for(writer.flush(), 10)
+    assert builds == [{"disposition": "answered", "ended_at": AT}]
+    saved = (await stored(sessionmaker))["3.1"]
+    assert saved.disposition == "answered" and saved.ended_at is not None
+    assert (writer.rows_written, writer.pending) == (1, 0)
+    await writer.stop()
+
+
+async def test_a_row_that_cannot_be_built_is_rejected_alone(sessionmaker) -> None:
+    writer = CallLogWriter(sessionmaker)
+
+    def broken() -> dict[str, Any]:
+        raise ValueError("a bug in the rules")
+
+    writer.submit_later(("default", "4.1"), lambda: row("4.1"))
+    writer.submit_later(("default", "4.2"), broken)
+    writer.submit_later(("default", "4.3"), lambda: row("4.3", caller_number="9" * 100))
+    await asyncio.wait_for(writer.flush(), 10)
+    rows = await stored(sessionmaker)
+    assert set(rows) == {"4.1", "4.3"}
+    assert rows["4.3"].caller_number == "9" * 64  # built rows are cut to fit too
+    assert (writer.rows_rejected, writer.pending) == (1, 0)
+    await writer.stop()
