@@ -155,6 +155,34 @@ def tickets_recompute(config_path: Path | None) -> None:
     click.echo(f"recomputed {len(changed)} provisional deadline(s)")
 
 
+@main.group("agents")
+def agents_group() -> None:
+    """Agents: their softphones."""
+
+
+@agents_group.command("provision")
+@config_option
+@click.option("--no-reload", is_flag=True, help="Write the file only (Asterisk reloads later).")
+def agents_provision(config_path: Path | None, no_reload: bool) -> None:
+    """Write the agents' PJSIP endpoints (queues.pjsip_agents_path) from the agent list and
+    reload res_pjsip over AMI."""
+    from callcenter.queues.provisioning import provision_once
+
+    settings = _settings(config_path)
+    try:
+        with _database_errors(settings.database.effective_url()):
+            done = asyncio.run(provision_once(settings, reload=not no_reload))
+    except TimeoutError:
+        _fail(f"{settings.queues.pjsip_agents_path} written; Asterisk not reachable at "
+              f"{settings.ami.host}:{settings.ami.port}: run `pjsip reload` there")
+        return
+    except Exception as exc:  # noqa: BLE001 - Asterisk's refusal, said plainly
+        _fail(f"provisioning failed: {exc}")
+        return
+    click.echo(f"{len(done.extensions)} softphone(s) written to {done.path}"
+               + ("; res_pjsip reloaded" if done.reloaded else ""))
+
+
 @main.group("report")
 def report_group() -> None:
     """Reports: the monthly report (HTML and PDF)."""

@@ -102,7 +102,8 @@ async def run_demo(settings: Settings, *, duration: float | None = None,
             try:
                 agents = demo_agents(calls_per_minute)
                 login_agents(sim, agents)
-                _print_guide(echo, service, sim.ami_port)
+                desk = await demo_desk(service, sim)
+                _print_guide(echo, service, sim.ami_port, desk)
                 echo(f"{agents} agents answer queue hotline; about {calls_per_minute:g} "
                      "citizens call per minute")
                 traffic = asyncio.create_task(run_traffic(sim, stop, calls_per_minute))
@@ -147,14 +148,48 @@ async def _status_line(service: Service) -> str:
             f"{live} · call log rows {rows}")
 
 
-def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int) -> None:
+DESK_USER, DESK_EXTENSION = "agent", "1999"
+
+
+async def demo_desk(service: Service, sim: Any) -> str:
+    """An agent for the desktop page: user ``agent`` (a new password each demo, returned),
+    on softphone 1999, which the simulator answers after a ring; not in any queue until
+    someone logs in on the page."""
+    from callcenter.auth.models import User
+    from callcenter.auth.principal import Role
+    from callcenter.auth.users import create_user, generate_password, set_password
+    from callcenter.queues.service import AgentService, Skill
+    from callcenter.simulator.actors import Agent
+
+    settings, clock = service.settings, service.clock
+    password = generate_password(DESK_USER, settings.auth.password_policy())
+    agents = AgentService(service.sessionmaker, clock, settings.queues, service.bus)
+    async with service.sessionmaker() as session, session.begin():
+        user = await session.scalar(select(User).where(User.username == DESK_USER))
+        if user is None:
+            user = await create_user(session, username=DESK_USER, password=password,
+                                     role=Role.AGENT, clock=clock)
+        else:
+            await set_password(user, password, clock)
+        await session.flush()
+        await agents.save_agent(session, user_id=user.id, extension=DESK_EXTENSION,
+                                skills=[Skill(q.name, 5) for q in settings.queues.queue])
+    sim.add_agent(f"PJSIP/{DESK_EXTENSION}", Agent(name="Demo desk", answer_after=3.0))
+    return password
+
+
+def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int,
+                 desk_password: str) -> None:
     settings = service.settings
     web = f"http://{settings.web.host}:{service.web_port}"
     lines = [
         "",
         "callcenter demo: a simulated Asterisk, the service and citizens calling 12345",
-        f"  pages       {web}/ui/ (log in as admin, below): dashboard {web}/ui/dashboard · "
-        f"monthly report {web}/ui/report · tickets {web}/ui/tickets",
+        f"  pages       {web}/ui/ (log in as admin, below): wallboard {web}/ui/wallboard · "
+        f"dashboard {web}/ui/dashboard · monthly report {web}/ui/report · "
+        f"tickets {web}/ui/tickets",
+        f"  desktop     {web}/ui/desktop as user {DESK_USER} password {desk_password}: log in "
+        f"on softphone {DESK_EXTENSION} (it answers by itself) and calls pop up",
         f"  health      {web}/healthz",
         f"  metrics     {web}/metrics",
         f"  API         {web}/api/v1/  (log in: POST {web}/api/v1/auth/login)",

@@ -170,7 +170,7 @@ async def ensure_initial_admin(sessionmaker: async_sessionmaker[AsyncSession], c
                 "auth.initial_admin_password: no admin exists; set "
                 "CALLCENTER_AUTH__INITIAL_ADMIN_PASSWORD to create the first one")
         else:
-            password = generated = _generate_password(config.initial_admin_username, policy)
+            password = generated = generate_password(config.initial_admin_username, policy)
         try:
             await create_user(session, username=config.initial_admin_username,
                               password=password, role=Role.ADMIN, clock=clock,
@@ -183,7 +183,7 @@ async def ensure_initial_admin(sessionmaker: async_sessionmaker[AsyncSession], c
     return generated
 
 
-def _generate_password(username: str, policy: PasswordPolicy) -> str:
+def generate_password(username: str, policy: PasswordPolicy) -> str:
     """A random password that the policy accepts (a random draw nearly always is)."""
     for _ in range(100):
         password = secrets.token_urlsafe(max(12, policy.min_length))

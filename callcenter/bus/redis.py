@@ -286,8 +286,11 @@ class RedisBus(Bus):
 
     async def _interest_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of close()
+            # when the nudge is set at the same moment, and close() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._interest_nudge.wait(), self._interest_interval)
+                async with asyncio.timeout(self._interest_interval):
+                    await self._interest_nudge.wait()
             self._interest_nudge.clear()
             await self.refresh_interest()
 

@@ -3,4 +3,4 @@ from Asterisk's own events (every period stored for reports), and the live wallb
 
 from callcenter.feature import Feature
 
-FEATURE = Feature(name="queues", http=True, listeners=True)
+FEATURE = Feature(name="queues", http=True, listeners=True, workers=True)

@@ -47,6 +47,11 @@ class QueuesConfig(BaseModel):
     """What a supervisor may do to an agent's call and the ``ChanSpy`` options for it
     (remove a mode to forbid it; ``q``: no beep or name announcement)."""
     spy_ring_timeout_ms: int = Field(default=30000, ge=1000, le=120000)
+    pjsip_agents_path: str = "config/asterisk/pjsip_agents.conf"
+    """Where the agents' softphone endpoints are written (``callcenter agents provision``):
+    the file pjsip.conf includes, in Asterisk's config folder (``/etc/asterisk/...``)."""
+    sip_realm: str = Field(default="asterisk", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """The digest realm of the agents' SIP credentials (PJSIP's default realm)."""
 
     @model_validator(mode="after")
     def _check(self) -> QueuesConfig:

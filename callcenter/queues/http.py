@@ -10,19 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field
 
+from callcenter.auth.http import current_principal
 from callcenter.auth.principal import Principal, Role
+from callcenter.queues.callcontrol import CallControl, Target
 from callcenter.queues.config import QueuesConfig
+from callcenter.queues.feed import OVERFLOW, LiveFeed, Viewer
+from callcenter.queues.live import agent_record, live_store
+from callcenter.queues.provisioning import Provisioning
+from callcenter.queues.screenpop import ScreenPops
 from callcenter.queues.service import AgentService, AgentView, Skill
 from callcenter.queues.wallboard import Wallboard
-from callcenter.web.keys import BUS, CLOCK, SESSIONMAKER, SETTINGS, TELEPHONY
-from callcenter.web.request import API_PREFIX, client_ip, path_int
+from callcenter.web.health import METRICS
+from callcenter.web.keys import BUS, CLOCK, PII_POLICY, SESSIONMAKER, SETTINGS, TELEPHONY
+from callcenter.web.request import API_PREFIX, client_ip, parse_query, path_int, require_role
 from callcenter.web.routing import Api
 
 log = logging.getLogger(__name__)
@@ -211,6 +219,7 @@ async def post_agent(request: web.Request, principal: Principal, body: AgentIn) 
                                          skills=[Skill(s.queue, s.level) for s in body.skills])
     await service.audit(principal, "agent.save", agent.id, ["extension", "skills"],
                         client_ip(request))
+    await _provisioning(request).provision_after_change(_commands(request), agent.id)
     return await _out(request, agent.id)
 
 
@@ -311,6 +320,7 @@ def setup_web(app: web.Application, config: QueuesConfig | None = None) -> None:
     if app.get(BUS) is not None:
         app.cleanup_ctx.append(_follow_waiting)
     API.install(app)
+    setup_live(app)
 
 
 async def _wait_tasks(app: web.Application) -> None:
@@ -326,3 +336,255 @@ async def _follow_waiting(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+# -- the agent desk: the current call's screen-pop and call control -----------------------
+# The same shape is published on the bus as ``queues.screen_pop.<agent_id>`` (screenpop.py).
+
+class TicketRef(BaseModel):
+    id: int
+    number: str
+    status: str
+    topic: str | None
+    title: str | None
+    created_at: datetime
+
+
+class CallerOut(BaseModel):
+    """The calling number and name as the reader's role may see them (``masked``: the
+    number is masked or absent)."""
+
+    number: str | None
+    name: str | None
+    masked: bool
+
+
+class IvrOut(BaseModel):
+    """What the IVR recorded: the path (nodes and keys), the language, the ticket looked
+    up, and how the lookup went (``verification``: caller, pin, not_found, mismatch,
+    bad_pin, refused; ``verified``: caller or pin)."""
+
+    path: str | None
+    language: str | None
+    ticket: str | None
+    verification: str | None
+    verified: bool
+
+
+class ScreenPopOut(BaseModel):
+    """``phase``: offered (ringing), answered, ended (shown during after-call work)."""
+
+    agent_id: int
+    linkedid: str
+    queue: str
+    phase: str
+    offered_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    caller: CallerOut
+    ivr: IvrOut
+    open_tickets: list[TicketRef]
+    earlier_tickets: list[TicketRef]
+
+
+class CurrentCallOut(BaseModel):
+    call: ScreenPopOut | None
+
+
+def _pops(request: web.Request) -> ScreenPops:
+    return ScreenPops(request.app[SESSIONMAKER], request.app[CLOCK], request.app[PII_POLICY])
+
+
+@API.route("GET", ME + "/call", summary="My current queue call: the screen-pop (null when "
+           "none)", roles=(Role.AGENT,), response=CurrentCallOut)
+async def get_my_call(request: web.Request, principal: Principal, _: None) -> CurrentCallOut:
+    pops = _pops(request)
+    async with request.app[SESSIONMAKER]() as session, session.begin():
+        agent = await request.app[AGENTS].agent_of_user(session, principal.user_id)
+        pop = await pops.current(session, agent)
+        if pop is None:
+            return CurrentCallOut(call=None)
+        shown = await pops.render(session, pop, principal, ip=client_ip(request))
+    return CurrentCallOut(call=ScreenPopOut.model_validate(shown))
+
+
+# -- the live feed: GET /api/v1/queues/live (websocket) -----------------------------------
+
+LIVE_FEED: web.AppKey[LiveFeed] = web.AppKey("queues_live_feed", LiveFeed)
+LIVE_SOCKETS: web.AppKey[set] = web.AppKey("queues_live_sockets", set)
+LIVE_PATH = f"{API_PREFIX}/queues/live"
+RECHECK_SECONDS = 15.0
+"""A live socket re-checks its token and role at the first push after this long."""
+
+
+class LiveQuery(BaseModel):
+    """``since`` and ``feed``: the last ``seq`` and the ``feed`` a reconnecting client saw."""
+
+    model_config = ConfigDict(extra="forbid")
+    since: int | None = Field(default=None, ge=0, le=2**53)
+    feed: str | None = Field(default=None, pattern=r"^[0-9a-f]{1,32}$")
+    access_token: str | None = None
+
+
+async def live_ws(request: web.Request) -> web.WebSocketResponse:
+    """Live queues over a websocket: supervisors get the wallboard and every agent's state,
+    an agent its own state and screen-pops. The first message is a ``snapshot``, or, when
+    reconnecting with ``?since=<seq>&feed=<feed>`` still in the buffer, ``resumed`` and what
+    was missed; then live messages. Types and fields: ``callcenter/queues/feed.py``. The
+    socket is closed with 1008 once its token expired or its role changed, with 1013 when
+    it fell too far behind, and with 1001 when the service stops (reconnect with
+    ``since`` and ``feed``)."""
+    principal = require_role(request, Role.AGENT, *SUPERVISORS)
+    query = parse_query(request, LiveQuery)
+    feed = request.app[LIVE_FEED]
+    own = None
+    if principal.role == Role.AGENT:
+        async with request.app[SESSIONMAKER]() as session:
+            own = agent_record(await request.app[AGENTS].agent_of_user(session,
+                                                                       principal.user_id))
+    await asyncio.wait_for(feed.ready.wait(), 10)
+    board = await feed.figures() if own is None else None
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    viewer = Viewer(own["agent_id"] if own else None)
+    first = feed.open(viewer, since=query.since, feed=query.feed, board=board, own=own)
+    pump = asyncio.create_task(_pump(request, ws, principal, viewer, first))
+    request.app[LIVE_SOCKETS].add(ws)
+    try:
+        async for message in ws:  # until the client closes; client messages are ignored
+            if message.type == WSMsgType.ERROR:
+                break
+    finally:
+        request.app[LIVE_SOCKETS].discard(ws)
+        feed.close(viewer)
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+    return ws
+
+
+async def _pump(request: web.Request, ws: web.WebSocketResponse, principal: Principal,
+                viewer: Viewer, first: list[dict[str, Any]]) -> None:
+    for message in first:
+        await ws.send_json(message)
+    checked_at = time.monotonic()
+    while True:
+        message = await viewer.outbox.get()
+        if message is OVERFLOW:
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
+                           message=b"fell behind: reconnect with since")
+            return
+        if time.monotonic() - checked_at >= RECHECK_SECONDS:
+            now = await current_principal(request)
+            if now is None or now.role != principal.role:
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION,
+                               message=b"token expired or access changed")
+                return
+            checked_at = time.monotonic()
+        await ws.send_json(message)
+
+
+def setup_live(app: web.Application) -> None:
+    """The live feed and its websocket (needs the bus), and the per-queue gauges."""
+    if app.get(BUS) is None:
+        return
+    store = live_store(app[BUS], app.get(SETTINGS))
+    metrics = app.get(METRICS)
+    app[LIVE_FEED] = LiveFeed(app[BUS], store, app[WALLBOARD], app[CLOCK], metrics=metrics)
+    app[LIVE_SOCKETS] = set()
+    app.router.add_get(LIVE_PATH, live_ws)
+    app.cleanup_ctx.append(_run_live_feed)
+    app.on_shutdown.append(_close_live_sockets)
+
+
+async def _close_live_sockets(app: web.Application) -> None:
+    """A stopping service closes its sockets (1001) so their clients reconnect at once."""
+    for ws in list(app[LIVE_SOCKETS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"service stopping")
+
+
+async def _run_live_feed(app: web.Application) -> AsyncIterator[None]:
+    feed = app[LIVE_FEED]
+    task = asyncio.get_running_loop().create_task(feed.run(), name="queues-live-feed")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await feed.store.close()
+
+
+class TransferIn(BaseModel):
+    """Exactly one of ``queue`` (a queue name) or ``extension`` (an agent's phone)."""
+
+    model_config = ConfigDict(extra="forbid")
+    queue: str | None = Field(default=None, min_length=1, max_length=64)
+    extension: str | None = Field(default=None, pattern=r"^[0-9]{2,8}$")
+
+
+class CallActionOut(BaseModel):
+    """The action was accepted by Asterisk; the call's end and the agent's new state come
+    as events (``queues.screen_pop.<agent_id>``, ``queues.agent_state``)."""
+
+    linkedid: str
+    action: str
+    target: str | None = None
+
+
+def _control(request: web.Request) -> CallControl:
+    return CallControl(request.app[SESSIONMAKER], request.app[CLOCK], request.app[AGENTS].config)
+
+
+@API.route("POST", ME + "/call/hangup", summary="Hang up my current queue call (audited)",
+           roles=(Role.AGENT,), response=CallActionOut)
+async def post_call_hangup(request: web.Request, principal: Principal, _: Any
+                           ) -> CallActionOut:
+    agent_id = await _my_id(request, principal)
+    pop = await _control(request).hangup(_commands(request), principal, agent_id,
+                                         client_ip(request))
+    return CallActionOut(linkedid=pop.linkedid, action="hangup")
+
+
+@API.route("POST", ME + "/call/blind-transfer", summary="Blind-transfer my current queue "
+           "call to a queue or an agent (audited)", roles=(Role.AGENT,), body=TransferIn,
+           response=CallActionOut)
+async def post_call_blind_transfer(request: web.Request, principal: Principal,
+                                   body: TransferIn) -> CallActionOut:
+    async with request.app[SESSIONMAKER]() as session:
+        agent = await request.app[AGENTS].agent_of_user(session, principal.user_id)
+    target = Target(queue=body.queue, extension=body.extension)
+    pop = await _control(request).blind_transfer(_commands(request), principal, agent.id,
+                                                 target, agent.extension, client_ip(request))
+    return CallActionOut(linkedid=pop.linkedid, action="blind_transfer", target=target.label())
+
+
+# -- softphone provisioning (queues/provisioning.py) --------------------------------------
+
+class SoftphoneOut(BaseModel):
+    """New SIP credentials for the agent's softphone: the password is shown this once (only
+    its digest is kept); ``reloaded``: Asterisk already has the new endpoint."""
+
+    agent_id: int
+    username: str
+    realm: str
+    password: str
+    reloaded: bool
+
+
+def _provisioning(request: web.Request) -> Provisioning:
+    return Provisioning(request.app[SESSIONMAKER], request.app[CLOCK],
+                        request.app[AGENTS].config)
+
+
+@API.route("POST", ONE + "/softphone", summary="Issue new softphone credentials for an "
+           "agent and provision its endpoint (audited)", roles=SUPERVISORS,
+           response=SoftphoneOut)
+async def post_agent_softphone(request: web.Request, principal: Principal, _: Any
+                               ) -> SoftphoneOut:
+    agent_id = path_int(request, "agent_id")
+    provisioning = _provisioning(request)
+    username, realm, password = await provisioning.issue_password(agent_id)
+    await request.app[AGENTS].audit(principal, "agent.softphone", agent_id,
+                                    [f"username:{username}"], client_ip(request))
+    done = await provisioning.provision_after_change(_commands(request), agent_id)
+    return SoftphoneOut(agent_id=agent_id, username=username, realm=realm, password=password,
+                        reloaded=done.reloaded)
+

@@ -8,6 +8,10 @@ pause (``QueuePause`` with the configured reason) rather than queues.conf ``wrap
 period could be stored), and cannot be extended by the agent. queues.conf keeps a small
 ``wrapuptime`` as a guard: it stops Asterisk ringing the agent in the instant between
 ``AgentComplete`` and the pause arriving.
+
+This process owns the queues' live state (``live.py``): each queue record (callers waiting,
+the oldest, available agents) and agent record is written to the live store before it is
+published, so a web process that reads the store after subscribing misses nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from callcenter.auth.config import AuthConfig
+from callcenter.auth.privacy import PiiPolicy
 from callcenter.feature import Listener, Runtime
 from callcenter.queues.agent_state import AgentBoard, Change
 from callcenter.queues.config import QueuesConfig
+from callcenter.queues.live import LiveStore, live_store, stored_agent_records
+from callcenter.queues.screenpop import ScreenPopListener, ScreenPops
 from callcenter.queues.service import RESTORED_TOPIC, STATE_TOPIC, AgentService
 from callcenter.queues.wallboard import WAITING_TOPIC
 from callcenter.telephony import events as ev
@@ -31,9 +39,12 @@ class AgentStateListener:
     """Feeds the board and acts on its changes (commands may be None: no after-call work
     pause and no restore, e.g. in a replay)."""
 
-    def __init__(self, service: AgentService, commands: Any = None) -> None:
+    def __init__(self, service: AgentService, commands: Any = None,
+                 live: LiveStore | None = None) -> None:
         self.service = service
         self.commands = commands
+        self.live = live if live is not None else live_store(service.bus)
+        """Where web processes read the live state (written before each publish)."""
         config = service.config
         self.board = AgentBoard(config.after_call_work_reason,
                                 after_call_work=config.after_call_work_seconds > 0)
@@ -43,10 +54,13 @@ class AgentStateListener:
         self._timers: dict[str, asyncio.Task[None]] = {}
         self.waiting: dict[str, dict[str, datetime]] = {}
         """Callers waiting per queue: Uniqueid -> when they joined."""
+        self.available: dict[str, int] = {}
+        """Available agents per queue, as last published."""
 
     async def start(self) -> None:
         for interface, name, state, queues in await self.service.stored_states():
             self.board.seed(interface, name, state, queues)
+        await self.live.replace_agents(await stored_agent_records(self.service.sessionmaker))
         self._writer = asyncio.create_task(self._write_loop(), name="queues-agent-state")
 
     async def stop(self) -> None:
@@ -58,6 +72,7 @@ class AgentStateListener:
             await self.flush()
             self._writer.cancel()
             self._writer = None
+        await self.live.close()
 
     async def flush(self) -> None:
         """Wait until every change seen so far is stored and published (tests, stop)."""
@@ -71,12 +86,15 @@ class AgentStateListener:
         if not isinstance(event, ev.QueueMemberEvent | ev.AgentEvent | ev.HoldStarted |
                           ev.HoldEnded | ev.QueuesSnapshot):
             return
-        for change in self.board.apply(event):
+        changes = self.board.apply(event)
+        for change in changes:
             self._writes.put_nowait(change)
         if isinstance(event, ev.QueuesSnapshot):
             self._waiting_snapshot(event)
             if self.commands is not None:
                 self._writes.put_nowait(event)
+        elif changes:
+            self._publish_available(event.at)
 
     # -- callers waiting (the wallboard) ---------------------------------------------------
 
@@ -101,11 +119,29 @@ class AgentStateListener:
             self._publish_waiting(queue, snapshot.at)
 
     def _publish_waiting(self, queue: str, at: datetime) -> None:
+        """The queue's live record: callers waiting, the oldest, agents available now."""
         waiting = self.waiting.get(queue, {})
         oldest = min(waiting.values()) if waiting else None
+        available = self._available_counts().get(queue, 0)
+        self.available[queue] = available
         self._writes.put_nowait((WAITING_TOPIC, {
             "queue": queue, "waiting": len(waiting), "at": at.isoformat(),
-            "oldest_joined_at": oldest.isoformat() if oldest else None}))
+            "oldest_joined_at": oldest.isoformat() if oldest else None,
+            "available_agents": available}))
+
+    def _available_counts(self) -> dict[str, int]:
+        counts = {queue: 0 for queue in self.service.config.queue_names}
+        for interface, state in self.board.states.items():
+            if state.state == "available":
+                for queue in self.board.agents[interface].queues:
+                    counts[queue] = counts.get(queue, 0) + 1
+        return counts
+
+    def _publish_available(self, at: datetime) -> None:
+        """Queues whose count of available agents the last changes moved."""
+        for queue, count in self._available_counts().items():
+            if self.available.get(queue, 0) != count:
+                self._publish_waiting(queue, at)
 
     async def _write_loop(self) -> None:
         while True:
@@ -114,6 +150,7 @@ class AgentStateListener:
                 if isinstance(item, Change):
                     await self._record(item)
                 elif isinstance(item, tuple):
+                    await self.live.put_queue(item[1])
                     await self.service.publish(*item)
                 else:
                     await self._after_snapshot(item)
@@ -126,6 +163,7 @@ class AgentStateListener:
         payload = await self.service.record(change)
         if payload is None:
             return
+        await self.live.put_agent(payload)
         log.info("queues.agent_state agent=%s interface=%s state=%s reason=%s queue=%s",
                  payload["agent_id"], change.interface, change.after.state,
                  change.after.reason, change.after.queue)
@@ -194,7 +232,15 @@ def listeners(runtime: Runtime) -> list[Listener]:
     config = getattr(runtime.settings, "queues", None) or QueuesConfig()
     service = AgentService(runtime.sessionmaker, runtime.clock, config, runtime.bus)
     commands = runtime.telephony.commands if runtime.telephony is not None else None
-    return [AgentStateListener(service, commands)]
+    return [AgentStateListener(service, commands, live_store(runtime.bus, runtime.settings)),
+            screen_pop_listener(runtime, commands)]
+
+
+def screen_pop_listener(runtime: Runtime, commands: Any) -> ScreenPopListener:
+    """The agents' screen-pops (``screenpop.py``), under the same privacy policy as the API."""
+    auth = getattr(runtime.settings, "auth", None) or AuthConfig()
+    pops = ScreenPops(runtime.sessionmaker, runtime.clock, PiiPolicy(auth))
+    return ScreenPopListener(pops, runtime.bus, commands)
 
 
 def _seconds(value: str | None) -> float:

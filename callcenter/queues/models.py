@@ -73,3 +73,43 @@ class AgentStatePeriod(Base):
     linkedid: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ScreenPop(Base):
+    """The queue call an agent was last offered (one row per agent, replaced by the next):
+    what the screen-pop shows and the channels call control acts on. The calling number is
+    kept clear, as the call log keeps it; each reader sees it as the privacy policy allows.
+    ``phase``: offered, answered, ended."""
+
+    __tablename__ = "queue_screen_pops"
+
+    agent_id: Mapped[int] = mapped_column(ForeignKey("queue_agents.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(64))
+    phase: Mapped[str] = mapped_column(String(16))
+    caller_channel: Mapped[str] = mapped_column(String(128))
+    agent_channel: Mapped[str] = mapped_column(String(128))
+    caller_number: Mapped[str | None] = mapped_column(String(64))
+    caller_name: Mapped[str | None] = mapped_column(String(128))
+    offered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ivr_path: Mapped[str | None] = mapped_column(String(255))
+    ivr_language: Mapped[str | None] = mapped_column(String(16))
+    ivr_ticket: Mapped[str | None] = mapped_column(String(32))
+    ivr_verified: Mapped[str | None] = mapped_column(String(16))
+
+
+class Softphone(Base):
+    """An agent's SIP credentials: only ``md5_cred`` (MD5 of ``user:realm:password``, what
+    PJSIP's ``auth_type = md5`` needs) is kept; the password is shown once, when generated."""
+
+    __tablename__ = "queue_softphones"
+
+    agent_id: Mapped[int] = mapped_column(ForeignKey("queue_agents.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    username: Mapped[str] = mapped_column(String(16))
+    realm: Mapped[str] = mapped_column(String(64))
+    md5_cred: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

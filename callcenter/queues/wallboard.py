@@ -1,6 +1,7 @@
 """The wallboard's figures per queue for the hotline's day: from the call log (one row per
 call, with its queue outcome), the agents' after-call work periods, and the live count of
-waiting callers (``queues.waiting`` on the bus, published by the telephony process).
+waiting callers and available agents (``queues.waiting`` on the bus, published by the
+telephony process; a web process starting late reads them from the live store first).
 
 Definitions (the usual ones, stated so they can be checked by hand):
 - offered: calls that entered the queue today and left it (answered, abandoned, timed out or
@@ -40,6 +41,7 @@ class QueueFigures:
     queue: str
     waiting: int = 0
     longest_wait_seconds: float = 0.0
+    available_agents: int = 0
     offered: int = 0
     answered: int = 0
     abandoned: int = 0
@@ -76,6 +78,7 @@ class Wallboard:
         self.config = config
         self.zone = ZoneInfo(timezone)
         self.waiting: dict[str, tuple[int, datetime | None]] = {}
+        self.available: dict[str, int] = {}
         self.following = asyncio.Event()
         """Set once ``follow`` is subscribed."""
         self.changed = asyncio.Event()
@@ -85,6 +88,7 @@ class Wallboard:
         oldest = event.get("oldest_joined_at")
         self.waiting[event["queue"]] = (int(event["waiting"]),
                                         datetime.fromisoformat(oldest) if oldest else None)
+        self.available[event["queue"]] = int(event.get("available_agents") or 0)
         self.changed.set()
 
     async def follow(self, bus: Any) -> None:
@@ -126,6 +130,7 @@ class Wallboard:
             self._ratios(f, sums[name])
             count, oldest = self.waiting.get(name, (0, None))
             f.waiting = count
+            f.available_agents = self.available.get(name, 0)
             f.longest_wait_seconds = 0.0 if oldest is None or count == 0 else round(
                 max((now - oldest).total_seconds(), 0.0), 3)
         return Board(day, self.config.service_level_seconds, list(figures.values()))

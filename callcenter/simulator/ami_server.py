@@ -655,6 +655,42 @@ async def action_redirect(s: AmiSession, msg: Message) -> bool:
     return True
 
 
+async def action_blindtransfer(s: AmiSession, msg: Message) -> bool:
+    """manager.c action_blind_transfer(): the channel's bridge peer goes to
+    ``Context``/``Exten`` (default: the channel's context); the reply comes before the
+    events (captures/blind_transfer)."""
+    name = get_header(msg, "Channel")
+    exten = get_header(msg, "Exten")
+    if not name:
+        s.error(msg, "No channel specified")
+        return True
+    if not exten:
+        s.error(msg, "No extension specified")
+        return True
+    chan = s.server.sim.pbx.find_channel(name)
+    if chan is None or chan.dead:
+        s.error(msg, "Channel specified does not exist")
+        return True
+    context = get_header(msg, "Context") or chan.context
+    peer = chan.bridge.peer_of(chan) if chan.bridge is not None else None
+    if peer is None:
+        s.error(msg, "Transfer invalid" if chan.bridge is None else "Transfer failed")
+    else:
+        s.ack(msg, "Transfer succeeded")
+    s.server.sim.blind_transfer(chan, context, exten)
+    return True
+
+
+async def action_reload(s: AmiSession, msg: Message) -> bool:
+    """manager.c action_reload(): one module (``Module``) or all of them."""
+    status = s.server.sim.reload(get_header(msg, "Module") or None)
+    if status == 0:
+        s.ack(msg, "Module Reloaded")
+    else:
+        s.error(msg, "No such module")
+    return True
+
+
 def _priority(pbx: Any, context: str, exten: str, priority: str) -> int:
     """A number, or a label looked up like ast_findlabel_extension(); < 1 when invalid."""
     try:
@@ -1033,7 +1069,13 @@ ACTIONS: dict[str, tuple[int, Handler, str]] = {
     "setvar": (CALL, action_setvar, "Sets a channel variable or function value"),
     "getvar": (CALL | REPORTING, action_getvar, "Gets a channel variable or function value"),
     "redirect": (CALL, action_redirect, "Redirect (transfer) a call"),
+    "blindtransfer": (
+        CALL,
+        action_blindtransfer,
+        "Blind transfer channel(s) to the given destination",
+    ),
     "originate": (ORIGINATE, action_originate, "Originate a call"),
+    "reload": (ev.EVENT_FLAGS["config"] | SYSTEM, action_reload, "Send a reload event"),
     "userevent": (USER, action_userevent, "Send an arbitrary event"),
     "corestatus": (SYSTEM | REPORTING, action_corestatus, "Show PBX core status variables"),
     "coreshowchannels": (
@@ -1071,7 +1113,9 @@ ACTION_NAMES = {
     "setvar": "Setvar",
     "getvar": "Getvar",
     "redirect": "Redirect",
+    "blindtransfer": "BlindTransfer",
     "originate": "Originate",
+    "reload": "Reload",
     "userevent": "UserEvent",
     "corestatus": "CoreStatus",
     "coreshowchannels": "CoreShowChannels",

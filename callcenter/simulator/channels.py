@@ -115,6 +115,7 @@ class Channel:
         self.cdr_disposition: str | None = None
         self.queue_entry: Any = None
         self.after_goto: tuple[str, str, int] | None = None  # set by Redirect of a bridged channel
+        self.blind_transferred: Any = None  # app_queue's report of its member's blind transfer
         self.talking: Any = None  # audio spoken into this channel (for MixMonitor)
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._snaps: dict[str, str] = {}

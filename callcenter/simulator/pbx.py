@@ -17,7 +17,7 @@ from typing import Any
 
 from callcenter.simulator import events as ev
 from callcenter.simulator.actors import Agent, Caller, Destination
-from callcenter.simulator.asterisk_conf import ConfSection, parse_conf
+from callcenter.simulator.asterisk_conf import ConfError, ConfSection, parse_conf
 from callcenter.simulator.bridges import Bridge
 from callcenter.simulator.cdr import CdrEngine
 from callcenter.simulator.channels import (
@@ -165,6 +165,17 @@ class Pbx:
         for sec in sections:
             if (sec.get("type") or "").strip() == "endpoint":
                 self.endpoints[sec.name] = Endpoint(sec.name, sec.get("context") or "default")
+
+    def reload_pjsip(self, path: Path) -> None:
+        """``pjsip reload``: the endpoints as the files say now; a file that does not parse
+        leaves the loaded ones in place, as res_pjsip keeps its objects."""
+        old = self.endpoints
+        self.endpoints = {}
+        try:
+            self.load_pjsip(path)
+        except ConfError as exc:
+            log.error("sim.pjsip_reload_failed error=%s", exc)
+            self.endpoints = old
 
     # -- ids --------------------------------------------------------------------------------
     def new_uniqueid(self) -> str:

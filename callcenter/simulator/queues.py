@@ -146,6 +146,7 @@ class QueueCall:
     starttime: int
     in_sl: bool
     bridged_at: float = 0.0
+    transferred: bool = False
 
     def __post_init__(self) -> None:
         self.bridged_at = self.caller.pbx.clock.now()
@@ -1031,8 +1032,12 @@ class QueueManager:
         member.starttime = now
         call = QueueCall(q, member, chan, agent, entry.start, now, holdtime <= q.servicelevel)
         pbx.bridge_pair(agent, chan)
+        agent.blind_transferred = lambda: self._transfer_reported(call)
         # the call lasts until one side hangs up or is redirected out of the bridge
         await pbx.hold_bridge(chan, agent)
+        agent.blind_transferred = None
+        if call.transferred:
+            return self._blind_transferred(call, qcontinue)
         if chan.after_goto is not None or agent.after_goto is not None:
             return self._redirected(call, qcontinue)
         if _hung_up_first(chan, agent):
@@ -1105,6 +1110,34 @@ class QueueManager:
         self._member_settled(call.member)
         # seen on 22.10.1: the member's (last) snapshot is there, mostly
         self._complete_when_caller_gone(call, talktime, caller_snap=False, member_snap=True)
+        if qcontinue and not chan.hungup:
+            chan.set_var("QUEUESTATUS", "CONTINUE")
+            return APP_CONTINUE
+        return APP_HANGUP
+
+    def _transfer_reported(self, call: QueueCall) -> None:
+        """handle_blind_transfer() in app_queue.c: on the BlindTransfer message, at once,
+        AgentComplete with Reason transfer (talk time up to the transfer, both snapshots);
+        the caller's later hang-up reports nothing more (captures/blind_transfer)."""
+        call.transferred = True
+        talktime = self.now() - call.starttime
+        self._update_queue(call, talktime)
+        self._agent_complete(call, "transfer", talktime, caller_snap=True, member_snap=True)
+
+    def _blind_transferred(self, call: QueueCall, qcontinue: bool) -> int:
+        """The member blind-transferred the caller: the member's leg is hung up (cause 16),
+        the caller goes on at the transfer's target (after-bridge goto)."""
+        pbx = self.pbx
+        chan, agent = call.caller, call.agent
+        self._answered_vars(call)
+        pbx.destroy(agent, NORMAL_CLEARING)
+        self._member_settled(call.member)
+        pbx.after_bridge(chan)  # raises Jump: the caller continues at the target
+        return self._redirected_return(chan, qcontinue)
+
+    def _redirected_return(self, chan: Channel, qcontinue: bool) -> int:
+        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
+
         if qcontinue and not chan.hungup:
             chan.set_var("QUEUESTATUS", "CONTINUE")
             return APP_CONTINUE

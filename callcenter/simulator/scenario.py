@@ -459,6 +459,54 @@ class Simulator:
         pbx.async_goto(chan, (context, exten, priority))
         return True
 
+    def reload(self, module: str | None) -> int:
+        """ast_module_reload(): 0 (reloaded) or 2 (no such module among those modules.conf
+        loads); ``res_pjsip.so`` reads pjsip.conf (and its includes) again. The ``Reload``
+        event is published either way (main/loader.c)."""
+        pbx = self._require()
+        confdir = self.config.asterisk_config_dir
+        name = (module or "").strip()
+        base = name.removesuffix(".so")
+        status = 0
+        if name and base not in _loaded_modules(confdir / "modules.conf"):
+            status = 2
+        elif not name or base == "res_pjsip":
+            pbx.reload_pjsip(confdir / "pjsip.conf")
+        self.hub.emit("Reload", ev.SYSTEM, f"Module: {name or 'All'}\r\nStatus: {status}\r\n")
+        return status
+
+    def blind_transfer(self, chan: Channel, context: str, exten: str) -> str:
+        """ast_bridge_transfer_blind() for a two-party bridge: ``Success``, ``Invalid``
+        (not bridged) or ``Fail``; the ``BlindTransfer`` event is published either way.
+
+        As captures/blind_transfer shows: ``Unhold`` on the transferer, ``BLINDTRANSFER`` on
+        both, the event, app_queue's ``AgentComplete`` (Reason transfer); then the transferee
+        leaves the bridge for the target, the transferer is hung up (cause 16)."""
+        pbx = self._require()
+        bridge = chan.bridge
+        peer = bridge.peer_of(chan) if bridge is not None else None
+        result = "Success" if peer is not None else ("Invalid" if bridge is None else "Fail")
+        if result == "Success":
+            assert bridge is not None and peer is not None
+            chan.emit("Unhold", ev.CALL)
+            chan.set_var("BLINDTRANSFER", peer.name)
+            peer.set_var("BLINDTRANSFER", chan.name)
+            chan.set_var("BRIDGEPEER", "")
+        body = f"Result: {result}\r\n" + chan.snap("Transferer")
+        if peer is not None:
+            body += peer.snap("Transferee")
+        if bridge is not None:
+            body += bridge.block()
+        pbx.hub.emit("BlindTransfer", ev.CALL,
+                     body + f"IsExternal: Yes\r\nContext: {context}\r\nExtension: {exten}\r\n")
+        if result != "Success":
+            return result
+        assert peer is not None
+        if chan.blind_transferred is not None:
+            chan.blind_transferred()
+        pbx.redirect_bridged(peer, (context, exten, 1))
+        return result
+
     async def redirect_pair(
         self,
         chan: Channel,
@@ -486,6 +534,19 @@ def _system_name(path: Path) -> str:
         if sec.name.lower() == "options":
             return (sec.get("systemname") or "").strip()
     return ""
+
+
+def _loaded_modules(path: Path) -> set[str]:
+    """Module names (without ``.so``) modules.conf loads (``load``, ``preload``,
+    ``require``, ``preload-require``)."""
+    names: set[str] = set()
+    if not path.exists():
+        return names
+    for section in parse_conf(path):
+        for key, value in section.items:
+            if key.lower() in ("load", "preload", "require", "preload-require"):
+                names.add(value.strip().removesuffix(".so"))
+    return names
 
 
 def _cdr_manager_enabled(path: Path) -> bool:

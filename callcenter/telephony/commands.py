@@ -104,6 +104,24 @@ class CommandPort:
         await self.action("Redirect", {"Channel": channel, "Context": context,
                                        "Exten": exten, "Priority": priority}, timeout=timeout)
 
+    async def blind_transfer(self, channel: str, context: str, exten: str, *,
+                             timeout: float | None = None) -> None:
+        """``BlindTransfer``: ``channel`` (the transferer) leaves, its bridge peer goes to
+        ``exten@context``; app_queue reports ``AgentComplete`` with Reason transfer."""
+        await self.action("BlindTransfer", {"Channel": channel, "Context": context,
+                                            "Exten": exten}, timeout=timeout)
+
+    async def atxfer(self, channel: str, context: str, exten: str, *,
+                     timeout: float | None = None) -> None:
+        """``Atxfer``: queues the atxfer feature code and ``exten`` as DTMF on ``channel``
+        (needs features.conf ``atxfer`` and the transfer option on the call's bridge)."""
+        await self.action("Atxfer", {"Channel": channel, "Context": context,
+                                     "Exten": exten}, timeout=timeout)
+
+    async def reload(self, module: str | None = None, *, timeout: float | None = None) -> None:
+        """``Reload`` one module (``res_pjsip.so``) or, with None, everything."""
+        await self.action("Reload", {"Module": module}, timeout=timeout)
+
     async def setvar(self, channel: str | None, name: str, value: str, *,
                      timeout: float | None = None) -> None:
         """Set a channel variable (or a global one with ``channel=None``)."""

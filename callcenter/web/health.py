@@ -45,6 +45,17 @@ class Metrics:
         self.http_latency = Histogram(
             "callcenter_http_request_duration_seconds", "HTTP request latency by route",
             ["method", "route"], registry=self.registry)
+        # Per queue, set by the queues feature's live feed (web role) as its records change.
+        self.queue_waiting = Gauge(
+            "callcenter_queue_waiting_callers", "Callers waiting in the queue now",
+            ["queue"], registry=self.registry)
+        self.queue_available_agents = Gauge(
+            "callcenter_queue_available_agents", "Agents logged in, not paused, not on a call",
+            ["queue"], registry=self.registry)
+        self.queue_service_level = Gauge(
+            "callcenter_queue_service_level_percent",
+            "Today's calls answered within the target, percent of answered calls",
+            ["queue"], registry=self.registry)
 
     def count_event(self, event: Any) -> None:
         """A telephony listener: one increment per domain event."""

@@ -131,7 +131,7 @@ def test_demo_shows_where_to_look_and_calls_flowing(tmp_path: Path) -> None:
     assert process.returncode == 0, process.stderr
     out = process.stdout
     for where in ("/healthz", "/metrics", "/api/v1/", "call_log", "/ui/dashboard",
-                  "/ui/report", "/ui/tickets"):
+                  "/ui/report", "/ui/tickets", "/ui/wallboard", "/ui/desktop as user agent"):
         assert where in out
     assert "AMI connected" in out
     assert "100 agents answer queue hotline" in out  # sized to the load, capped

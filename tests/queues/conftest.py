@@ -35,6 +35,7 @@ from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.service import Telephony
 from callcenter.web.keys import TELEPHONY
 from callcenter.web.openapi import setup_openapi
+from callcenter.web.pages import setup_pages
 
 TIME_SCALE = 0.05
 """Simulated seconds run 20 times faster than wall seconds."""
@@ -142,6 +143,7 @@ async def rig(pg_sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path,
     app[TELEPHONY] = telephony
     setup_queues(app, config)
     setup_openapi(app)
+    setup_pages(app)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -1,0 +1,240 @@
+"""Queue and agent statistics per 15-minute interval, kept in the database for reports.
+
+Each interval row is recomputed from the facts (the call log and the agents' state periods)
+until the calls in it are over, so a row is always what the facts say, whoever computed it
+and however often (the worker recomputes the last ``lookback`` at each pass).
+
+Definitions (as on the wallboard, and as Asterisk counts ``QueueParams``):
+- a call counts in the interval its queue call started in, once it left the queue;
+  offered = answered + abandoned + timeouts + other exits; ``answered_within_target``
+  waited at most ``service_level_seconds`` (Asterisk's ``ServicelevelPerf`` is
+  answered_within_target / answered); ``wait``/``talk``/``hold``/``wrap`` sum the answered
+  calls (wrap: finished after-call work of the call);
+- an agent's seconds per state are the parts of its periods inside the interval (login time
+  is their sum: logged out is the absence of periods); a call offered is a ring of a queue
+  call, answered when the agent's next period is that call's ``on_call``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.auth.models import UtcDateTime
+from callcenter.calls.models import CallLog
+from callcenter.queues.models import AgentStatePeriod
+from callcenter.store.base import Base
+
+INTERVAL = timedelta(minutes=15)
+PERIOD_MARGIN = timedelta(hours=12)
+"""Periods are read from this long before the range, to find the ring before an answer."""
+
+
+class QueueInterval(Base):
+    """One queue's calls that started in one 15-minute interval."""
+
+    __tablename__ = "queue_intervals"
+    __table_args__ = (UniqueConstraint("queue", "interval_start", name="uq_queue_intervals"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    interval_start: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    timeouts: Mapped[int] = mapped_column(Integer, default=0)
+    other_exits: Mapped[int] = mapped_column(Integer, default=0)
+    answered_within_target: Mapped[int] = mapped_column(Integer, default=0)
+    wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    wrap_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AgentInterval(Base):
+    """One agent's time per state and calls in one 15-minute interval."""
+
+    __tablename__ = "queue_agent_intervals"
+    __table_args__ = (UniqueConstraint("agent_id", "interval_start",
+                                       name="uq_queue_agent_intervals"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("queue_agents.id", ondelete="CASCADE"))
+    interval_start: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    login_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    available_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    ringing_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    on_call_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    on_hold_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    after_call_work_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    paused_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    paused_by_reason: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    calls_offered: Mapped[int] = mapped_column(Integer, default=0)
+    calls_answered: Mapped[int] = mapped_column(Integer, default=0)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+STATE_COLUMNS = {"available": "available_seconds", "ringing": "ringing_seconds",
+                 "on_call": "on_call_seconds", "on_hold": "on_hold_seconds",
+                 "after_call_work": "after_call_work_seconds", "paused": "paused_seconds"}
+
+
+def interval_of(at: datetime) -> datetime:
+    """The start of the 15-minute interval holding ``at`` (UTC; every zone's quarter hours
+    are UTC quarter hours)."""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)  # SQLite: UTC
+    return at.replace(minute=at.minute // 15 * 15, second=0, microsecond=0)
+
+
+@dataclass
+class Range:
+    since: datetime
+    until: datetime
+
+    @classmethod
+    def around(cls, now: datetime, lookback: timedelta) -> Range:
+        """From the interval ``lookback`` before ``now`` to the end of now's interval."""
+        return cls(interval_of(now - lookback), interval_of(now) + INTERVAL)
+
+
+async def aggregate(session: AsyncSession, span: Range, now: datetime,
+                    service_level_seconds: int) -> tuple[int, int]:
+    """Recompute every interval of ``span`` (replacing its rows); returns how many queue and
+    agent rows it holds now."""
+    queues = await _queue_rows(session, span, now, service_level_seconds)
+    agents = await _agent_rows(session, span, now)
+    await session.execute(delete(QueueInterval).where(
+        QueueInterval.interval_start >= span.since, QueueInterval.interval_start < span.until))
+    await session.execute(delete(AgentInterval).where(
+        AgentInterval.interval_start >= span.since, AgentInterval.interval_start < span.until))
+    session.add_all(queues + agents)
+    await session.flush()
+    return len(queues), len(agents)
+
+
+async def _queue_rows(session: AsyncSession, span: Range, now: datetime,
+                      service_level_seconds: int) -> list[QueueInterval]:
+    c = CallLog
+    calls = (await session.execute(
+        select(c.queue, c.queue_outcome, c.wait_seconds, c.talk_seconds, c.hold_seconds,
+               c.started_at, c.linkedid)
+        .where(c.queue.is_not(None), c.queue_outcome.is_not(None),
+               c.started_at >= span.since, c.started_at < span.until))).all()
+    wrap = await _wrap_up(session, span)
+    rows: dict[tuple[str, datetime], QueueInterval] = {}
+    for queue, outcome, wait, talk, hold, started, linkedid in calls:
+        key = (queue, interval_of(started))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = QueueInterval(
+                queue=queue, interval_start=key[1], offered=0, answered=0, abandoned=0,
+                timeouts=0, other_exits=0, answered_within_target=0, wait_seconds=0.0,
+                talk_seconds=0.0, hold_seconds=0.0, wrap_seconds=0.0, computed_at=now)
+        row.offered += 1
+        if outcome == "answered":
+            row.answered += 1
+            row.answered_within_target += (wait or 0.0) <= service_level_seconds
+            row.wait_seconds += wait or 0.0
+            row.talk_seconds += talk or 0.0
+            row.hold_seconds += hold or 0.0
+            row.wrap_seconds += wrap.get((queue, linkedid), 0.0)
+        elif outcome == "abandoned":
+            row.abandoned += 1
+        elif outcome == "timeout":
+            row.timeouts += 1
+        else:
+            row.other_exits += 1
+    return list(rows.values())
+
+
+async def _wrap_up(session: AsyncSession, span: Range) -> dict[tuple[str, str], float]:
+    p = AgentStatePeriod
+    found = (await session.execute(
+        select(p.queue, p.linkedid, p.started_at, p.ended_at)
+        .where(p.state == "after_call_work", p.linkedid.is_not(None),
+               p.ended_at.is_not(None), p.started_at >= span.since))).all()
+    out: dict[tuple[str, str], float] = defaultdict(float)
+    for queue, linkedid, start, end in found:
+        out[(queue, linkedid)] += (end - start).total_seconds()
+    return out
+
+
+async def _agent_rows(session: AsyncSession, span: Range, now: datetime
+                      ) -> list[AgentInterval]:
+    p = AgentStatePeriod
+    periods = (await session.scalars(
+        select(p).where(p.started_at < span.until,
+                        or_(p.ended_at.is_(None), p.ended_at > span.since - PERIOD_MARGIN))
+        .order_by(p.agent_id, p.started_at, p.id))).all()
+    rows: dict[tuple[int, datetime], AgentInterval] = {}
+    previous: Any = None
+    for period in periods:
+        if previous is not None and previous.agent_id != period.agent_id:
+            previous = None
+        _count_calls(rows, span, now, previous, period)
+        _add_time(rows, span, now, period)
+        previous = period
+    return list(rows.values())
+
+
+def _row(rows: dict[tuple[int, datetime], AgentInterval], agent_id: int, start: datetime,
+         now: datetime) -> AgentInterval:
+    row = rows.get((agent_id, start))
+    if row is None:
+        row = rows[(agent_id, start)] = AgentInterval(
+            agent_id=agent_id, interval_start=start, login_seconds=0.0, paused_by_reason={},
+            calls_offered=0, calls_answered=0, computed_at=now,
+            **{column: 0.0 for column in STATE_COLUMNS.values()})
+    return row
+
+
+def _add_time(rows: dict[tuple[int, datetime], AgentInterval], span: Range, now: datetime,
+              period: AgentStatePeriod) -> None:
+    """Split the period over the intervals it covers inside ``span``."""
+    start = max(period.started_at, span.since)
+    end = min(period.ended_at or now, span.until, now)
+    while start < end:
+        interval = interval_of(start)
+        part = min(end, interval + INTERVAL)
+        seconds = (part - start).total_seconds()
+        row = _row(rows, period.agent_id, interval, now)
+        row.login_seconds += seconds
+        column = STATE_COLUMNS.get(period.state)
+        if column is not None:
+            setattr(row, column, getattr(row, column) + seconds)
+        if period.state == "paused":
+            reason = period.reason or ""
+            row.paused_by_reason = {**row.paused_by_reason,
+                                    reason: row.paused_by_reason.get(reason, 0.0) + seconds}
+        start = part
+
+
+def _count_calls(rows: dict[tuple[int, datetime], AgentInterval], span: Range,
+                 now: datetime, previous: AgentStatePeriod | None,
+                 period: AgentStatePeriod) -> None:
+    """A ring of a queue call is an offer; the call's ``on_call`` right after it, an
+    answer (both counted in the interval they started in)."""
+    if period.queue is None or not span.since <= period.started_at < span.until:
+        return
+    if period.state == "ringing":
+        _row(rows, period.agent_id, interval_of(period.started_at), now).calls_offered += 1
+    elif period.state == "on_call" and previous is not None \
+            and previous.state == "ringing" and previous.linkedid == period.linkedid:
+        _row(rows, period.agent_id, interval_of(period.started_at), now).calls_answered += 1
