@@ -7,11 +7,11 @@
 const {el, when} = CC;
 let current = null;  // the screen-pop of the call in progress, or null
 
-// A state is shown unless a newer one is (an action's answer can arrive after the live
-// event that followed it).
+// A state is shown unless a newer one is: an action's answer can arrive after the live
+// event that followed it, and one without a time (never logged in) is older than any.
 function showState(a) {
   const shown = document.getElementById("since").dataset.since;
-  if (shown && a.since && new Date(a.since) < new Date(shown)) return;
+  if (shown && (!a.since || new Date(a.since) < new Date(shown))) return;
   document.getElementById("state").textContent = a.state;
   document.getElementById("state").dataset.state = a.state;
   document.getElementById("reason").textContent = a.reason || "";
