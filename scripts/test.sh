@@ -2,7 +2,7 @@
 # The whole test suite on a fresh Debian machine (Python 3.11 present): installs the Debian
 # packages the tests use when missing, the Python packages, starts PostgreSQL and Redis when
 # they are not running, then runs pytest. Extra arguments go to pytest.
-# The run is bounded (CALLCENTER_TEST_TIMEOUT seconds, default 1800): a hung test makes CI
+# The run is bounded (CALLCENTER_TEST_TIMEOUT seconds, default 3000): a hung test makes CI
 # fail with pytest's summary of where it stopped instead of using up the job's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +62,7 @@ verbosity=-q
 if [ -n "${CI:-}" ]; then verbosity=-v; fi
 set +e
 # SIGINT first: pytest stops and prints its summary; SIGKILL a minute later.
-timeout --foreground -s INT -k 60 "${CALLCENTER_TEST_TIMEOUT:-1800}" \
+timeout --foreground -s INT -k 60 "${CALLCENTER_TEST_TIMEOUT:-3000}" \
   "$PY" -m pytest "$verbosity" "$@"
 status=$?
 set -e
@@ -71,7 +71,7 @@ if [ "$status" -eq 5 ]; then
   exit 1
 fi
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
-  echo "the test suite did not finish within ${CALLCENTER_TEST_TIMEOUT:-1800} s" >&2
+  echo "the test suite did not finish within ${CALLCENTER_TEST_TIMEOUT:-3000} s" >&2
   exit 1
 fi
 exit "$status"

@@ -4,7 +4,7 @@
 operation of ``/api/v1/openapi.json`` gets generated requests as an admin, as a unit handler
 and anonymously. Any 5xx, an undocumented status code, or a body that does not match the
 documented schema fails the test. Routes added later are covered without a change here.
-``CALLCENTER_FUZZ_EXAMPLES`` (default 8) bounds the examples per operation, role and engine.
+``CALLCENTER_FUZZ_EXAMPLES`` (default 5) bounds the examples per operation, role and engine.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from callcenter.web.request import API_PREFIX, PUBLIC_PATHS
 from tests.bus.private_redis import free_port
 from tests.conftest import _create_pg_database, _drop_pg_database
 
-EXAMPLES = int(os.environ.get("CALLCENTER_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("CALLCENTER_FUZZ_EXAMPLES", "5"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 ADMIN_PASSWORD = "fuzz-Chief-pass-7421"
