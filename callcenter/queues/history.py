@@ -17,78 +17,24 @@ Definitions (as on the wallboard, and as Asterisk counts ``QueueParams``):
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    UniqueConstraint,
     delete,
     or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.auth.models import UtcDateTime
 from callcenter.calls.models import CallLog
-from callcenter.queues.models import AgentStatePeriod
-from callcenter.store.base import Base
+from callcenter.queues.models import AgentInterval, AgentStatePeriod, QueueInterval
+from callcenter.queues.wallboard import after_call_work, tally
 
 INTERVAL = timedelta(minutes=15)
 PERIOD_MARGIN = timedelta(hours=12)
 """Periods are read from this long before the range, to find the ring before an answer."""
-
-
-class QueueInterval(Base):
-    """One queue's calls that started in one 15-minute interval."""
-
-    __tablename__ = "queue_intervals"
-    __table_args__ = (UniqueConstraint("queue", "interval_start", name="uq_queue_intervals"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    queue: Mapped[str] = mapped_column(String(64))
-    interval_start: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    offered: Mapped[int] = mapped_column(Integer, default=0)
-    answered: Mapped[int] = mapped_column(Integer, default=0)
-    abandoned: Mapped[int] = mapped_column(Integer, default=0)
-    timeouts: Mapped[int] = mapped_column(Integer, default=0)
-    other_exits: Mapped[int] = mapped_column(Integer, default=0)
-    answered_within_target: Mapped[int] = mapped_column(Integer, default=0)
-    wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    talk_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    hold_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    wrap_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    computed_at: Mapped[datetime] = mapped_column(UtcDateTime())
-
-
-class AgentInterval(Base):
-    """One agent's time per state and calls in one 15-minute interval."""
-
-    __tablename__ = "queue_agent_intervals"
-    __table_args__ = (UniqueConstraint("agent_id", "interval_start",
-                                       name="uq_queue_agent_intervals"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    agent_id: Mapped[int] = mapped_column(ForeignKey("queue_agents.id", ondelete="CASCADE"))
-    interval_start: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    login_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    available_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    ringing_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    on_call_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    on_hold_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    after_call_work_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    paused_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    paused_by_reason: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
-    calls_offered: Mapped[int] = mapped_column(Integer, default=0)
-    calls_answered: Mapped[int] = mapped_column(Integer, default=0)
-    computed_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 STATE_COLUMNS = {"available": "available_seconds", "ringing": "ringing_seconds",
@@ -137,7 +83,7 @@ async def _queue_rows(session: AsyncSession, span: Range, now: datetime,
                c.started_at, c.linkedid)
         .where(c.queue.is_not(None), c.queue_outcome.is_not(None),
                c.started_at >= span.since, c.started_at < span.until))).all()
-    wrap = await _wrap_up(session, span)
+    wrap = await after_call_work(session, span.since)
     rows: dict[tuple[str, datetime], QueueInterval] = {}
     for queue, outcome, wait, talk, hold, started, linkedid in calls:
         key = (queue, interval_of(started))
@@ -147,33 +93,13 @@ async def _queue_rows(session: AsyncSession, span: Range, now: datetime,
                 queue=queue, interval_start=key[1], offered=0, answered=0, abandoned=0,
                 timeouts=0, other_exits=0, answered_within_target=0, wait_seconds=0.0,
                 talk_seconds=0.0, hold_seconds=0.0, wrap_seconds=0.0, computed_at=now)
-        row.offered += 1
+        tally(row, outcome, wait or 0.0, service_level_seconds)
         if outcome == "answered":
-            row.answered += 1
-            row.answered_within_target += (wait or 0.0) <= service_level_seconds
             row.wait_seconds += wait or 0.0
             row.talk_seconds += talk or 0.0
             row.hold_seconds += hold or 0.0
             row.wrap_seconds += wrap.get((queue, linkedid), 0.0)
-        elif outcome == "abandoned":
-            row.abandoned += 1
-        elif outcome == "timeout":
-            row.timeouts += 1
-        else:
-            row.other_exits += 1
     return list(rows.values())
-
-
-async def _wrap_up(session: AsyncSession, span: Range) -> dict[tuple[str, str], float]:
-    p = AgentStatePeriod
-    found = (await session.execute(
-        select(p.queue, p.linkedid, p.started_at, p.ended_at)
-        .where(p.state == "after_call_work", p.linkedid.is_not(None),
-               p.ended_at.is_not(None), p.started_at >= span.since))).all()
-    out: dict[tuple[str, str], float] = defaultdict(float)
-    for queue, linkedid, start, end in found:
-        out[(queue, linkedid)] += (end - start).total_seconds()
-    return out
 
 
 async def _agent_rows(session: AsyncSession, span: Range, now: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.auth.models import UtcDateTime
@@ -113,3 +113,48 @@ class Softphone(Base):
     realm: Mapped[str] = mapped_column(String(64))
     md5_cred: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class QueueInterval(Base):
+    """One queue's calls that started in one 15-minute interval."""
+
+    __tablename__ = "queue_intervals"
+    __table_args__ = (UniqueConstraint("queue", "interval_start", name="uq_queue_intervals"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    interval_start: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    timeouts: Mapped[int] = mapped_column(Integer, default=0)
+    other_exits: Mapped[int] = mapped_column(Integer, default=0)
+    answered_within_target: Mapped[int] = mapped_column(Integer, default=0)
+    wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    wrap_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AgentInterval(Base):
+    """One agent's time per state and calls in one 15-minute interval."""
+
+    __tablename__ = "queue_agent_intervals"
+    __table_args__ = (UniqueConstraint("agent_id", "interval_start",
+                                       name="uq_queue_agent_intervals"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("queue_agents.id", ondelete="CASCADE"))
+    interval_start: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    login_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    available_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    ringing_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    on_call_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    on_hold_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    after_call_work_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    paused_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    paused_by_reason: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    calls_offered: Mapped[int] = mapped_column(Integer, default=0)
+    calls_answered: Mapped[int] = mapped_column(Integer, default=0)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -120,7 +120,7 @@ class Wallboard:
                 .where(CallLog.queue.in_(list(figures)), CallLog.started_at >= since,
                        CallLog.started_at < until,
                        CallLog.queue_outcome.is_not(None)))).all()
-            wrap = await self._wrap_up(session, since, until)
+            wrap = await after_call_work(session, since, until)
         sums = {name: _Sums() for name in figures}
         for queue, outcome, wait, talk, hold, started, linkedid in rows:
             self._count(figures[queue], sums[queue], outcome, wait or 0.0,
@@ -135,34 +135,12 @@ class Wallboard:
                 max((now - oldest).total_seconds(), 0.0), 3)
         return Board(day, self.config.service_level_seconds, list(figures.values()))
 
-    async def _wrap_up(self, session: AsyncSession, since: datetime, until: datetime
-                       ) -> dict[tuple[str, str], float]:
-        """Seconds of finished after-call work per (queue, call)."""
-        p = AgentStatePeriod
-        rows = (await session.execute(
-            select(p.queue, p.linkedid, p.started_at, p.ended_at)
-            .where(p.state == "after_call_work", p.started_at >= since, p.started_at < until,
-                   p.ended_at.is_not(None), p.linkedid.is_not(None)))).all()
-        out: dict[tuple[str, str], float] = Counter()
-        for queue, linkedid, start, end in rows:
-            out[(queue, linkedid)] += (end - start).total_seconds()
-        return out
-
     def _count(self, f: QueueFigures, sums: _Sums, outcome: str, wait: float, handle: float,
                started: datetime) -> None:
-        f.offered += 1
+        tally(f, outcome, wait, self.config.service_level_seconds)
         if outcome == "answered":
-            f.answered += 1
             sums.wait += wait
             sums.handle += handle
-            if wait <= self.config.service_level_seconds:
-                f.answered_within_target += 1
-        elif outcome == "abandoned":
-            f.abandoned += 1
-        elif outcome == "timeout":
-            f.timeouts += 1
-        else:
-            f.other_exits += 1
         local = started.astimezone(self.zone)
         key = f"{local.hour:02d}:{local.minute // 15 * 15:02d}"
         f.per_quarter_hour[key] = f.per_quarter_hour.get(key, 0) + 1
@@ -176,3 +154,35 @@ class Wallboard:
             f.average_handle_time = round(sums.handle / f.answered, 3)
         if f.offered:
             f.abandon_rate = round(100.0 * f.abandoned / f.offered, 2)
+
+
+def tally(figures: Any, outcome: str, wait: float, service_level_seconds: int) -> None:
+    """Count one queue call that left its queue into ``figures`` (the wallboard's or an
+    interval row): offered, and answered (within the target or not), abandoned, timeout or
+    another exit, as Asterisk counts ``QueueParams``."""
+    figures.offered += 1
+    if outcome == "answered":
+        figures.answered += 1
+        figures.answered_within_target += wait <= service_level_seconds
+    elif outcome == "abandoned":
+        figures.abandoned += 1
+    elif outcome == "timeout":
+        figures.timeouts += 1
+    else:
+        figures.other_exits += 1
+
+
+async def after_call_work(session: AsyncSession, since: datetime,
+                          until: datetime | None = None) -> dict[tuple[str, str], float]:
+    """Seconds of finished after-call work per (queue, call), of periods that began in
+    ``[since, until)`` (no end: every later one)."""
+    p = AgentStatePeriod
+    query = (select(p.queue, p.linkedid, p.started_at, p.ended_at)
+             .where(p.state == "after_call_work", p.started_at >= since,
+                    p.ended_at.is_not(None), p.linkedid.is_not(None)))
+    if until is not None:
+        query = query.where(p.started_at < until)
+    out: dict[tuple[str, str], float] = Counter()
+    for queue, linkedid, start, end in (await session.execute(query)).all():
+        out[(queue, linkedid)] += (end - start).total_seconds()
+    return out

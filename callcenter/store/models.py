@@ -10,8 +10,7 @@ import callcenter.auth.models  # noqa: F401  units, users, audit log, login atte
 import callcenter.calls.models  # noqa: F401  call log (one row per Linkedid)
 import callcenter.ivr.models  # noqa: F401  IVR announcements, ticket PINs, lookups
 import callcenter.knowledge.models  # noqa: F401  knowledge base articles and terms
-import callcenter.queues.history  # noqa: F401  queue and agent statistics per 15 minutes
-import callcenter.queues.models  # noqa: F401  agents, skills, state periods
+import callcenter.queues.models  # noqa: F401  agents, skills, state periods, intervals
 import callcenter.recordings.models  # noqa: F401  recordings, attachments, contact attempts
 import callcenter.reports.models  # noqa: F401  frozen months, revisit appeals, typical cases
 import callcenter.supervision.models  # noqa: F401  outbox, flags, daily runs

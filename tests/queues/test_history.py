@@ -14,8 +14,8 @@ from callcenter.auth.principal import Role
 from callcenter.auth.testing import make_user
 from callcenter.calls.tracker import CallTracker
 from callcenter.clock import FrozenClock, SystemClock
-from callcenter.queues.history import AgentInterval, QueueInterval, Range, aggregate
-from callcenter.queues.models import Agent, AgentStatePeriod
+from callcenter.queues.history import Range, aggregate
+from callcenter.queues.models import Agent, AgentInterval, AgentStatePeriod, QueueInterval
 from callcenter.queues.service import Skill
 from callcenter.simulator.actors import Agent as SimAgent
 from callcenter.simulator.actors import Caller
