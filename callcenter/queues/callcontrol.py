@@ -11,6 +11,13 @@ phone. The actions are Asterisk's own, as the captures show them:
   Reason transfer and the call log records the ``BlindTransfer``. A ``Redirect`` of the
   caller would move it too, but app_queue would report it as the caller's hang-up, later,
   with the talk time of the new call (PROTOCOL.md), and no transfer would be recorded.
+- attended transfer: ``Setvar TRANSFER_EXTEN`` then ``Atxfer`` of the agent's channel
+  (captures/attended_transfer): the caller is held, the agent talks to the target first.
+  Without ``TRANSFER_EXTEN`` the target digits that ``Atxfer`` queues are eaten by the
+  feature's prompt and nothing is transferred (captures/attended_transfer_dtmf_only). The
+  agent completes it by leaving (``Hangup`` of its channel: ``AttendedTransfer``, then
+  ``AgentComplete`` with Reason transfer) or cancels it by hanging up the consultation
+  (the ``;1`` half of the ``Local`` channel ``Atxfer`` made): the caller comes back.
 
 Nothing changes in the database here: Asterisk's events move the agent's state and end the
 screen-pop. Each action is audited before it is sent.
@@ -72,6 +79,12 @@ class Target:
         return f"queue:{self.queue}" if self.queue else f"extension:{self.extension}"
 
 
+def _consultation_context(name: str) -> bool:
+    """``Local/1002@agents-00000003;1``: a call to an agent's phone or into a queue."""
+    context = name.partition("@")[2].rpartition("-")[0]
+    return context in (AGENTS_CONTEXT, TRANSFER_CONTEXT)
+
+
 class CallControl:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock,
                  config: QueuesConfig) -> None:
@@ -106,6 +119,56 @@ class CallControl:
         log.info("queues.call_blind_transfer agent=%s linkedid=%s to=%s@%s", agent_id,
                  pop.linkedid, exten, context)
         return pop
+
+    async def attended_transfer(self, commands: Any, principal: Principal, agent_id: int,
+                                target: Target, own_extension: str, ip: str | None = None
+                                ) -> ScreenPop:
+        """Hold the caller and call ``target`` from the agent's phone (consultation)."""
+        _need(commands)
+        context, exten = target.dialplan(self.config, own_extension)
+        pop = await self._audited(principal, agent_id, "call.attended_transfer",
+                                  [target.label()], ip)
+        await _asterisk(commands.setvar(pop.agent_channel, "TRANSFER_EXTEN", exten))
+        await _asterisk(commands.atxfer(pop.agent_channel, context, exten))
+        log.info("queues.call_attended_transfer agent=%s linkedid=%s to=%s@%s", agent_id,
+                 pop.linkedid, exten, context)
+        return pop
+
+    async def complete_transfer(self, commands: Any, principal: Principal, agent_id: int,
+                                ip: str | None = None) -> ScreenPop:
+        """The agent leaves: the caller and the consultation's target are joined."""
+        _need(commands)
+        pop = await self._audited(principal, agent_id, "call.attended_transfer_complete",
+                                  [], ip)
+        if await self._consultation(commands, pop) is None:
+            raise NoCall("no transfer is in progress on your call")
+        await _asterisk(commands.hangup(pop.agent_channel))
+        log.info("queues.call_transfer_completed agent=%s linkedid=%s", agent_id, pop.linkedid)
+        return pop
+
+    async def cancel_transfer(self, commands: Any, principal: Principal, agent_id: int,
+                              ip: str | None = None) -> ScreenPop:
+        """End the consultation: the agent is back with the caller."""
+        _need(commands)
+        pop = await self._audited(principal, agent_id, "call.attended_transfer_cancel", [], ip)
+        consultation = await self._consultation(commands, pop)
+        if consultation is None:
+            raise NoCall("no transfer is in progress on your call")
+        await _asterisk(commands.hangup(consultation))
+        log.info("queues.call_transfer_cancelled agent=%s linkedid=%s", agent_id, pop.linkedid)
+        return pop
+
+    @staticmethod
+    async def _consultation(commands: Any, pop: ScreenPop) -> str | None:
+        """The consultation's ``Local/<exten>@<context>-…;1`` of this call, as Asterisk lists
+        it now (nothing kept here: a restart of either side cannot leave it stale)."""
+        channels = await _asterisk(commands.core_show_channels()) or []
+        for channel in channels:
+            name = channel.get("Channel", "")
+            if (channel.get("Linkedid") == pop.linkedid and name.startswith("Local/")
+                    and name.endswith(";1") and _consultation_context(name)):
+                return name
+        return None
 
     async def _audited(self, principal: Principal, agent_id: int, action: str,
                        fields: list[str], ip: str | None) -> ScreenPop:

@@ -28,6 +28,7 @@ from callcenter.queues.provisioning import Provisioning
 from callcenter.queues.screenpop import ScreenPops
 from callcenter.queues.service import AgentService, AgentView, Skill
 from callcenter.queues.wallboard import Wallboard
+from callcenter.tickets.http import TICKETS
 from callcenter.web.health import METRICS
 from callcenter.web.keys import BUS, CLOCK, PII_POLICY, SESSIONMAKER, SETTINGS, TELEPHONY
 from callcenter.web.request import API_PREFIX, client_ip, parse_query, path_int, require_role
@@ -152,6 +153,39 @@ async def _my_id(request: web.Request, principal: Principal) -> int:
 
 
 # -- the agent's own ----------------------------------------------------------------------
+
+class QueueOption(BaseModel):
+    name: str
+    language: str
+
+
+class TopicOption(BaseModel):
+    code: str
+    label: str
+
+
+class DeskOut(BaseModel):
+    """What the desk offers to pick from, as configured: pause reasons, the queues a call
+    can be transferred to, the ticket topics (level 1 and 2, ``config/taxonomy.toml``)."""
+
+    pause_reasons: list[str]
+    queues: list[QueueOption]
+    topics: list[TopicOption]
+
+
+@API.route("GET", ME + "/desk", summary="My desk's choices: pause reasons, queues, topics",
+           roles=(Role.AGENT,), response=DeskOut)
+async def get_desk(request: web.Request, _: Principal, __: None) -> DeskOut:
+    config = request.app[AGENTS].config
+    tickets = request.app.get(TICKETS)
+    topics = [] if tickets is None else [
+        TopicOption(code=code, label=label)
+        for top_code, topic in tickets.taxonomy.topics.items()
+        for code, label in ((top_code, topic.label), *topic.children.items())]
+    return DeskOut(pause_reasons=list(config.pause_reasons),
+                   queues=[QueueOption(name=q.name, language=q.language) for q in config.queue],
+                   topics=topics)
+
 
 @API.route("GET", ME, summary="My agent state", roles=(Role.AGENT,), response=AgentOut)
 async def get_me(request: web.Request, principal: Principal, _: None) -> AgentOut:
@@ -548,12 +582,48 @@ async def post_call_hangup(request: web.Request, principal: Principal, _: Any
            response=CallActionOut)
 async def post_call_blind_transfer(request: web.Request, principal: Principal,
                                    body: TransferIn) -> CallActionOut:
+    return await _transfer(request, principal, body, "blind_transfer")
+
+
+@API.route("POST", ME + "/call/attended-transfer", summary="Hold the caller and call a queue "
+           "or an agent first (attended transfer, audited)", roles=(Role.AGENT,),
+           body=TransferIn, response=CallActionOut)
+async def post_call_attended_transfer(request: web.Request, principal: Principal,
+                                      body: TransferIn) -> CallActionOut:
+    return await _transfer(request, principal, body, "attended_transfer")
+
+
+async def _transfer(request: web.Request, principal: Principal, body: TransferIn,
+                    action: str) -> CallActionOut:
     async with request.app[SESSIONMAKER]() as session:
         agent = await request.app[AGENTS].agent_of_user(session, principal.user_id)
     target = Target(queue=body.queue, extension=body.extension)
-    pop = await _control(request).blind_transfer(_commands(request), principal, agent.id,
-                                                 target, agent.extension, client_ip(request))
-    return CallActionOut(linkedid=pop.linkedid, action="blind_transfer", target=target.label())
+    transfer = getattr(_control(request), action)
+    pop = await transfer(_commands(request), principal, agent.id, target, agent.extension,
+                         client_ip(request))
+    return CallActionOut(linkedid=pop.linkedid, action=action, target=target.label())
+
+
+@API.route("POST", ME + "/call/attended-transfer/complete", summary="Complete my attended "
+           "transfer: I leave, the caller and the target talk (audited)", roles=(Role.AGENT,),
+           response=CallActionOut)
+async def post_call_transfer_complete(request: web.Request, principal: Principal, _: Any
+                                      ) -> CallActionOut:
+    agent_id = await _my_id(request, principal)
+    pop = await _control(request).complete_transfer(_commands(request), principal, agent_id,
+                                                    client_ip(request))
+    return CallActionOut(linkedid=pop.linkedid, action="attended_transfer_complete")
+
+
+@API.route("POST", ME + "/call/attended-transfer/cancel", summary="Cancel my attended "
+           "transfer: back to the caller (audited)", roles=(Role.AGENT,),
+           response=CallActionOut)
+async def post_call_transfer_cancel(request: web.Request, principal: Principal, _: Any
+                                    ) -> CallActionOut:
+    agent_id = await _my_id(request, principal)
+    pop = await _control(request).cancel_transfer(_commands(request), principal, agent_id,
+                                                  client_ip(request))
+    return CallActionOut(linkedid=pop.linkedid, action="attended_transfer_cancel")
 
 
 # -- softphone provisioning (queues/provisioning.py) --------------------------------------

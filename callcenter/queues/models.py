@@ -79,7 +79,8 @@ class ScreenPop(Base):
     """The queue call an agent was last offered (one row per agent, replaced by the next):
     what the screen-pop shows and the channels call control acts on. The calling number is
     kept clear, as the call log keeps it; each reader sees it as the privacy policy allows.
-    ``phase``: offered, answered, ended."""
+    ``phase``: offered, answered, ended. ``transferred_by``: the agent who passed the call
+    on to this agent's phone (a transfer or a consultation), None for a queue's offer."""
 
     __tablename__ = "queue_screen_pops"
 
@@ -99,6 +100,7 @@ class ScreenPop(Base):
     ivr_language: Mapped[str | None] = mapped_column(String(16))
     ivr_ticket: Mapped[str | None] = mapped_column(String(32))
     ivr_verified: Mapped[str | None] = mapped_column(String(16))
+    transferred_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class Softphone(Base):

@@ -6,6 +6,11 @@ see ``ivr/runner.py``), read with ``Getvar`` before anything is shown. The call 
 (one row per agent, ``ScreenPop``) before it is published on ``queues.screen_pop.<agent_id>``,
 so ``GET /api/v1/agents/me/call`` in any process shows what the websocket showed.
 
+A call passed on to an agent's phone by another agent (a blind transfer to an extension, or
+an attended transfer's consultation: a ``Dial`` of ``PJSIP/<ext>`` in the same call) pops up
+too, with the same facts and the name of the agent who passed it on; it is answered and
+ended by that dial and by its channel's hang-up, as no queue reports on it.
+
 What a reader sees is decided per reader: the calling number and name as the privacy policy
 lets the role see them (every unmasked read audited), and the caller's tickets found by the
 calling number, open ones first, with numbers typed into titles masked unless the role may
@@ -44,6 +49,7 @@ FINISHED = frozenset({TicketStatus.CLOSED, TicketStatus.ARCHIVED, TicketStatus.N
                       TicketStatus.MERGED})
 LIVE = ("offered", "answered")
 OPEN_LIMIT, EARLIER_LIMIT = 20, 10
+FOLLOWED_CALLS = 10_000
 NEED = "view"
 """The privacy need of a screen-pop: the same as reading a ticket's caller."""
 
@@ -102,6 +108,64 @@ class ScreenPops:
             others = await self._end(session, Ended(event.linkedid, event.at,
                                                     phases=("offered",)), exclude=agent_id)
         return agent_id, others
+
+    async def transferred(self, event: ev.DialBegan) -> int | None:
+        """A dial of an agent's phone in a call another agent had; None: not a transfer
+        (no agent on that phone, no earlier pop of the call, or the queue's own offer)."""
+        interface = event.dest_channel.rpartition("-")[0]
+        async with self.sessionmaker() as session, session.begin():
+            agent = await session.scalar(select(Agent).where(Agent.interface == interface))
+            if agent is None:
+                return None
+            row = (await session.execute(
+                select(ScreenPop, Agent.member_name).join(Agent, Agent.id == ScreenPop.agent_id)
+                .where(ScreenPop.linkedid == event.linkedid, ScreenPop.agent_id != agent.id)
+                .order_by(ScreenPop.offered_at.desc()).limit(1))).first()
+            pop = await session.get(ScreenPop, agent.id)
+            if row is None or (pop is not None and pop.linkedid == event.linkedid
+                               and pop.phase in LIVE):
+                return None
+            source, by = row
+            if pop is None:
+                pop = ScreenPop(agent_id=agent.id)
+                session.add(pop)
+            for name in ("linkedid", "queue", "caller_channel", "caller_number", "caller_name",
+                         "ivr_path", "ivr_language", "ivr_ticket", "ivr_verified"):
+                setattr(pop, name, getattr(source, name))
+            pop.phase, pop.agent_channel, pop.transferred_by = "offered", event.dest_channel, by
+            pop.offered_at, pop.answered_at, pop.ended_at = event.at, None, None
+        return agent.id
+
+    async def transfer_dialed(self, event: ev.DialEnded) -> list[int]:
+        """The dial of a transferred call ended: answered, or not (busy, no answer, ...)."""
+        if event.dial_status != "ANSWER":
+            return await self._transfer_over(event.dest_channel, event.at, ("offered",))
+        async with self.sessionmaker() as session, session.begin():
+            pops = list(await session.scalars(select(ScreenPop).where(
+                ScreenPop.agent_channel == event.dest_channel, ScreenPop.phase == "offered",
+                ScreenPop.transferred_by.is_not(None))))
+            for pop in pops:
+                pop.phase, pop.answered_at = "answered", event.at
+            return [pop.agent_id for pop in pops]
+
+    async def transfer_hung_up(self, event: ev.ChannelHungUp) -> list[int]:
+        return await self._transfer_over(event.channel, event.at, LIVE)
+
+    async def _transfer_over(self, channel: str, at: datetime, phases: tuple[str, ...]
+                             ) -> list[int]:
+        async with self.sessionmaker() as session, session.begin():
+            pops = list(await session.scalars(select(ScreenPop).where(
+                ScreenPop.agent_channel == channel, ScreenPop.phase.in_(phases),
+                ScreenPop.transferred_by.is_not(None))))
+            for pop in pops:
+                pop.phase, pop.ended_at = "ended", at
+            return [pop.agent_id for pop in pops]
+
+    async def live_calls(self) -> list[str]:
+        """The calls with a live pop (a restarted listener still follows their transfers)."""
+        async with self.sessionmaker() as session:
+            return list(await session.scalars(select(ScreenPop.linkedid).where(
+                ScreenPop.phase.in_(LIVE))))
 
     async def ended(self, end: Ended) -> list[int]:
         async with self.sessionmaker() as session, session.begin():
@@ -162,7 +226,7 @@ class ScreenPops:
         open_, earlier = await self._tickets(session, pop.caller_number, numbers)
         return {
             "agent_id": pop.agent_id, "linkedid": pop.linkedid, "queue": pop.queue,
-            "phase": pop.phase, "offered_at": _iso(pop.offered_at),
+            "transferred_by": pop.transferred_by, "phase": pop.phase, "offered_at": _iso(pop.offered_at),
             "answered_at": _iso(pop.answered_at), "ended_at": _iso(pop.ended_at),
             "caller": {"number": shown.get("phone"), "name": shown.get("name"),
                        "masked": "phone" not in revealed},
@@ -203,8 +267,13 @@ class ScreenPopListener:
         self.getvar_timeout = getvar_timeout
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._calls: dict[str, None] = {}
+        """Calls offered to an agent lately (oldest first): only their dials and hang-ups
+        can be transfers, so every other call's events are dropped at once."""
 
     async def start(self) -> None:
+        for linkedid in await self.pops.live_calls():
+            self._follow(linkedid)
         self._worker = asyncio.create_task(self._work(), name="queues-screen-pop")
 
     async def stop(self) -> None:
@@ -220,7 +289,17 @@ class ScreenPopListener:
     def __call__(self, event: Any) -> None:
         if isinstance(event, ev.AgentCalled | ev.AgentConnected | ev.AgentRingNoAnswer |
                       ev.AgentCompleted | ev.QueueCallerAbandoned | ev.QueuesSnapshot):
+            if isinstance(event, ev.AgentCalled):
+                self._follow(event.linkedid)
             self._events.put_nowait(event)
+        elif (isinstance(event, ev.DialBegan | ev.DialEnded | ev.ChannelHungUp)
+              and event.linkedid in self._calls):
+            self._events.put_nowait(event)
+
+    def _follow(self, linkedid: str) -> None:
+        self._calls[linkedid] = None
+        if len(self._calls) > FOLLOWED_CALLS:
+            del self._calls[next(iter(self._calls))]
 
     async def _work(self) -> None:
         while True:
@@ -247,6 +326,14 @@ class ScreenPopListener:
             changed = await pops.ended(Ended(event.linkedid, event.at, event.interface))
         elif isinstance(event, ev.QueueCallerAbandoned):
             changed = await pops.ended(Ended(event.linkedid, event.at, phases=("offered",)))
+        elif isinstance(event, ev.DialBegan):
+            agent_id = (await pops.transferred(event)
+                        if event.dest_channel.startswith("PJSIP/") else None)
+            changed = [] if agent_id is None else [agent_id]
+        elif isinstance(event, ev.DialEnded):
+            changed = await pops.transfer_dialed(event)
+        elif isinstance(event, ev.ChannelHungUp):
+            changed = await pops.transfer_hung_up(event)
         else:
             changed = await pops.settle(event.members, event.at)
         for agent_id in changed:

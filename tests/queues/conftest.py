@@ -33,6 +33,7 @@ from callcenter.store.models import Base
 from callcenter.telephony import events as ev
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.service import Telephony
+from callcenter.tickets.http import setup_web as setup_tickets
 from callcenter.web.keys import TELEPHONY
 from callcenter.web.openapi import setup_openapi
 from callcenter.web.pages import setup_pages
@@ -141,6 +142,7 @@ async def rig(pg_sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path,
     auth = test_auth_config()
     app = bare_app(pg_sessionmaker, clock, config=auth, bus=bus)
     app[TELEPHONY] = telephony
+    setup_tickets(app)
     setup_queues(app, config)
     setup_openapi(app)
     setup_pages(app)

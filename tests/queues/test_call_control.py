@@ -129,6 +129,49 @@ async def test_blind_transfer_to_an_agent_is_reported_as_asterisk_reports_it(
         (user.id, call.linkedid, ["extension:1002"])]
 
 
+async def test_a_call_transferred_to_an_agents_phone_pops_up_with_who_passed_it_on(
+        rig: Rig, pops: ScreenPopListener) -> None:
+    rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=2.0))
+    other, other_id = await make_agent(rig.service, extension="1002",
+                                       skills=[Skill("hotline", 5)])
+    await rig.call(other, "POST", "/agents/me/login", {})
+    await rig.next_state(other_id, "available")
+    theirs = await rig.bus.subscribe(f"queues.screen_pop.{other_id}").open()
+    user, agent_id, call, live = await answered_call(rig, pops, talk_time=10.0)
+    async with rig.service.sessionmaker() as session:
+        passer = (await rig.service.agent(session, agent_id)).member_name
+
+    await rig.call(user, "POST", "/agents/me/call/blind-transfer", {"extension": "1002"})
+    offered = await next_pop(theirs, "offered")
+    answered = await next_pop(theirs, "answered")
+    ended = await next_pop(theirs, "ended")
+
+    assert (offered["linkedid"], offered["queue"], offered["transferred_by"]) == (
+        call.linkedid, "hotline-en", passer)
+    assert offered["caller"]["number"] == CALLER
+    assert offered["ivr"] == live["pop"]["ivr"]
+    [dial] = [d for d in rig.events(ev.DialEnded, linkedid=call.linkedid)
+              if d.dest_channel.startswith(OTHER + "-")]
+    assert (dial.dial_status, answered["answered_at"]) == ("ANSWER", dial.at.isoformat())
+    [gone] = [h for h in rig.events(ev.ChannelHungUp) if h.channel == dial.dest_channel]
+    assert ended["ended_at"] == gone.at.isoformat()
+    assert live["pop"]["transferred_by"] is None
+
+
+async def test_a_phone_call_between_agents_outside_a_queue_call_pops_nothing(
+        rig: Rig, pops: ScreenPopListener) -> None:
+    rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=1.0))
+    other, other_id = await make_agent(rig.service, extension="1002",
+                                       skills=[Skill("hotline", 5)])
+    await rig.call(other, "POST", "/agents/me/login", {})
+    await rig.next_state(other_id, "available")
+    call = rig.sim.place_call("1001", exten="1002", context="agents",
+                              behaviour=Caller(talk_time=2.0))
+    await asyncio.wait_for(call.ended, 15)
+    await pops.flush()
+    assert (await rig.call(other, "GET", "/agents/me/call"))["call"] is None
+
+
 async def test_blind_transfer_to_a_queue_pops_the_same_call_for_its_agent(
         rig: Rig, pops: ScreenPopListener) -> None:
     rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=1.0))

@@ -27,4 +27,4 @@ async def test_migrated_schema_equals_the_models_with_the_queues_tables(db_url: 
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
-    assert migrations.head_revision() == "0013_queue_history"
+    assert migrations.head_revision() == "0014_transfer_pops"

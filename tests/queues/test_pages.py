@@ -57,13 +57,18 @@ async def test_the_wallboard_counts_a_caller_joining_and_leaving(rig: Rig) -> No
         await expect(waiting).to_have_text("0", timeout=10_000)
 
 
-async def test_a_pause_clicked_on_the_desktop_pauses_the_member_in_the_simulator(
+async def test_a_pause_with_a_configured_reason_clicked_on_the_desktop_pauses_the_member(
         rig: Rig) -> None:
     rig.sim.add_agent(PHONE, Agent(name="softphone", answer_after=1.0))
     user, agent_id = await make_agent(rig.service, extension="1001",
                                       skills=[Skill("hotline-en", 5)])
     async with chromium() as browser:
         page = await logged_in_desktop(browser, rig, user)
+        values = "options => options.map(o => o.value)"
+        assert await page.locator("#reasons option").evaluate_all(values) == (
+            rig.service.config.pause_reasons)
+        assert await page.locator("#queues option").evaluate_all(values) == (
+            rig.service.config.queue_names)
         await page.fill("input[name=reason]", "meal")
         await page.click("#pause")
         await expect(page.locator("#state")).to_have_text("paused", timeout=10_000)

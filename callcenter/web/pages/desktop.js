@@ -1,7 +1,8 @@
 // The agent desktop: log in on a softphone, pause with a reason, see the state live; a
 // screen-pop when a call is offered and answered (the caller as the role may see them, the
 // IVR path and language, a verified ticket, the caller's open and earlier tickets); a ticket
-// draft pre-filled from the call; knowledge-base search; hang-up and transfer.
+// draft pre-filled from the call; knowledge-base search; hang-up, blind and attended transfer
+// (hold is the phone's own: Asterisk 22 has no AMI action that holds a bridged call).
 "use strict";
 
 const {el, when} = CC;
@@ -26,6 +27,7 @@ function ticketList(title, tickets) {
 }
 
 function showCall(pop) {
+  if (!pop || pop.phase === "ended" || (current && current.linkedid !== pop.linkedid)) consulting(false);
   current = pop;
   document.getElementById("control").hidden = !pop || pop.phase === "ended";
   const target = document.getElementById("call");
@@ -34,6 +36,7 @@ function showCall(pop) {
   target.replaceChildren(el("div", {class: "card", "data-linkedid": pop.linkedid, "data-phase": pop.phase},
     el("div", {class: "value", id: "caller"}, pop.caller.number || "未知号码 unknown"),
     el("div", {class: "label"}, [pop.caller.name, pop.queue, pop.phase].filter(Boolean).join(" · ")),
+    pop.transferred_by ? el("div", {class: "label", id: "transferred"}, "转自 From " + pop.transferred_by) : null,
     el("div", {class: "label"}, "IVR: " + (ivr.path || CC.NA) + " · " + (ivr.language || "")),
     ivr.ticket ? el("div", {class: "label", id: "verified"}, "工单 " + ivr.ticket + " · " +
       (ivr.verified ? "已验证 verified" : "未验证 not verified")) : null),
@@ -58,8 +61,10 @@ async function act(path, body) {
   try {
     const agent = await CC.api(path, {method: "POST", body});
     if (agent && agent.state) showState(agent);
+    return true;
   } catch (error) {
     CC.fail(error.message);
+    return false;
   }
 }
 
@@ -89,9 +94,22 @@ async function searchKnowledge(form) {
   }
 }
 
-function transfer(form) {
+function transfer(form, kind) {
   const body = form.target.value ? {extension: form.target.value} : {queue: form.queue.value};
-  act("/agents/me/call/blind-transfer", body);
+  act("/agents/me/call/" + kind, body).then((ok) => ok && consulting(kind === "attended-transfer"));
+}
+
+// While the agent consults the target, the call can be handed over or taken back.
+function consulting(on) {
+  document.getElementById("complete").hidden = !on;
+  document.getElementById("cancel").hidden = !on;
+}
+
+function showDesk(desk) {
+  const option = (value, label) => el("option", {value}, label);
+  document.getElementById("reasons").replaceChildren(...desk.pause_reasons.map((r) => option(r, r)));
+  document.getElementById("queues").replaceChildren(...desk.queues.map((q) => option(q.name, q.name + " · " + q.language)));
+  document.getElementById("topics").replaceChildren(...desk.topics.map((t) => option(t.code, t.label)));
 }
 
 function onMessage(m) {
@@ -113,6 +131,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     const me = await CC.api("/agents/me");
     session.extension.value = me.extension;
     showState(me);
+    showDesk(await CC.api("/agents/me/desk"));
     showCall((await CC.api("/agents/me/call")).call);
   } catch (error) {
     CC.fail(error.message);
@@ -127,7 +146,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     act("/agents/me/after-call-work/extend", {seconds: 60}));
   const control = document.getElementById("control");
   document.getElementById("hangup").addEventListener("click", () => act("/agents/me/call/hangup"));
-  document.getElementById("transfer").addEventListener("click", () => transfer(control));
+  document.getElementById("transfer").addEventListener("click", () => transfer(control, "blind-transfer"));
+  document.getElementById("consult").addEventListener("click", () => transfer(control, "attended-transfer"));
+  document.getElementById("complete").addEventListener("click", () =>
+    act("/agents/me/call/attended-transfer/complete").then((ok) => ok && consulting(false)));
+  document.getElementById("cancel").addEventListener("click", () =>
+    act("/agents/me/call/attended-transfer/cancel").then((ok) => ok && consulting(false)));
   document.getElementById("ticket").addEventListener("submit", (e) => { e.preventDefault(); saveDraft(e.target); });
   document.getElementById("knowledge").addEventListener("submit", (e) => { e.preventDefault(); searchKnowledge(e.target); });
   liveFeed(onMessage, (status) => { document.getElementById("status").textContent = status; });
