@@ -226,8 +226,9 @@ class ScreenPops:
         open_, earlier = await self._tickets(session, pop.caller_number, numbers)
         return {
             "agent_id": pop.agent_id, "linkedid": pop.linkedid, "queue": pop.queue,
-            "transferred_by": pop.transferred_by, "phase": pop.phase, "offered_at": _iso(pop.offered_at),
-            "answered_at": _iso(pop.answered_at), "ended_at": _iso(pop.ended_at),
+            "transferred_by": pop.transferred_by, "phase": pop.phase,
+            "offered_at": _iso(pop.offered_at), "answered_at": _iso(pop.answered_at),
+            "ended_at": _iso(pop.ended_at),
             "caller": {"number": shown.get("phone"), "name": shown.get("name"),
                        "masked": "phone" not in revealed},
             "ivr": {"path": pop.ivr_path, "language": pop.ivr_language,
