@@ -411,6 +411,8 @@ class ScreenPopOut(BaseModel):
     agent_id: int
     linkedid: str
     queue: str
+    transferred_by: str | None = None
+    """The agent who passed the call on to this phone (None: offered by the queue)."""
     phase: str
     offered_at: datetime
     answered_at: datetime | None

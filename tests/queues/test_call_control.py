@@ -137,19 +137,21 @@ async def test_a_call_transferred_to_an_agents_phone_pops_up_with_who_passed_it_
     await rig.call(other, "POST", "/agents/me/login", {})
     await rig.next_state(other_id, "available")
     theirs = await rig.bus.subscribe(f"queues.screen_pop.{other_id}").open()
-    user, agent_id, call, live = await answered_call(rig, pops, talk_time=10.0)
+    user, agent_id, call, live = await answered_call(rig, pops, talk_time=40.0)
     async with rig.service.sessionmaker() as session:
         passer = (await rig.service.agent(session, agent_id)).member_name
 
     await rig.call(user, "POST", "/agents/me/call/blind-transfer", {"extension": "1002"})
     offered = await next_pop(theirs, "offered")
     answered = await next_pop(theirs, "answered")
+    now = (await rig.call(other, "GET", "/agents/me/call"))["call"]
     ended = await next_pop(theirs, "ended")
 
     assert (offered["linkedid"], offered["queue"], offered["transferred_by"]) == (
         call.linkedid, "hotline-en", passer)
     assert offered["caller"]["number"] == CALLER
     assert offered["ivr"] == live["pop"]["ivr"]
+    assert (now["linkedid"], now["transferred_by"]) == (call.linkedid, passer)
     [dial] = [d for d in rig.events(ev.DialEnded, linkedid=call.linkedid)
               if d.dest_channel.startswith(OTHER + "-")]
     assert (dial.dial_status, answered["answered_at"]) == ("ANSWER", dial.at.isoformat())
