@@ -4,8 +4,8 @@ The simulated Asterisk runs in a process of its own with ``--agents`` softphones
 after 2 s, talk 20-40 s) and keeps ``--calls`` callers in the hotline-en queue (a new caller
 as soon as one hangs up). The service runs as ``callcenter serve`` (every role: telephony,
 web, workers) on PostgreSQL and Redis when they answer, else SQLite and the in-process bus;
-every agent logs in through the API (QueueAdd). Calls are not transcribed here: speech-to-text
-runs on worker machines of its own (``callcenter worker stt``). A supervisor's wallboard page in headless
+every agent logs in through the API (QueueAdd). Calls are not transcribed here:
+speech-to-text runs on worker machines of its own (``callcenter worker stt``). A supervisor's wallboard page in headless
 Chromium records, for every queue and agent-state message, the time from the Asterisk event
 (its ``Timestamp``) to the end of the page's handler that drew it. The reference in the same
 run is the AMI hop alone: the same event's Timestamp to its arrival at a bare AMI client.
@@ -207,7 +207,8 @@ def main() -> None:
     web_port = free_port()
     env = {**os.environ, "CALLCENTER_DATABASE__URL": url, "CALLCENTER_WEB__PORT": str(web_port),
            "CALLCENTER_AMI__PORT": str(ami_port), "CALLCENTER_AGI__PORT": str(free_port()),
-           "CALLCENTER_AUTH__TOKEN_SECRET": SECRET, "CALLCENTER_LOGGING__LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+           "CALLCENTER_AUTH__TOKEN_SECRET": SECRET,
+           "CALLCENTER_LOGGING__LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
            "CALLCENTER_RECORDINGS__MONITOR_DIR": str(folder / "rec"),
            # speech-to-text has worker machines of its own (`callcenter worker stt`)
            "CALLCENTER_SPEECH__TRANSCRIBE_CALLS": "false",
