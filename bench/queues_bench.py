@@ -6,8 +6,9 @@ as soon as one hangs up). The service runs as ``callcenter serve`` (every role: 
 web, workers) on PostgreSQL and Redis when they answer, else SQLite and the in-process bus;
 every agent logs in through the API (QueueAdd). Calls are not transcribed here:
 speech-to-text runs on worker machines of its own (``callcenter worker stt``). A
-supervisor's wallboard page in headless Chromium records, for every queue and agent-state message, the time from the Asterisk event
-(its ``Timestamp``) to the end of the page's handler that drew it. The reference in the same
+supervisor's wallboard page in headless Chromium records, for every queue and agent-state
+message, the time from the Asterisk event (its ``Timestamp``) to the end of the page's
+handler that drew it. The reference in the same
 run is the AMI hop alone: the same event's Timestamp to its arrival at a bare AMI client.
 
     python bench/queues_bench.py [--agents 200] [--calls 500] [--seconds 60]
