@@ -1,11 +1,13 @@
 """Queue and agent statistics per 15-minute interval, kept in the database for reports.
 
-Each interval row is recomputed from the facts (the call log and the agents' state periods)
+Each interval row is recomputed from the facts (the queue visits, ``visits.py``, and the
+agents' state periods)
 until the calls in it are over, so a row is always what the facts say, whoever computed it
 and however often (the worker recomputes the last ``lookback`` at each pass).
 
 Definitions (as on the wallboard, and as Asterisk counts ``QueueParams``):
-- a call counts in the interval its queue call started in, once it left the queue;
+- a queue visit counts in the interval it started in, once it left the queue (a call
+  transferred into another queue counts in both, as in Asterisk);
   offered = answered + abandoned + timeouts + other exits; ``answered_within_target``
   waited at most ``service_level_seconds`` (Asterisk's ``ServicelevelPerf`` is
   answered_within_target / answered); ``wait``/``talk``/``hold``/``wrap`` sum the answered
@@ -28,8 +30,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.calls.models import CallLog
-from callcenter.queues.models import AgentInterval, AgentStatePeriod, QueueInterval
+from callcenter.queues.models import (
+    AgentInterval,
+    AgentStatePeriod,
+    QueueInterval,
+    QueueVisit,
+)
 from callcenter.queues.wallboard import after_call_work, tally
 
 INTERVAL = timedelta(minutes=15)
@@ -77,12 +83,12 @@ async def aggregate(session: AsyncSession, span: Range, now: datetime,
 
 async def _queue_rows(session: AsyncSession, span: Range, now: datetime,
                       service_level_seconds: int) -> list[QueueInterval]:
-    c = CallLog
+    v = QueueVisit
     calls = (await session.execute(
-        select(c.queue, c.queue_outcome, c.wait_seconds, c.talk_seconds, c.hold_seconds,
-               c.started_at, c.linkedid)
-        .where(c.queue.is_not(None), c.queue_outcome.is_not(None),
-               c.started_at >= span.since, c.started_at < span.until))).all()
+        select(v.queue, v.outcome, v.wait_seconds, v.talk_seconds, v.hold_seconds,
+               v.joined_at, v.linkedid)
+        .where(v.outcome.is_not(None), v.joined_at >= span.since,
+               v.joined_at < span.until))).all()
     wrap = await after_call_work(session, span.since)
     rows: dict[tuple[str, datetime], QueueInterval] = {}
     for queue, outcome, wait, talk, hold, started, linkedid in calls:

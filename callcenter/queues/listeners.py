@@ -29,6 +29,7 @@ from callcenter.queues.config import QueuesConfig
 from callcenter.queues.live import LiveStore, live_store, stored_agent_records
 from callcenter.queues.screenpop import ScreenPopListener, ScreenPops
 from callcenter.queues.service import RESTORED_TOPIC, STATE_TOPIC, AgentService
+from callcenter.queues.visits import VisitRecorder
 from callcenter.queues.wallboard import WAITING_TOPIC
 from callcenter.telephony import events as ev
 
@@ -233,7 +234,7 @@ def listeners(runtime: Runtime) -> list[Listener]:
     service = AgentService(runtime.sessionmaker, runtime.clock, config, runtime.bus)
     commands = runtime.telephony.commands if runtime.telephony is not None else None
     return [AgentStateListener(service, commands, live_store(runtime.bus, runtime.settings)),
-            screen_pop_listener(runtime, commands)]
+            screen_pop_listener(runtime, commands), VisitRecorder(runtime.sessionmaker)]
 
 
 def screen_pop_listener(runtime: Runtime, commands: Any) -> ScreenPopListener:

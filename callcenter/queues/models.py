@@ -117,6 +117,27 @@ class Softphone(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class QueueVisit(Base):
+    """One stay of a caller in one queue, as Asterisk counts ``QueueParams``: a call moved
+    from one queue into another is offered (and answered or not) in both, while the call
+    log keeps one row per call. ``outcome`` is None while the visit is not over (or was
+    cut by a service restart); then answered, abandoned, timeout, or another ``QUEUESTATUS``
+    in lower case. ``talk_seconds`` excludes ``hold_seconds``; both for answered visits."""
+
+    __tablename__ = "queue_visits"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """``<caller's Uniqueid>@<joined_at ISO>``: written again as the visit goes on."""
+    linkedid: Mapped[str] = mapped_column(String(150), index=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    agent_interface: Mapped[str | None] = mapped_column(String(128))
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    hold_seconds: Mapped[float | None] = mapped_column(Float)
+
+
 class QueueInterval(Base):
     """One queue's calls that started in one 15-minute interval."""
 

@@ -1,5 +1,6 @@
-"""The wallboard's figures per queue for the hotline's day: from the call log (one row per
-call, with its queue outcome), the agents' after-call work periods, and the live count of
+"""The wallboard's figures per queue for the hotline's day: from the queue visits (one row per
+stay of a caller in a queue, ``visits.py``: a call transferred into another queue counts in
+both, as Asterisk counts them), the agents' after-call work periods, and the live count of
 waiting callers and available agents (``queues.waiting`` on the bus, published by the
 telephony process; a web process starting late reads them from the live store first).
 
@@ -26,10 +27,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcenter.calls.models import CallLog
 from callcenter.clock import Clock
 from callcenter.queues.config import QueuesConfig
-from callcenter.queues.models import AgentStatePeriod
+from callcenter.queues.models import AgentStatePeriod, QueueVisit
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,12 @@ class Wallboard:
         day, since, until = self.day_bounds(now)
         figures = {name: QueueFigures(name) for name in self.config.queue_names}
         async with self.sessionmaker() as session:
+            v = QueueVisit
             rows = (await session.execute(
-                select(CallLog.queue, CallLog.queue_outcome, CallLog.wait_seconds,
-                       CallLog.talk_seconds, CallLog.hold_seconds, CallLog.started_at,
-                       CallLog.linkedid)
-                .where(CallLog.queue.in_(list(figures)), CallLog.started_at >= since,
-                       CallLog.started_at < until,
-                       CallLog.queue_outcome.is_not(None)))).all()
+                select(v.queue, v.outcome, v.wait_seconds, v.talk_seconds, v.hold_seconds,
+                       v.joined_at, v.linkedid)
+                .where(v.queue.in_(list(figures)), v.joined_at >= since, v.joined_at < until,
+                       v.outcome.is_not(None)))).all()
             wrap = await after_call_work(session, since, until)
         sums = {name: _Sums() for name in figures}
         for queue, outcome, wait, talk, hold, started, linkedid in rows:

@@ -27,9 +27,9 @@ from callcenter.queues.http import setup_web as setup_queues
 from callcenter.queues.listeners import AgentStateListener
 from callcenter.queues.models import AgentStatePeriod
 from callcenter.queues.service import AgentService, Skill
+from callcenter.queues.visits import VisitRecorder
 from callcenter.simulator.scenario import Simulator
 from callcenter.store.engine import create_engine, create_sessionmaker
-from callcenter.store.models import Base
 from callcenter.telephony import events as ev
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.service import Telephony
@@ -43,10 +43,8 @@ TIME_SCALE = 0.05
 
 
 @pytest.fixture
-async def pg_sessionmaker(pg_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(pg_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+async def pg_sessionmaker(pg_schema_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(pg_schema_url)
     yield create_sessionmaker(engine)
     await engine.dispose()
 
@@ -63,6 +61,9 @@ class Rig:
     seen: list[ev.DomainEvent]
     client: TestClient
     auth: AuthConfig
+    visits: VisitRecorder
+    arrived: asyncio.Event
+    """Set at each event the service sees (``seen`` has it)."""
     users: dict[str, User] = field(default_factory=dict)
 
     async def next_state(self, agent_id: int, state: str, timeout: float = 15.0, *,
@@ -74,6 +75,15 @@ class Rig:
                 if event["agent_id"] == agent_id and event["state"] == state and (
                         reason is None or event["reason"] == reason):
                     return event
+
+    async def seen_event(self, kind: type[ev.DomainEvent], timeout: float = 15.0,
+                         **match: Any) -> Any:
+        """The first event of ``kind`` matching ``match`` the service saw (or sees next)."""
+        async with asyncio.timeout(timeout):
+            while not (found := self.events(kind, **match)):
+                self.arrived.clear()
+                await self.arrived.wait()
+        return found[0]
 
     def events(self, kind: type[ev.DomainEvent], **match: Any) -> list[Any]:
         return [e for e in self.seen if isinstance(e, kind)
@@ -132,9 +142,18 @@ async def rig(pg_sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path,
     service = AgentService(pg_sessionmaker, clock, config, bus)
     listener = AgentStateListener(service, telephony.commands)
     await listener.start()
+    visits = VisitRecorder(pg_sessionmaker)
+    await visits.start()
     seen: list[ev.DomainEvent] = []
-    telephony.add_listener(seen.append)
+    arrived = asyncio.Event()
+
+    def record(event: ev.DomainEvent) -> None:
+        seen.append(event)
+        arrived.set()
+
+    telephony.add_listener(record)
     telephony.add_listener(listener)
+    telephony.add_listener(visits)
     synced = asyncio.Event()
     telephony.add_listener(lambda e: isinstance(e, ev.QueuesSnapshot) and synced.set())
     await telephony.start()
@@ -149,9 +168,11 @@ async def rig(pg_sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path,
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield Rig(sim, telephony, service, listener, bus, states, seen, client, auth)
+        yield Rig(sim, telephony, service, listener, bus, states, seen, client, auth, visits,
+                  arrived)
     finally:
         await client.close()
         await telephony.stop()
         await listener.stop()
+        await visits.stop()
         await sim.stop()

@@ -100,7 +100,7 @@ async def test_intervals_equal_the_hand_computed_figures(
 
 
 async def test_the_history_migration_builds_the_models_tables(db_url: str) -> None:
-    await migrations.upgrade(db_url)
+    await migrations.upgrade(db_url, "0013_queue_history")
     assert (await migrations.state(db_url)).current == "0013_queue_history"
 
 
@@ -131,11 +131,9 @@ async def test_a_simulated_queue_adds_up_to_asterisks_queue_params(rig: Rig) -> 
         await rig.sim.advance(25)  # the caller waits past the service-level target
         await rig.call(user, "POST", "/agents/me/unpause", {})
         await asyncio.wait_for(late.ended, 15)
-        over = asyncio.Event()
-        rig.telephony.add_listener(lambda e: isinstance(e, ev.ChannelHungUp)
-                                   and e.uniqueid == late.uniqueid and over.set())
-        await asyncio.wait_for(over.wait(), 15)
+        await rig.seen_event(ev.ChannelHungUp, uniqueid=late.uniqueid)
         await tracker.flush()
+        await rig.visits.flush()
         await rig.listener.flush()
         params = [m for m in await rig.telephony.commands.queue_status("hotline-en")
                   if m.get("Event") == "QueueParams"][0]

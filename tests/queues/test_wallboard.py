@@ -16,13 +16,12 @@ from callcenter.auth.principal import Role
 from callcenter.auth.testing import bare_app, bearer, make_user, test_auth_config, token_for
 from callcenter.auth.users import principal_for
 from callcenter.bus.memory import MemoryBus
-from callcenter.calls.models import CallLog
 from callcenter.calls.tracker import CallTracker
 from callcenter.clock import FrozenClock, SystemClock
 from callcenter.queues.config import QueuesConfig
 from callcenter.queues.http import WALLBOARD
 from callcenter.queues.http import setup_web as setup_queues
-from callcenter.queues.models import Agent, AgentStatePeriod
+from callcenter.queues.models import Agent, AgentStatePeriod, QueueVisit
 from callcenter.queues.wallboard import WAITING_TOPIC, Wallboard
 from callcenter.simulator.actors import Agent as SimAgent
 from callcenter.simulator.actors import Caller
@@ -33,12 +32,14 @@ from tests.queues.conftest import Rig
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
-def call(n: int, queue: str, outcome: str, started: datetime, *, wait: float = 0.0,
-         talk: float = 0.0, hold: float = 0.0) -> CallLog:
-    return CallLog(linkedid=f"c{n}", pbx="default", direction="inbound", queue=queue,
-                   queue_outcome=outcome, started_at=started, wait_seconds=wait,
-                   talk_seconds=talk, hold_seconds=hold,
-                   disposition="answered" if outcome == "answered" else "abandoned")
+def call(n: int, queue: str, outcome: str | None, started: datetime, *, wait: float = 0.0,
+         talk: float = 0.0, hold: float = 0.0) -> QueueVisit:
+    """A caller's stay in a queue (``outcome`` None: still waiting)."""
+    answered = outcome == "answered"
+    return QueueVisit(id=f"u{n}@{started.isoformat()}", linkedid=f"c{n}", queue=queue,
+                      joined_at=started, outcome=outcome, wait_seconds=wait,
+                      talk_seconds=talk if answered else None,
+                      hold_seconds=hold if answered else None)
 
 
 async def seed_day(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -55,8 +56,7 @@ async def seed_day(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             call(6, "hotline-en", "answered", at[5], wait=20, talk=60),
             # not counted: yesterday (local), still waiting, another queue
             call(7, "hotline", "answered", datetime(2026, 12, 1, 15, 59, tzinfo=UTC), wait=1),
-            CallLog(linkedid="c8", pbx="default", direction="inbound", queue="hotline",
-                    started_at=at[5], wait_seconds=0.0),
+            call(8, "hotline", None, at[5]),
             call(9, "other", "answered", at[5], wait=1),
         ])
         user_id = (await make_user(sessionmaker, FrozenClock(NOW), role=Role.AGENT)).id
@@ -148,11 +148,9 @@ async def test_a_simulated_day_agrees_with_asterisks_queue_params(rig: Rig) -> N
         await rig.next_state(agent_id, "paused", reason="break")
         gave_up = rig.sim.place_call("13800138002", exten="12345001",
                                      behaviour=Caller(patience=3.0))
-        over = asyncio.Event()
-        rig.telephony.add_listener(lambda e: isinstance(e, ev.ChannelHungUp)
-                                   and e.uniqueid == gave_up.uniqueid and over.set())
-        await asyncio.wait_for(over.wait(), 15)  # the service saw the caller hang up
+        await rig.seen_event(ev.ChannelHungUp, uniqueid=gave_up.uniqueid)
         await tracker.flush()
+        await rig.visits.flush()
         params = [m for m in await rig.telephony.commands.queue_status("hotline-en")
                   if m.get("Event") == "QueueParams"][0]
         last = max(e.at for e in rig.seen)
