@@ -681,6 +681,31 @@ async def action_blindtransfer(s: AmiSession, msg: Message) -> bool:
     return True
 
 
+async def action_atxfer(s: AmiSession, msg: Message) -> bool:
+    """manager.c action_atxfer(): needs a channel, an extension and an atxfer code in
+    features.conf; the reply comes before the events (captures/attended_transfer). Whether
+    the transfer happens is up to the bridge's features (Queue() option t): see atxfer.py."""
+    name = get_header(msg, "Channel")
+    exten = get_header(msg, "Exten")
+    if not name:
+        s.error(msg, "No channel specified")
+        return True
+    if not exten:
+        s.error(msg, "No extension specified")
+        return True
+    sim = s.server.sim
+    chan = sim.pbx.find_channel(name)
+    if chan is None or chan.dead:
+        s.error(msg, "Channel specified does not exist")
+        return True
+    if not sim.pbx.atxfer_code:
+        s.error(msg, "No attended transfer feature code found")
+        return True
+    s.ack(msg, "Atxfer successfully queued")
+    sim.attended_transfer(chan, exten, get_header(msg, "Context") or None)
+    return True
+
+
 async def action_reload(s: AmiSession, msg: Message) -> bool:
     """manager.c action_reload(): one module (``Module``) or all of them."""
     status = s.server.sim.reload(get_header(msg, "Module") or None)
@@ -1074,6 +1099,7 @@ ACTIONS: dict[str, tuple[int, Handler, str]] = {
         action_blindtransfer,
         "Blind transfer channel(s) to the given destination",
     ),
+    "atxfer": (CALL, action_atxfer, "Attended transfer"),
     "originate": (ORIGINATE, action_originate, "Originate a call"),
     "reload": (ev.EVENT_FLAGS["config"] | SYSTEM, action_reload, "Send a reload event"),
     "userevent": (USER, action_userevent, "Send an arbitrary event"),
@@ -1114,6 +1140,7 @@ ACTION_NAMES = {
     "getvar": "Getvar",
     "redirect": "Redirect",
     "blindtransfer": "BlindTransfer",
+    "atxfer": "Atxfer",
     "originate": "Originate",
     "reload": "Reload",
     "userevent": "UserEvent",

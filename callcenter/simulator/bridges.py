@@ -23,29 +23,36 @@ class Bridge:
         self.pbx.bridges[self.uniqueid] = self
         self._emit("BridgeCreate")
 
-    def block(self) -> str:
+    def block(self, prefix: str = "") -> str:
+        """The bridge snapshot; `prefix` names it in merge/transfer events (To, Orig...)."""
+        p = prefix
         return (
-            f"BridgeUniqueid: {self.uniqueid}\r\n"
-            "BridgeType: basic\r\n"
-            "BridgeTechnology: simple_bridge\r\n"
-            "BridgeCreator: <unknown>\r\n"
-            "BridgeName: <unknown>\r\n"
-            f"BridgeNumChannels: {len(self.channels)}\r\n"
-            "BridgeVideoSourceMode: none\r\n"
+            f"{p}BridgeUniqueid: {self.uniqueid}\r\n"
+            f"{p}BridgeType: basic\r\n"
+            f"{p}BridgeTechnology: simple_bridge\r\n"
+            f"{p}BridgeCreator: <unknown>\r\n"
+            f"{p}BridgeName: <unknown>\r\n"
+            f"{p}BridgeNumChannels: {len(self.channels)}\r\n"
+            f"{p}BridgeVideoSourceMode: none\r\n"
         )
 
     def _emit(self, name: str, chan: Channel | None = None) -> None:
         body = self.block() + (chan.snap() if chan is not None else "")
         self.pbx.hub.emit(name, ev.CALL, body)
 
-    def enter(self, chan: Channel) -> None:
+    def enter(self, chan: Channel, swap: Channel | None = None) -> None:
+        """BridgeEnter; `swap` is the channel `chan` replaces (Local optimisation)."""
         self.channels.append(chan)
         chan.bridge = self
         # ast_bridge_channel_update_linkedids(): everybody adopts the oldest Linkedid
         oldest = min((c.linkedid for c in self.channels), key=_linkedid_key)
         for c in self.channels:
             c.set_linkedid(oldest)
-        self._emit("BridgeEnter", chan)
+        extra = f"SwapUniqueid: {swap.uniqueid}\r\n" if swap is not None else ""
+        self.pbx.hub.emit("BridgeEnter", ev.CALL, self.block() + chan.snap() + extra)
+        if chan.vars.get("ATTENDEDTRANSFER"):
+            # bridge_basic.c: entering a basic bridge ends the transfer the channel came from
+            chan.set_var("ATTENDEDTRANSFER", "")
 
     def leave(self, chan: Channel) -> None:
         if chan not in self.channels:

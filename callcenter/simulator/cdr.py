@@ -12,7 +12,10 @@ sees whichever part of the simulator published them. A channel's records:
 - a channel that leaves a bridge and goes on in the dialplan (a Redirect, a dialplan that
   continues after Queue() or Dial()) finalizes the record and starts a new one, answered
   at once if the channel is up (finalized_state_process_party_a);
-- all records of a channel are posted when it hangs up, in order.
+- all records of a channel are posted when it hangs up, in order;
+- a party A whose party B leaves the bridge while A stays (an attended transfer, a Local
+  channel optimised away) ends that record there; whoever joins A's bridge next is the
+  party B of a new record starting when the old one ended (captures/attended_transfer).
 
 Master.csv has cdr_csv's default columns (see CSV_COLUMNS), strings quoted with inner
 quotes doubled, numbers bare, an empty answer time left empty; times in UTC.
@@ -99,6 +102,7 @@ class ChannelCdrs:
     state: str = "single"  # single | dial | dialed_pending | bridged | finalized
     up: bool = False
     fields: dict[str, str] = field(default_factory=dict)  # party A's latest snapshot
+    split_at: float | None = None  # its party B left the bridge it stays in
 
     @property
     def current(self) -> CdrRecord:
@@ -122,6 +126,7 @@ class CdrEngine:
         self.pbx = pbx
         self.csv_path = csv_path
         self.channels: dict[str, ChannelCdrs] = {}
+        self.bridges: dict[str, list[str]] = {}  # BridgeUniqueid → the Uniqueids in it
 
     def observe(self, name: str, body: str) -> None:
         """EventHub tap: called after each event reached every client."""
@@ -196,15 +201,49 @@ class CdrEngine:
         cdrs.state = "dialed_pending"
 
     def _on_bridgeenter(self, f: dict[str, str]) -> None:
-        cdrs = self.channels.get(f.get("Uniqueid", ""))
+        uid = f.get("Uniqueid", "")
+        members = self.bridges.setdefault(f.get("BridgeUniqueid", ""), [])
+        for other in filter(None, map(self.channels.get, members)):
+            if other.split_at is not None:
+                self._resume(other, f.get("Channel", ""))
+        members.append(uid)
+        cdrs = self.channels.get(uid)
         if cdrs is not None:
             cdrs.state = "bridged"
 
     def _on_bridgeleave(self, f: dict[str, str]) -> None:
-        cdrs = self.channels.get(f.get("Uniqueid", ""))
+        uid, bid = f.get("Uniqueid", ""), f.get("BridgeUniqueid", "")
+        members = self.bridges.get(bid, [])
+        if uid in members:
+            members.remove(uid)
+        if not members:
+            self.bridges.pop(bid, None)
+        now = self._now()
+        cdrs = self.channels.get(uid)
         if cdrs is not None and cdrs.state == "bridged":
-            cdrs.current.end = self._now()
+            cdrs.current.end = now
             cdrs.state = "finalized"
+        for other in filter(None, map(self.channels.get, members)):
+            if other.state == "bridged" and other.current.party_b == f.get("Channel"):
+                other.current.end = now
+                other.split_at = now
+
+    def _resume(self, cdrs: ChannelCdrs, party_b: str) -> None:
+        """A new record for a party A that stayed in its bridge, with the newcomer as B."""
+        start, cdrs.split_at = cdrs.split_at, None
+        assert start is not None
+        last, f = cdrs.current, cdrs.fields
+        cdrs.records.append(
+            CdrRecord(
+                start,
+                start if cdrs.up else None,
+                party_b=party_b,
+                lastapp=last.lastapp,
+                lastdata=last.lastdata,
+                dst=f.get("Exten", ""),
+                dcontext=_ctx(f),
+            )
+        )
 
     def _on_hangup(self, f: dict[str, str]) -> None:
         cdrs = self.channels.pop(f.get("Uniqueid", ""), None)

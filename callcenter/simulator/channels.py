@@ -116,6 +116,11 @@ class Channel:
         self.queue_entry: Any = None
         self.after_goto: tuple[str, str, int] | None = None  # set by Redirect of a bridged channel
         self.blind_transferred: Any = None  # app_queue's report of its member's blind transfer
+        self.attended_transferred: Any = None  # the same for an attended transfer
+        self.may_transfer = False  # the bridge gives it the DTMF transfer features (Queue t)
+        self.atxfer: Any = None  # the attended transfer this channel is making (atxfer.py)
+        self.on_hangup: Any = None  # called first when a hang-up is requested (atxfer.py)
+        self.on_dial_ringing: Any = None  # told when a channel it dials rings (atxfer.py)
         self.talking: Any = None  # audio spoken into this channel (for MixMonitor)
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._snaps: dict[str, str] = {}
@@ -234,7 +239,13 @@ class Channel:
             self.cause_set = True
         extra = f"Cause: {cause}\r\n" if cause is not None else ""
         self.emit("HangupRequest", ev.CALL, extra)
+        self._hangup_hook()
         self.hangup_event.set()
+
+    def _hangup_hook(self) -> None:
+        hook, self.on_hangup = self.on_hangup, None
+        if hook is not None:
+            hook()
 
     def soft_hangup(self, cause: int = NORMAL_CLEARING, *, flag: int | None = APPUNLOAD) -> None:
         """ast_softhangup(chan, flag): SoftHangupRequest's Cause is the AST_SOFTHANGUP_* bit
@@ -251,6 +262,7 @@ class Channel:
             self.cause_set = True
         if flag is not None:
             self.emit("SoftHangupRequest", ev.CALL, f"Cause: {flag}\r\n")
+        self._hangup_hook()
         self.hangup_event.set()
 
     @property

@@ -79,17 +79,24 @@ async def dial_exec(pbx: Pbx, chan: Channel, args: list[str]) -> int:
         chan.set_var("DIALSTATUS", final)
         return APP_CONTINUE
     peer = winner.chan
-    if chan.state != UP:
-        pbx.answer(chan)
     if peer.tech == "PJSIP":
         chan.set_connected(peer.device.split("/", 1)[1], "")
     peer.set_connected(chan.cid_num, chan.cid_name)
+    chan.set_var("DIALSTATUS", "ANSWER")
     winner.publish_end("ANSWER")
+    if chan.state != UP:  # the caller is answered after DialEnd (captures/attended_transfer)
+        pbx.answer(chan)
     for out in pending.values():
         out.finish("CANCEL", cause=26)
-    chan.set_var("DIALSTATUS", "ANSWER")
-    pbx.bridge_pair(peer, chan)
+    bridge = pbx.bridge_pair(peer, chan)
     await pbx.hold_bridge(peer, chan)
+    if peer.bridge is not None and peer.bridge is not bridge:
+        # a Local channel optimisation moved the callee into another bridge: it lives on
+        pbx.leave_bridge(chan)
+        if not bridge.channels:
+            bridge.destroy()
+        pbx.after_bridge(chan)
+        return APP_HANGUP
     pbx.unbridge_vars(chan, peer)
     pbx.leave_bridge(chan)
     pbx.leave_bridge(peer)

@@ -149,6 +149,8 @@ class Pbx:
         hub.tap = self.cdr.observe
         self._uniq = 0
         self.processed_calls = 0  # ast_processed_calls(): PBX runs started since boot
+        self.local_optimizations = 0  # the Id of LocalOptimizationBegin/End
+        self.atxfer_code = ""  # features.conf [featuremap] atxfer (Asterisk's default: none)
         self._tech_counters: dict[str, int] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.started_at = clock.now()
@@ -423,7 +425,7 @@ class Pbx:
         """A digit arriving on `chan` from its far end, passed on through bridges."""
         if chan.dead:
             return
-        path = self._dtmf_path(chan)
+        path = self.dtmf_path(chan)
         for c, direction in path:
             c.emit("DTMFBegin", ev.DTMF, f"Digit: {digit}\r\nDirection: {direction}\r\n")
 
@@ -442,7 +444,7 @@ class Pbx:
 
         self.clock.call_later(duration_ms / 1000.0, end)
 
-    def _dtmf_path(self, chan: Channel) -> list[tuple[Channel, str]]:
+    def dtmf_path(self, chan: Channel) -> list[tuple[Channel, str]]:
         path = [(chan, "Received")]
         if chan.bridge is not None:
             peer = chan.bridge.peer_of(chan)
@@ -736,6 +738,24 @@ class Pbx:
         chan.actor = actor
         return Outbound(self, interface, chan, None, appl=appl, cid=cid, requestor=requestor)
 
+    def dialed_by(self, chan: Channel | None) -> list[Channel]:
+        """The live outgoing channels `chan` requested (what its Dial rings or talks to)."""
+        if chan is None:
+            return []
+        return [
+            c
+            for c in self.channels.values()
+            if not c.dead and getattr(getattr(c, "outbound", None), "requestor", None) is chan
+        ]
+
+    def caller_id_of(self, chan: Channel) -> tuple[str, str]:
+        """The caller ID a phone presents: its endpoint number and its agent's name."""
+        if chan.cid_num or chan.cid_name:
+            return chan.cid_num, chan.cid_name
+        endpoint = chan.device.split("/", 1)[-1]
+        agent = self.agents.get(chan.device)
+        return endpoint, (agent.name or "") if agent is not None else ""
+
     def interface_available(self, interface: str) -> bool:
         tech, _, rest = interface.partition("/")
         if tech.upper() == "LOCAL":
@@ -1004,6 +1024,8 @@ class Outbound:
         self.pbx.hub.emit(
             "DialState", ev.CALL, req + self.chan.snap("Dest") + "DialStatus: RINGING\r\n"
         )
+        if self.requestor is not None and self.requestor.on_dial_ringing is not None:
+            self.requestor.on_dial_ringing(self.chan)
 
     def _far_answer(self) -> None:
         if self.result.done() or self.chan.dead:

@@ -147,6 +147,7 @@ class QueueCall:
     in_sl: bool
     bridged_at: float = 0.0
     transferred: bool = False
+    attended: bool = False
 
     def __post_init__(self) -> None:
         self.bridged_at = self.caller.pbx.clock.now()
@@ -711,7 +712,7 @@ class QueueManager:
                         self._agent_dump(entry, result)
                         result = None
                 if isinstance(result, Ring):
-                    return await self._connected(entry, result, "c" in options)
+                    return await self._connected(entry, result, "c" in options, options)
                 # nobody answered: leave if empty, time out, or wait `retry` seconds
                 if q.empty_by(q.leavewhenempty, joining=False):
                     return self._abandon(entry, hungup=False, status="LEAVEEMPTY")
@@ -1002,7 +1003,9 @@ class QueueManager:
             entry, hungup=True, before_leave=lambda: self._hang_up_member(entry, ring)
         )
 
-    async def _connected(self, entry: QueueEntry, winner: Ring, qcontinue: bool) -> int:
+    async def _connected(
+        self, entry: QueueEntry, winner: Ring, qcontinue: bool, options: str = ""
+    ) -> int:
         """try_calling() after the answer: AgentConnect, the bridge, and how the call ends."""
         pbx = self.pbx
         chan = entry.chan
@@ -1033,9 +1036,13 @@ class QueueManager:
         call = QueueCall(q, member, chan, agent, entry.start, now, holdtime <= q.servicelevel)
         pbx.bridge_pair(agent, chan)
         agent.blind_transferred = lambda: self._transfer_reported(call)
+        agent.attended_transferred = lambda: self._attended_reported(call)
+        agent.may_transfer = "t" in options  # the member gets the DTMF transfer features
         # the call lasts until one side hangs up or is redirected out of the bridge
         await pbx.hold_bridge(chan, agent)
-        agent.blind_transferred = None
+        agent.blind_transferred = agent.attended_transferred = None
+        if call.attended:
+            return await self._after_attended_transfer(call, qcontinue)
         if call.transferred:
             return self._blind_transferred(call, qcontinue)
         if chan.after_goto is not None or agent.after_goto is not None:
@@ -1065,8 +1072,9 @@ class QueueManager:
         self._answered_vars(call)
         talktime = self.now() - call.starttime
         self._update_queue(call, talktime)
-        pbx.leave_bridge(agent)
-        pbx.destroy(agent, NORMAL_CLEARING)
+        if agent.atxfer is None or not agent.atxfer.transferee_gone():
+            pbx.leave_bridge(agent)  # (a consulting member stays with the target)
+            pbx.destroy(agent, NORMAL_CLEARING)
         member_snap = chan.hangup_requested
         self._agent_complete(call, "caller", talktime, caller_snap=True, member_snap=member_snap)
         self._member_settled(call.member)
@@ -1123,6 +1131,49 @@ class QueueManager:
         talktime = self.now() - call.starttime
         self._update_queue(call, talktime)
         self._agent_complete(call, "transfer", talktime, caller_snap=True, member_snap=True)
+
+    def _attended_reported(self, call: QueueCall) -> None:
+        """handle_attended_transfer() in app_queue.c: AgentComplete, Reason transfer, as the
+        bridges merge (captures/attended_transfer)."""
+        call.attended = True
+        self._transfer_reported(call)
+
+    async def _after_attended_transfer(self, call: QueueCall, qcontinue: bool) -> int:
+        """The caller stays in the queue's bridge, now with the transfer target (the Local
+        channel, then the target's own channel after optimisation), until one side hangs
+        up; the member's channel is gone already."""
+        pbx = self.pbx
+        chan = call.caller
+        self._member_settled(call.member)
+        while not chan.hungup and chan.bridge is not None:
+            peer = chan.bridge.peer_of(chan)
+            if peer is None:
+                break
+            waits = {
+                asyncio.ensure_future(chan.hangup_event.wait()),
+                asyncio.ensure_future(peer.hangup_event.wait()),
+            }
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+            if not peer.dead:
+                break  # the far side hung up: the two-party bridge ends
+            # (a Local half optimised away is dead already, its successor bridged)
+        bridge = chan.bridge
+        peer = bridge.peer_of(chan) if bridge is not None else None
+        if peer is not None:
+            pbx.unbridge_vars(chan, peer)
+        if bridge is not None:
+            bridge.leave(chan)
+        self._answered_vars(call)
+        if peer is not None:
+            pbx.leave_bridge(peer)
+            pbx.destroy(peer, NORMAL_CLEARING)
+        elif bridge is not None and not bridge.channels:
+            bridge.destroy()
+        return self._redirected_return(chan, qcontinue)
 
     def _blind_transferred(self, call: QueueCall, qcontinue: bool) -> int:
         """The member blind-transferred the caller: the member's leg is hung up (cause 16),

@@ -21,6 +21,7 @@ from callcenter.simulator import events as ev
 from callcenter.simulator.actors import Agent, Caller, Destination
 from callcenter.simulator.ami_server import DEFAULT_WRITETIMEOUT_MS, AmiServer, AmiUser
 from callcenter.simulator.asterisk_conf import ast_true, parse_conf
+from callcenter.simulator.atxfer import queue_atxfer
 from callcenter.simulator.channels import RING, Channel
 from callcenter.simulator.config import SimulatorConfig
 from callcenter.simulator.events import EventHub
@@ -157,6 +158,7 @@ class Simulator:
         self.pbx.cdr_events = _cdr_manager_enabled(confdir / "cdr_manager.conf")
         if _cdr_csv_enabled(confdir / "cdr.conf"):
             self.pbx.cdr.csv_path = self.cdr_csv_path
+        self.pbx.atxfer_code = _atxfer_code(confdir / "features.conf")
         self.pbx.load_pjsip(confdir / "pjsip.conf")
         self.pbx.queues.load(confdir / "queues.conf")
         self._load_prompts()
@@ -507,6 +509,14 @@ class Simulator:
         pbx.redirect_bridged(peer, (context, exten, 1))
         return result
 
+    def attended_transfer(self, chan: Channel, exten: str, context: str | None) -> None:
+        """manager.c action_atxfer() once the checks passed: TRANSFER_CONTEXT (when given),
+        then the atxfer code and the digits queued as DTMF on the transferer (atxfer.py)."""
+        pbx = self._require()
+        if context:
+            chan.set_var("TRANSFER_CONTEXT", context)
+        queue_atxfer(pbx, chan, pbx.atxfer_code, exten)
+
     async def redirect_pair(
         self,
         chan: Channel,
@@ -533,6 +543,17 @@ def _system_name(path: Path) -> str:
     for sec in parse_conf(path):
         if sec.name.lower() == "options":
             return (sec.get("systemname") or "").strip()
+    return ""
+
+
+def _atxfer_code(path: Path) -> str:
+    """features.conf [featuremap] atxfer: the DTMF code of attended transfer. Asterisk's
+    default is none (features_config.c), and AMI Atxfer then fails."""
+    if not path.exists():
+        return ""
+    for sec in parse_conf(path):
+        if sec.name.lower() == "featuremap":
+            return (sec.get("atxfer") or "").strip()
     return ""
 
 
