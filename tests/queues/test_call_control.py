@@ -160,6 +160,82 @@ async def test_a_call_transferred_to_an_agents_phone_pops_up_with_who_passed_it_
     assert live["pop"]["transferred_by"] is None
 
 
+async def consulting(rig: Rig, pops: ScreenPopListener, *, answer: bool = True
+                     ) -> tuple[Any, int, Any, dict[str, Any], Any, int, Any]:
+    """Agent 1001's answered call, an attended transfer to 1002 asked: the consultation
+    rings 1002's phone (answered after 1 s unless ``answer`` is False)."""
+    rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=1.0,
+                                   mode="answer" if answer else "never"))
+    other, other_id = await make_agent(rig.service, extension="1002",
+                                       skills=[Skill("hotline", 5)])
+    await rig.call(other, "POST", "/agents/me/login", {})
+    await rig.next_state(other_id, "available")
+    theirs = await rig.bus.subscribe(f"queues.screen_pop.{other_id}").open()
+    user, agent_id, call, live = await answered_call(rig, pops, talk_time=120.0)
+    done = await rig.call(user, "POST", "/agents/me/call/attended-transfer",
+                          {"extension": "1002"})
+    assert done == {"linkedid": call.linkedid, "action": "attended_transfer",
+                    "target": "extension:1002"}
+    return user, agent_id, call, live, other, other_id, theirs
+
+
+async def test_an_attended_transfer_consults_the_target_then_hands_the_caller_over(
+        rig: Rig, pops: ScreenPopListener) -> None:
+    user, agent_id, call, live, other, other_id, theirs = await consulting(rig, pops)
+    offered = await next_pop(theirs, "offered")
+    async with rig.service.sessionmaker() as session:
+        passer = (await rig.service.agent(session, agent_id)).member_name
+    assert (offered["linkedid"], offered["transferred_by"]) == (call.linkedid, passer)
+    await next_pop(theirs, "answered")
+    [held] = rig.events(ev.HoldStarted, linkedid=call.linkedid)
+    assert held.channel.startswith(PHONE + "-")
+
+    done = await rig.call(user, "POST", "/agents/me/call/attended-transfer/complete")
+    assert done["action"] == "attended_transfer_complete"
+    await next_pop(live["subscription"], "ended")
+    await rig.next_state(agent_id, "after_call_work")
+    moved = await rig.seen_event(ev.CallTransferred, linkedid=call.linkedid)
+    assert (moved.kind, moved.success, moved.transferer_channel) == (
+        "attended", True, held.channel)
+    completed = rig.events(ev.AgentCompleted, interface=PHONE)
+    assert [(c.reason, c.linkedid) for c in completed] == [("transfer", call.linkedid)]
+    assert (await rig.call(other, "GET", "/agents/me/call"))["call"]["phase"] == "answered"
+    assert not call.ended.done()  # the caller talks to 1002 now
+    await rig.telephony.commands.hangup(call.name)
+    assert (await next_pop(theirs, "ended"))["linkedid"] == call.linkedid
+    assert [a[2] for a in await audit(rig, "call.attended_transfer")] == [["extension:1002"]]
+    assert [a[1] for a in await audit(rig, "call.attended_transfer_complete")] == [
+        call.linkedid]
+
+
+async def test_cancelling_an_attended_transfer_brings_the_agent_back_to_the_caller(
+        rig: Rig, pops: ScreenPopListener) -> None:
+    user, agent_id, call, live, other, other_id, theirs = await consulting(rig, pops)
+    await next_pop(theirs, "answered")
+
+    done = await rig.call(user, "POST", "/agents/me/call/attended-transfer/cancel")
+    assert done["action"] == "attended_transfer_cancel"
+    assert (await next_pop(theirs, "ended"))["linkedid"] == call.linkedid
+    resumed = await rig.seen_event(ev.HoldEnded, linkedid=call.linkedid)
+    assert resumed.channel.startswith(PHONE + "-")
+    assert rig.events(ev.CallTransferred, linkedid=call.linkedid) == []
+    assert rig.events(ev.AgentCompleted, interface=PHONE) == []
+    assert (await rig.call(user, "GET", "/agents/me/call"))["call"]["phase"] == "answered"
+    assert [a[1] for a in await audit(rig, "call.attended_transfer_cancel")] == [
+        call.linkedid]
+
+
+async def test_completing_or_cancelling_without_a_consultation_is_refused(
+        rig: Rig, pops: ScreenPopListener) -> None:
+    user, agent_id, call, live = await answered_call(rig, pops, talk_time=60.0)
+    for action in ("complete", "cancel"):
+        refused = await rig.call(user, "POST", f"/agents/me/call/attended-transfer/{action}",
+                                 expect=409)
+        assert refused["error"]["code"] == "no_call"
+    assert not call.ended.done()
+    assert rig.events(ev.AgentCompleted, interface=PHONE) == []
+
+
 async def test_a_phone_call_between_agents_outside_a_queue_call_pops_nothing(
         rig: Rig, pops: ScreenPopListener) -> None:
     rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=1.0))
