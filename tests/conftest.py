@@ -7,9 +7,11 @@ A missing server is an error, never a skip: CI must fail loudly.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -51,8 +53,85 @@ async def _create_pg_database() -> tuple[str, str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return name, f"{base}/{name}"
+    return name, f"{_pg_base()}/{name}"
+
+
+_SCHEMA_TEMPLATES: dict[str, str] = {}
+"""Template database per set of tables (a digest of their DDL): built once per session."""
+_SCHEMA_COPIES: set[str] = set()
+"""URLs of databases copied from a template: their tables exist already."""
+
+
+def _schema_digest() -> str:
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    from callcenter.store.models import Base
+
+    dialect = postgresql.dialect()
+    ddl = sorted(str(CreateTable(table).compile(dialect=dialect))
+                 for table in Base.metadata.tables.values())
+    return hashlib.sha256("\n".join(ddl).encode()).hexdigest()
+
+
+async def _create_pg_schema_database() -> tuple[str, str]:
+    """A fresh PostgreSQL database already holding every table of ``Base.metadata``.
+
+    ``create_all`` costs seconds per test on a busy machine; copying a template built by it
+    once per session (and again whenever later imports add tables) costs a fraction of one.
+    """
+    import asyncpg
+
+    digest = _schema_digest()
+    if digest not in _SCHEMA_TEMPLATES:
+        _SCHEMA_TEMPLATES[digest] = await _build_schema_template()
+    name = f"cc_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_SCHEMA_TEMPLATES[digest]}"')
+    finally:
+        await admin.close()
+    url = f"{_pg_base()}/{name}"
+    _SCHEMA_COPIES.add(url)
+    return name, url
+
+
+async def _build_schema_template() -> str:
+    from callcenter.store.engine import create_engine
+    from callcenter.store.models import Base
+
+    name, url = await _create_pg_database()
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+    finally:
+        await engine.dispose()  # a template takes no connections while it is copied
+    return name
+
+
+_DROPS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
+"""Drops a test's database while the next test runs: a drop waits on PostgreSQL's disk."""
+
+
+def _drop_later(name: str) -> None:
+    import asyncio
+
+    _DROPS.submit(asyncio.run, _drop_pg_database(name))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_schema_templates() -> Iterator[None]:
+    """At the end of the session: every test's database is gone, then the templates."""
+    yield
+    for name in _SCHEMA_TEMPLATES.values():
+        _drop_later(name)
+    _SCHEMA_TEMPLATES.clear()
+    _DROPS.shutdown(wait=True)
+
+
+def _pg_base() -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
 async def _drop_pg_database(name: str) -> None:
@@ -66,22 +145,43 @@ async def _drop_pg_database(name: str) -> None:
 
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
-    name, url = await _create_pg_database()
+async def pg_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards.
+
+    Unless the test also takes ``pg_schema_url``: then this is that database, schema and all.
+    """
+    if "pg_schema_url" in request.fixturenames:
+        name, url = await _create_pg_schema_database()
+    else:
+        name, url = await _create_pg_database()
     yield url
-    await _drop_pg_database(name)
+    _SCHEMA_COPIES.discard(url)
+    _drop_later(name)
+
+
+@pytest.fixture
+def pg_schema_url(pg_url: str) -> str:
+    """A fresh PostgreSQL database holding the whole schema (as ``create_all`` leaves it)."""
+    assert pg_url in _SCHEMA_COPIES
+    return pg_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """Run a store test on both engines: the embedded default and production's."""
+    """Run a store test on both engines: the embedded default and production's.
+
+    Empty, unless the test also takes ``sessionmaker``: then PostgreSQL's copy already holds
+    the schema that fixture would create."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'callcenter.db'}"
         return
-    name, url = await _create_pg_database()
+    if "sessionmaker" in request.fixturenames:
+        name, url = await _create_pg_schema_database()
+    else:
+        name, url = await _create_pg_database()
     yield url
-    await _drop_pg_database(name)
+    _SCHEMA_COPIES.discard(url)
+    _drop_later(name)
 
 
 @pytest.fixture
@@ -91,8 +191,9 @@ async def sessionmaker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSes
     from callcenter.store.models import Base
 
     engine = create_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    if db_url not in _SCHEMA_COPIES:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
     yield create_sessionmaker(engine)
     await engine.dispose()
 
