@@ -260,6 +260,54 @@ def recordings_sweep(config_path: Path | None) -> None:
     sys.exit(EXIT_FAILED if report.changed or report.gone else 0)
 
 
+@main.group("worker")
+def worker_group() -> None:
+    """Run one kind of background worker alone (scale out on other machines)."""
+
+
+@worker_group.command("stt")
+@config_option
+def worker_stt(config_path: Path | None) -> None:
+    """Speech-to-text: take transcription jobs from Redis until SIGINT/SIGTERM."""
+    from callcenter.speech.workers import run_standalone
+
+    settings = _settings(config_path)
+    with _database_errors(settings.database.effective_url()):
+        asyncio.run(_until_signal(lambda stop: run_standalone(settings, stop)))
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write <name>.json and <name>.txt here (default: beside).")
+@click.option("--language", default=None, help="Model language (default: speech.language).")
+@config_option
+def transcribe(inputs: tuple[Path, ...], out_dir: Path | None, language: str | None,
+               config_path: Path | None) -> None:
+    """Transcribe WAV files (or every WAV under folders); exit 1 if one failed."""
+    from callcenter.speech import batch
+    from callcenter.speech.errors import TranscriptionError
+
+    settings = _settings(config_path)
+    speech = settings.speech
+    language = language or speech.language
+    if language not in speech.models:
+        _fail(f"no speech model for language {language!r} (speech.models has "
+              f"{', '.join(sorted(speech.models))})")
+    try:
+        outcomes = batch.run(list(inputs), speech.models[language], language,
+                             processes=speech.processes, chunk_frames=speech.chunk_frames,
+                             out_dir=out_dir, digit_pass=speech.digit_pass)
+    except TranscriptionError as exc:
+        _fail(str(exc))
+    failed = [o for o in outcomes if o.error]
+    for outcome in failed:
+        click.echo(f"failed: {outcome.source}: {outcome.error}", err=True)
+    click.echo(f"transcribed {len(outcomes) - len(failed)} of {len(outcomes)} file(s)")
+    sys.exit(EXIT_FAILED if failed or not outcomes else 0)
+
+
 @main.group("config")
 def config_group() -> None:
     """Configuration commands."""

@@ -14,6 +14,7 @@ from callcenter import (
     queues,
     recordings,
     reports,
+    speech,
     supervision,
     tickets,
 )
@@ -29,4 +30,5 @@ FEATURES: tuple[Feature, ...] = (
     reports.FEATURE,
     recordings.FEATURE,
     queues.FEATURE,
+    speech.FEATURE,
 )

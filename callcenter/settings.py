@@ -31,6 +31,7 @@ from callcenter.queues.config import QueuesConfig
 from callcenter.recordings.config import RecordingsConfig
 from callcenter.reports.config import ReportsConfig
 from callcenter.simulator.config import SimulatorConfig
+from callcenter.speech.config import SpeechConfig
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.tickets.config import TicketsConfig
 
@@ -159,6 +160,7 @@ class Settings(Section):
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
     queues: QueuesConfig = Field(default_factory=QueuesConfig)
+    speech: SpeechConfig = Field(default_factory=SpeechConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 
     @property

@@ -114,11 +114,25 @@ def _check_ami(app: web.Application) -> dict[str, Any]:
     return {"ok": bool(telephony.connected), "required": True, "in_process": True}
 
 
+def _check_speech(app: web.Application) -> dict[str, Any]:
+    """Speech-to-text models: a missing one is reported, never a reason to be down."""
+    from callcenter.speech.recognizer import model_problem
+
+    speech = getattr(app.get(SETTINGS), "speech", None)
+    if speech is None:
+        return {"ok": None, "required": False}
+    problems = {language: problem for language, path in speech.models.items()
+                if (problem := model_problem(path)) is not None}
+    return {"ok": not problems, "required": False, "languages": sorted(speech.models),
+            "missing": sorted(problems), "problems": problems}
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200 when every required part is up, 503 otherwise; each part's state in the body."""
     app = request.app
     database, bus = await asyncio.gather(_check_database(app), _check_bus(app))
-    checks = {"database": database, "bus": bus, "ami": _check_ami(app)}
+    checks = {"database": database, "bus": bus, "ami": _check_ami(app),
+              "speech": _check_speech(app)}
     healthy = all(c["ok"] for c in checks.values() if c["required"])
     body = {"status": "ok" if healthy else "down", "checks": checks}
     return web.json_response(body, status=200 if healthy else 503)

@@ -1,0 +1,250 @@
+"""Speech pipeline benchmark: the pipeline's cost over raw Vosk, and scaling with processes.
+
+Usage: ``python bench/speech_bench.py [--reps 3] [--jobs 6] [--model DIR]``
+
+1. Builds the audio from ``../shared/speech-samples``: a stereo MixMonitor call (agent
+   greeting right, citizen left, as the simulator writes it) and a mono message.
+2. Overhead, in one decoding process (a ``spawn`` process, as the workers run): for each
+   file, alternately, raw Vosk (one ``KaldiRecognizer`` per channel fed 4000-frame chunks,
+   ``SetWords(True)``, results parsed, nothing more) and the pipeline's decode
+   (``recognizer.transcribe_file``: chunked streaming, channel split, ``Transcript``); the
+   median real-time factor of each and their ratio. Then the whole job path of one worker
+   (bus job -> claim -> decode in its pool process -> transcript row stored -> ack; memory
+   bus, SQLite) against raw Vosk on the same file in the same run.
+3. Throughput: ``--jobs`` stored recordings through ``SpeechWorker`` with 1 and then 2
+   decoding processes: audio seconds per wall second and the ratio.
+Prints a Markdown section to paste into ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import wave
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from callcenter.speech.config import SHARED_MODEL  # noqa: E402
+
+SAMPLES = REPO.parent / "shared" / "speech-samples"
+
+
+def build_audio(folder: Path) -> dict[str, Path]:
+    from callcenter.simulator.wav import Segment, read_pcm, write_mixmonitor
+
+    def pcm(name: str):  # noqa: ANN202
+        path = SAMPLES / f"{name}.wav"
+        if not path.is_file():
+            sys.exit(f"missing speech sample {path}")
+        return read_pcm(path)
+
+    call = folder / "call.wav"
+    write_mixmonitor(call, [Segment(pcm("a01"), 0.0, "agent"),
+                            Segment(pcm("c01"), 6.0, "caller"),
+                            Segment(pcm("a02"), 18.5, "agent"),
+                            Segment(pcm("c04"), 26.5, "caller")], 35.5, stereo=True)
+    message = folder / "message.wav"
+    write_mixmonitor(message, [Segment(pcm("c01"), 0.0, "caller"),
+                               Segment(pcm("c07"), 12.5, "caller")], 19.0, stereo=False)
+    return {"stereo call": call, "mono message": message}
+
+
+def raw_vosk(path: str, model_dir: str) -> tuple[float, float]:
+    """Raw Vosk decoding of ``path``: (audio seconds, decode seconds)."""
+    import numpy as np
+    import vosk
+
+    from callcenter.speech.recognizer import load_model
+
+    model = load_model(Path(model_dir))
+    started = time.perf_counter()
+    with wave.open(path, "rb") as audio:
+        rate, channels = audio.getframerate(), audio.getnchannels()
+        recognizers = [vosk.KaldiRecognizer(model, rate) for _ in range(channels)]
+        for recognizer in recognizers:
+            recognizer.SetWords(True)
+        frames = 0
+        while data := audio.readframes(4000):
+            frames += len(data) // (2 * channels)
+            if channels == 1:
+                if recognizers[0].AcceptWaveform(data):
+                    json.loads(recognizers[0].Result())
+                continue
+            samples = np.frombuffer(data, dtype="<i2").reshape(-1, channels)
+            for c, recognizer in enumerate(recognizers):
+                if recognizer.AcceptWaveform(samples[:, c].tobytes()):
+                    json.loads(recognizer.Result())
+        for recognizer in recognizers:
+            json.loads(recognizer.FinalResult())
+    return frames / rate, time.perf_counter() - started
+
+
+def pipeline_decode(path: str, model_dir: str, digit_pass: bool) -> tuple[float, float]:
+    from callcenter.speech.recognizer import load_model, transcribe_file
+
+    load_model(Path(model_dir))
+    started = time.perf_counter()
+    decoded = transcribe_file(path, model_dir, "zh", 4000, digit_pass)
+    return decoded.audio_seconds, time.perf_counter() - started
+
+
+def warm(model_dir: str) -> None:
+    from callcenter.speech.recognizer import load_model
+
+    load_model(Path(model_dir))
+
+
+def overhead(files: dict[str, Path], model_dir: Path, reps: int) -> list[str]:
+    rows = []
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as one:
+        one.submit(warm, str(model_dir)).result()
+        for label, path in files.items():
+            raw, ours, digits = [], [], []
+            for _ in range(reps):
+                seconds, spent = one.submit(raw_vosk, str(path), str(model_dir)).result()
+                raw.append(spent / seconds)
+                seconds, spent = one.submit(pipeline_decode, str(path), str(model_dir),
+                                            False).result()
+                ours.append(spent / seconds)
+                seconds, spent = one.submit(pipeline_decode, str(path), str(model_dir),
+                                            True).result()
+                digits.append(spent / seconds)
+            r, p, d = (statistics.median(raw), statistics.median(ours),
+                       statistics.median(digits))
+            rows.append(f"| {label} ({seconds:.1f} s) | decode | {r:.3f} | {p:.3f} | "
+                        f"{(p / r - 1) * 100:+.1f} % |")
+            rows.append(f"| {label} ({seconds:.1f} s) | decode + digit pass | {r:.3f} | "
+                        f"{d:.3f} | {(d / r - 1) * 100:+.1f} % |")
+            print(f"  {label}: raw RTF {r:.3f}, pipeline decode RTF {p:.3f}, with the digit "
+                  f"pass {d:.3f}", file=sys.stderr)
+    return rows
+
+
+async def worker_rig(folder: Path, processes: int, model_dir: Path,  # noqa: ANN201
+                     digit_pass: bool):
+    from callcenter.bus.memory import MemoryBus
+    from callcenter.clock import SystemClock
+    from callcenter.recordings.config import RecordingsConfig
+    from callcenter.speech.config import SpeechConfig
+    from callcenter.speech.drafting import Drafting
+    from callcenter.speech.pool import DecoderPool
+    from callcenter.speech.service import SpeechService
+    from callcenter.speech.workers import SpeechWorker
+    from callcenter.store.engine import create_engine, create_sessionmaker
+    from callcenter.store.models import Base
+    from callcenter.tickets.config import TicketsConfig
+    from callcenter.tickets.service import TicketService
+
+    engine = create_engine(f"sqlite+aiosqlite:///{folder / f'bench{processes}.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sessionmaker = create_sessionmaker(engine)
+    bus = MemoryBus()
+    await bus.start()
+    clock = SystemClock()
+    config = SpeechConfig(models={"zh": model_dir}, pool_size=processes,
+                          sweep_interval=3600.0)
+    recordings = RecordingsConfig(store_dir=folder / f"store{processes}", monitor_dir=folder)
+    service = SpeechService(sessionmaker, clock, config, recordings, bus)
+    tickets = TicketService.from_config(sessionmaker, clock, TicketsConfig())
+    pool = DecoderPool(processes, config.chunk_frames, digit_pass)
+    await asyncio.gather(*(asyncio.get_running_loop().run_in_executor(
+        pool._pool(), warm, str(model_dir)) for _ in range(processes * 2)))
+    return service, SpeechWorker(service, Drafting(service, tickets), pool, "bench"), engine
+
+
+async def run_jobs(folder: Path, processes: int, model_dir: Path, files: list[Path],
+                   digit_pass: bool = True) -> tuple[float, float]:
+    """Wall seconds from the first job queued to the last transcript stored, and audio s."""
+    from callcenter.speech.service import TRANSCRIPT_READY
+
+    service, worker, engine = await worker_rig(folder, processes, model_dir, digit_pass)
+    stop = asyncio.Event()
+    async with service.bus.subscribe(TRANSCRIPT_READY) as ready:
+        task = asyncio.create_task(worker.run(stop))
+        started = time.perf_counter()
+        for i, path in enumerate(files):
+            await service.request(path.name, purpose=f"bench-{i}")
+        audio = 0.0
+        for _ in files:
+            _, event = await ready.get(timeout=3600)
+            audio += event["audio_seconds"]
+        wall = time.perf_counter() - started
+    stop.set()
+    await task
+    await service.bus.close()
+    await engine.dispose()
+    return wall, audio
+
+
+def job_overhead(folder: Path, path: Path, model_dir: Path, reps: int) -> str:
+    """One worker, one job at a time, against raw Vosk on the same file, interleaved."""
+    raw, ours = [], []
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as one:
+        one.submit(warm, str(model_dir)).result()
+        for rep in range(reps):
+            seconds, spent = one.submit(raw_vosk, str(path), str(model_dir)).result()
+            raw.append(spent / seconds)
+            copy = folder / f"job-{rep}.wav"
+            copy.write_bytes(path.read_bytes())
+            wall, audio = asyncio.run(run_jobs(folder, 1, model_dir, [copy], False))
+            ours.append(wall / audio)
+    r, p = statistics.median(raw), statistics.median(ours)
+    print(f"  job path: raw RTF {r:.3f}, worker job RTF {p:.3f}", file=sys.stderr)
+    return (f"| stereo call ({seconds:.1f} s) | whole job (claim, decode, store, ack) | "
+            f"{r:.3f} | {p:.3f} | {(p / r - 1) * 100:+.1f} % |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=6)
+    parser.add_argument("--model", type=Path, default=SHARED_MODEL)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="speech-bench-") as tmp:
+        folder = Path(tmp)
+        files = build_audio(folder)
+        print("overhead (decode)...", file=sys.stderr)
+        rows = overhead(files, args.model, args.reps)
+        print("overhead (whole job)...", file=sys.stderr)
+        rows.append(job_overhead(folder, files["stereo call"], args.model, args.reps))
+        jobs = []
+        for i in range(args.jobs):
+            copy = folder / f"message-{i}.wav"
+            copy.write_bytes(files["mono message"].read_bytes())
+            jobs.append(copy)
+        rates = {}
+        for processes in (1, 2):
+            print(f"throughput with {processes} process(es)...", file=sys.stderr)
+            wall, audio = asyncio.run(run_jobs(folder, processes, args.model, jobs))
+            rates[processes] = audio / wall
+            print(f"  {audio:.0f} s audio in {wall:.1f} s: {rates[processes]:.2f}x real time",
+                  file=sys.stderr)
+    load = os.getloadavg()
+    print(f"### Speech pipeline ({datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
+          f"{os.cpu_count()} cores, load {load[0]:.1f} at the end)\n")
+    print("| audio | measured | raw Vosk RTF | pipeline RTF | overhead |")
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(f"\n| worker processes | audio s / wall s | speed-up |\n|---|---|---|\n"
+          f"| 1 | {rates[1]:.2f} | 1.00× |\n| 2 | {rates[2]:.2f} | "
+          f"{rates[2] / rates[1]:.2f}× |")
+    print(f"\n{args.jobs} jobs of {audio / args.jobs:.1f} s mono audio each (digit pass on, "
+          f"as configured by default); medians of {args.reps} interleaved runs for the RTFs "
+          "(the whole-job row without the digit pass: the same work as raw Vosk).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Accuracy of draft extraction on real Vosk transcripts of the shared speech samples:
+type, topic, phone number (exact) and address words over every citizen sample.
+
+    python3 bench/speech_draft_accuracy.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.speech.conftest import (  # noqa: E402
+    load_extractor,
+    load_model,
+    measure,
+    transcribe_samples,
+    truth,
+    with_digit_passes,
+)
+
+TARGETS = {"type": 0.90, "topic": 0.85, "phone_exact": 0.95, "address_words": 0.90}
+
+
+def report(title: str, transcripts: dict, seconds: float) -> None:  # type: ignore[type-arg]
+    extractor = load_extractor()
+    started = time.perf_counter()
+    accuracy = measure(extractor, transcripts, truth())
+    took = time.perf_counter() - started
+    print(f"{title}: {accuracy.samples} citizen samples (decoding {seconds:.1f} s, "
+          f"extraction {1000 * took:.0f} ms)")
+    for name, rate in accuracy.rates().items():
+        mark = "ok" if rate >= TARGETS[name] else "BELOW TARGET"
+        print(f"  {name:14s} {rate:6.1%}  target {TARGETS[name]:.0%}  {mark}")
+    for miss in accuracy.misses or ():
+        print("  miss:", miss)
+
+
+def main() -> None:
+    model = load_model()
+    started = time.perf_counter()
+    plain = transcribe_samples(model)
+    decoded = time.perf_counter()
+    report("one pass", plain, decoded - started)
+    with_digits = with_digit_passes(model, plain)
+    report("with the digit pass over numbers", with_digits, time.perf_counter() - decoded)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Vosk decoding of real recordings: a stereo MixMonitor file gives a two-speaker
+transcript, a mono file one unknown speaker, and bad input a clear reason."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import pytest
+
+from callcenter.speech.errors import TranscriptionError
+from callcenter.speech.pool import DecoderPool
+from callcenter.speech.recognizer import load_model, model_problem, transcribe_file
+from callcenter.speech.transcript import Transcript
+from tests.speech.pipeline_rig import decoder_pool, model_dir, sample, stereo_call  # noqa: F401
+
+
+def chars(transcript: Transcript, speaker: str) -> str:
+    return "".join(s.text.replace(" ", "") for s in transcript.of(speaker))
+
+
+async def test_stereo_call_is_transcribed_per_speaker(tmp_path: Path,
+                                                      decoder_pool: DecoderPool) -> None:  # noqa: F811
+    """The agent greets on the right channel, then the citizen answers on the left."""
+    path = stereo_call(tmp_path / "call.wav", caller=[("r01", 6.0)], agent=[("a01", 0.0)],
+                       duration=10.5)
+    decoded = await decoder_pool.transcribe(path, model_dir(), "zh")
+    transcript = Transcript.from_json(decoded.transcript)
+    assert decoded.audio_seconds == 10.5
+    assert transcript.duration == 10.5 and transcript.model == "vosk-model-small-cn-0.22"
+    assert {s.speaker for s in transcript.segments} == {"citizen", "agent"}
+    assert "热线" in chars(transcript, "agent") and "满意" not in chars(transcript, "agent")
+    assert "满意" in chars(transcript, "citizen") and "热线" not in chars(transcript, "citizen")
+    citizen = transcript.of("citizen")
+    assert citizen[0].start >= 6.0 and citizen[-1].end <= 10.5
+    assert transcript.of("agent")[0].start < 1.0
+    starts = [s.start for s in transcript.segments]
+    assert starts == sorted(starts)
+    word = citizen[0].words[0]
+    assert word.start < word.end and 0.0 < word.confidence <= 1.0
+
+
+async def test_mono_recording_has_one_unknown_speaker(decoder_pool: DecoderPool) -> None:  # noqa: F811
+    decoded = await decoder_pool.transcribe(sample("r01"), model_dir(), "zh")
+    transcript = Transcript.from_json(decoded.transcript)
+    assert {s.speaker for s in transcript.segments} == {"unknown"}
+    assert "不满意" in chars(transcript, "unknown")
+    assert decoded.audio_seconds == 4.175
+
+
+async def test_a_file_that_is_not_a_wav_is_refused_with_its_name(
+        tmp_path: Path, decoder_pool: DecoderPool) -> None:  # noqa: F811
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00garbage")
+    with pytest.raises(TranscriptionError, match=r"broken\.wav: not a PCM WAV file"):
+        await decoder_pool.transcribe(bad, model_dir(), "zh")
+
+
+async def test_8_bit_audio_is_refused_saying_what_is_needed(
+        tmp_path: Path, decoder_pool: DecoderPool) -> None:  # noqa: F811
+    path = tmp_path / "eight.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(1)
+        out.setframerate(8000)
+        out.writeframes(b"\x80" * 8000)
+    with pytest.raises(TranscriptionError, match=r"8-bit samples.*need 16-bit PCM"):
+        await decoder_pool.transcribe(path, model_dir(), "zh")
+
+
+def test_a_missing_or_incomplete_model_is_named_without_loading(tmp_path: Path) -> None:
+    assert model_problem(model_dir()) is None
+    assert model_problem(tmp_path / "nope") == f"speech model directory {tmp_path / 'nope'} " \
+                                                "is missing"
+    (tmp_path / "half" / "conf").mkdir(parents=True)
+    (tmp_path / "half" / "conf" / "model.conf").write_text("")
+    assert model_problem(tmp_path / "half") == "speech model half is incomplete (no am/final.mdl)"
+    with pytest.raises(TranscriptionError, match="speech model directory .* is missing"):
+        transcribe_file(sample("r01"), tmp_path / "nope", "zh")
+
+
+def test_a_model_directory_is_loaded_once_per_process(tmp_path: Path) -> None:
+    """Every recognizer of the process shares the one loaded model."""
+    first = load_model(model_dir())
+    assert load_model(model_dir()) is first
+    assert load_model(Path(str(model_dir()))) is first
+
+
+async def test_the_file_is_streamed_in_chunks_not_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads never ask for more than ``chunk_frames`` frames at a time."""
+    asked: list[int] = []
+    real = wave.Wave_read.readframes
+
+    def spy(self: wave.Wave_read, n: int) -> bytes:
+        asked.append(n)
+        return real(self, n)
+
+    monkeypatch.setattr(wave.Wave_read, "readframes", spy)
+    decoded = transcribe_file(sample("r01"), model_dir(), "zh", chunk_frames=1000,
+                              digit_pass=False)
+    assert set(asked) == {1000} and len(asked) == 35  # 33,400 frames: 34 reads + the empty
+    assert "满意" in chars(Transcript.from_json(decoded.transcript), "unknown")
+
