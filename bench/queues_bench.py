@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
+from playwright.async_api import expect
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout, not another installed copy
@@ -149,42 +150,47 @@ async def seed(url: str, agents: int) -> tuple[list[str], str]:
     return tokens, token_for(boss, auth, clock)
 
 
-async def ami_hop(port: int, stop: asyncio.Event) -> list[float]:
-    """The reference: ms from each event's Timestamp to its arrival at a bare AMI client."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    await reader.readline()
-    writer.write(b"Action: Login\r\nUsername: callcenter\r\nSecret: CHANGE_ME\r\n\r\n")
+def ami_hop(port: int, seconds: float, out: multiprocessing.Queue) -> None:
+    """The reference, in a process of its own: ms from each event's Timestamp to its arrival
+    at a bare AMI client reading for ``seconds``."""
+    import socket
+
     hops: list[float] = []
-    while not stop.is_set():
-        try:
-            block = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.5)
-        except TimeoutError:
-            continue
-        arrived = time.time()
-        for line in block.split(b"\r\n"):
-            if line.startswith(b"Timestamp: "):
-                hops.append((arrived - float(line[11:])) * 1000)
-    writer.close()
-    return hops
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"Action: Login\r\nUsername: callcenter\r\nSecret: CHANGE_ME\r\n\r\n")
+        sock.settimeout(0.5)
+        buffered, end = b"", time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            arrived = time.time()
+            *lines, buffered = (buffered + data).split(b"\r\n")
+            hops.extend((arrived - float(line[11:])) * 1000 for line in lines
+                        if line.startswith(b"Timestamp: "))
+    out.put(hops)
 
 
 async def watch(base: str, token: str, seconds: float, ami_port: int
                 ) -> tuple[list[float], list[float]]:
     """The wallboard open for ``seconds``: the latencies its page measured, and the AMI
     hop's over the same window."""
-    stop = asyncio.Event()
-    reference = asyncio.create_task(ami_hop(ami_port, stop))
+    hops: multiprocessing.Queue = multiprocessing.Queue()
+    reference = multiprocessing.Process(target=ami_hop, args=(ami_port, seconds, hops))
+    reference.start()
     async with chromium() as browser:
         page = await new_session_page(browser, base, token, {
             "id": 0, "username": "boss", "role": "supervisor", "unit_id": None})
         await page.add_init_script(LATENCY_PROBE)
         await page.goto("/ui/wallboard")
-        await page.wait_for_function("document.getElementById('status').textContent === 'live'")
+        await expect(page.locator("#status")).to_have_text("live", timeout=30_000)
         await page.evaluate("window.__latency.length = 0")
         await asyncio.sleep(seconds)  # the measuring window, not synchronisation
         latencies = await page.evaluate("window.__latency")
-    stop.set()
-    return latencies, await reference
+    measured = hops.get(timeout=30)
+    reference.join()
+    return latencies, measured
 
 
 def main() -> None:
