@@ -26,6 +26,7 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,10 +82,11 @@ class _AmiProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        try:
-            self.framer.feed(data)
-        except Exception:  # a parser bug must not kill the connection
-            log.exception("ami.parse_failed epoch=%d", self.epoch)
+        with self.client.receipt:
+            try:
+                self.framer.feed(data)
+            except Exception:  # a parser bug must not kill the connection
+                log.exception("ami.parse_failed epoch=%d", self.epoch)
         if not self.banner.done() and self.framer.banner is not None:
             self.banner.set_result(self.framer.banner)
 
@@ -103,15 +105,18 @@ class AmiClient:
     """Keeps one logged-in AMI connection and correlates actions with their replies.
 
     ``keep`` (see ``EventFilter.keeps``) sees each raw message before it is parsed; what it
-    refuses is dropped unparsed. It must keep ``CONNECTION_EVENTS``.
+    refuses is dropped unparsed. It must keep ``CONNECTION_EVENTS``. ``receipt`` is entered
+    around each socket read (``EventTranslator.receipt``: one receipt time per read).
     """
 
     def __init__(self, config: AmiConfig, on_event: EventCallback,
                  on_connected: ConnectedCallback | None = None,
                  on_disconnected: DisconnectedCallback | None = None,
-                 rng: random.Random | None = None, keep: KeepMessage | None = None) -> None:
+                 rng: random.Random | None = None, keep: KeepMessage | None = None,
+                 receipt: AbstractContextManager[Any] | None = None) -> None:
         self.config = config
         self._keep = keep
+        self.receipt = receipt if receipt is not None else contextlib.nullcontext()
         self._on_event = on_event
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected

@@ -32,6 +32,11 @@ def header_value(message: str, marker: str) -> str | None:
     return message[start:end] if end >= 0 else message[start:]
 
 
+_KEEP, _DROP, _BY_VARIABLE, _BY_APPLICATION = range(4)
+"""What the first line of an event decides: keep it, drop it (unless it answers an action),
+or look at its ``Variable`` / ``Application`` header."""
+
+
 @dataclass(slots=True)
 class EventFilter:
     """Decides from the raw text of one AMI message whether it is worth parsing.
@@ -46,6 +51,15 @@ class EventFilter:
     variable_prefixes: tuple[str, ...] = ()
     applications: frozenset[str] = frozenset()
     dropped: int = field(default=0, init=False)
+    _rules: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    """First line (``Event: Name``) -> rule; a name not in it is dropped."""
+
+    def __post_init__(self) -> None:
+        self._rules = {EVENT_PREFIX + name: _KEEP for name in self.events}
+        self._rules[EVENT_PREFIX + "VarSet"] = _BY_VARIABLE if "VarSet" in self.events \
+            else _DROP
+        self._rules[EVENT_PREFIX + "Newexten"] = _BY_APPLICATION if "Newexten" in self.events \
+            else _DROP
 
     @classmethod
     def of(cls, events: Iterable[str], *, variables: Iterable[str] = (),
@@ -55,24 +69,25 @@ class EventFilter:
                    frozenset(applications))
 
     def keeps(self, message: str) -> bool:
-        """True if ``message`` (one AMI message without its blank line) must be parsed."""
-        if not message.startswith(EVENT_PREFIX):
+        """True if ``message`` (one AMI message without its blank line) must be parsed.
+
+        Runs for every message Asterisk sends, so the first line alone picks the rule (one
+        dictionary look-up); only ``VarSet`` and ``Newexten`` read a second header."""
+        end = message.find("\r\n")
+        rule = self._rules.get(message[:end] if end >= 0 else message)
+        if rule == _KEEP:
             return True
-        end = message.find("\r\n", 7)
-        name = message[7:end] if end >= 0 else message[7:]
-        if name == "VarSet":
-            keep = self._variable_wanted(header_value(message, VARIABLE))
-        elif name == "Newexten":
-            keep = ("Newexten" in self.events
-                    and header_value(message, APPLICATION) in self.applications)
+        if rule == _BY_VARIABLE:
+            name = header_value(message, VARIABLE)
+            keep = name is not None and (name in self.variables
+                                         or name.startswith(self.variable_prefixes))
+        elif rule == _BY_APPLICATION:
+            keep = header_value(message, APPLICATION) in self.applications
+        elif rule is None and not message.startswith(EVENT_PREFIX):
+            return True  # a reply, or a peer spelling ``Event`` otherwise: parse it
         else:
-            keep = name in self.events
+            keep = False
         if keep or ACTION_ID in message:
             return True
         self.dropped += 1
         return False
-
-    def _variable_wanted(self, name: str | None) -> bool:
-        if name is None or "VarSet" not in self.events:
-            return False
-        return name in self.variables or name.startswith(self.variable_prefixes)

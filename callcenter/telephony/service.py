@@ -56,7 +56,8 @@ class Telephony:
         self._config = ami
         self.event_filter = event_filter()
         self._client = AmiClient(ami, self._on_ami_event, self._resync, self._on_disconnected,
-                                 keep=self.event_filter.keeps)
+                                 keep=self.event_filter.keeps,
+                                 receipt=self._translator.receipt)
         self.commands = CommandPort(self._client)
         self.agi = AgiServer(agi)
         self._outbox: asyncio.Queue[ev.DomainEvent] | None = None

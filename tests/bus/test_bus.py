@@ -192,3 +192,32 @@ async def test_wants_a_topic_exactly_while_a_subscription_matches_it(bus: Bus) -
             assert bus.wants("call.started")
         assert not bus.wants("call.started")
     assert not bus.wants("queue.caller_joined") and not bus.wants("call.ended")
+
+
+async def test_a_subscriber_changing_its_event_changes_nobody_elses(bus: Bus) -> None:
+    first = await bus.subscribe("call.*").open()
+    second = await bus.subscribe("call.*").open()
+    event = {"n": 1, "agents": ["1001", {"name": "Li"}], "meta": {"queue": "hotline"}}
+    await bus.publish("call.started", event)
+    event["agents"][1]["name"] = "changed by the publisher"
+    _, mine = await first.get(5)
+    mine["agents"][1]["name"] = "changed by the first"
+    mine["meta"]["queue"] = "changed"
+    mine["n"] = 2
+    assert await second.get(5) == ("call.started", {
+        "n": 1, "agents": ["1001", {"name": "Li"}], "meta": {"queue": "hotline"}})
+
+
+async def test_a_subscription_opened_or_closed_between_publishes_is_routed_at_once(
+        bus: Bus) -> None:
+    early = await bus.subscribe("queue.*").open()
+    await bus.publish("queue.caller_joined", {"n": 1})
+    assert await early.get(5) == ("queue.caller_joined", {"n": 1})
+    late = await bus.subscribe("queue.caller_*").open()  # the topic was routed before
+    await bus.publish("queue.caller_joined", {"n": 2})
+    assert await early.get(5) == ("queue.caller_joined", {"n": 2})
+    assert await late.get(5) == ("queue.caller_joined", {"n": 2})
+    await early.close()
+    await bus.publish("queue.caller_joined", {"n": 3})
+    assert await late.get(5) == ("queue.caller_joined", {"n": 3})
+    assert [item async for item in early] == []

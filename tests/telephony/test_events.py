@@ -153,3 +153,34 @@ def test_a_resync_forgets_recordings_of_channels_whose_hangup_was_lost() -> None
     gone = translator.translate(parse_message(start + "Uniqueid: 6.1\r\nLinkedid: 6.1"))
     live = translator.translate(parse_message(start + "Uniqueid: 6.2\r\nLinkedid: 6.2"))
     assert (gone.file, live.file) == ("", "/rec/6.2.wav")
+
+
+SNAPSHOT = ("Channel: PJSIP/trunk-00000001\r\nChannelState: 6\r\nChannelStateDesc: Up\r\n"
+            "CallerIDNum: 13800138000\r\nCallerIDName: Zhang San\r\nContext: hotline-in\r\n"
+            "Exten: 12345\r\nUniqueid: 1795239874.7\r\nLinkedid: 1795239874.0")
+
+
+def _translate(text: str) -> ev.DomainEvent | None:
+    fields = parse_message(text)
+    assert fields is not None
+    return ev.EventTranslator(FrozenClock(START)).translate(fields)
+
+
+def test_every_header_of_the_channel_block_lands_in_its_own_field() -> None:
+    event = _translate(f"Event: Newstate\r\nPrivilege: call,all\r\n{SNAPSHOT}")
+    assert event == ev.ChannelStateChanged(
+        at=START, channel="PJSIP/trunk-00000001", uniqueid="1795239874.7",
+        linkedid="1795239874.0", state=6, caller_num="13800138000", caller_name="Zhang San",
+        context="hotline-in", exten="12345", state_desc="Up")
+
+
+def test_a_channel_block_missing_or_repeating_headers_is_read_the_careful_way() -> None:
+    partial = _translate("Event: Newchannel\r\nPrivilege: call,all\r\n"
+                         "Uniqueid: 1795239874.7\r\nLinkedid: 1795239874.0\r\nChannelState: x")
+    assert partial == ev.ChannelCreated(START, "", "1795239874.7", "1795239874.0", 0, "", "",
+                                        "", "")
+    repeated = _translate(f"Event: Newchannel\r\nPrivilege: call,all\r\n{SNAPSHOT}\r\n"
+                          "Uniqueid: 1795239874.9")
+    assert repeated is not None and repeated.uniqueid == "1795239874.7"  # the first one
+    assert _translate("Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/x-1\r\n"
+                      "Uniqueid: 1795239874.7") is None  # no Linkedid: not an event we can use

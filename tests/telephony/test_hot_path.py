@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -180,3 +180,58 @@ async def test_everything_is_published_to_a_catch_all_subscriber(
     unwanted, seen, delivered = await _run_abandon(asterisk, captures_dir, "*")
     assert [topic for topic, _ in delivered] == [e.topic for e in seen]
     assert unwanted == 0
+
+
+class SteppingClock:
+    """Each reading is one second later than the one before: counts the readings."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    def now(self) -> datetime:
+        self.readings += 1
+        return datetime(2026, 12, 2, tzinfo=UTC) + timedelta(seconds=self.readings)
+
+
+def _user_event(name: str, timestamp: str | None = None) -> bytes:
+    stamp = f"Timestamp: {timestamp}\r\n" if timestamp else ""
+    return f"Event: UserEvent\r\nPrivilege: user,all\r\n{stamp}UserEvent: {name}\r\n\r\n".encode()
+
+
+async def test_events_of_one_socket_read_share_one_receipt_time_read_once(
+        asterisk: ReplayAsterisk) -> None:
+    clock = SteppingClock()
+    telephony = Telephony(ami_config(asterisk.port), AgiConfig(port=0), None, clock)
+    seen = Collector()
+    telephony.add_listener(seen)
+
+    def users() -> list[ev.UserEvent]:
+        return [e for e in seen.items if isinstance(e, ev.UserEvent)]
+
+    await telephony.start()
+    try:
+        await seen.wait_for(lambda items: any(isinstance(e, ev.QueuesSnapshot) for e in items))
+        before = clock.readings
+        asterisk.send(_user_event("a") + _user_event("b", "1764633600.5") + _user_event("c"))
+        await seen.wait_for(lambda _: len(users()) == 3)
+        after_first_read = clock.readings
+        asterisk.send(_user_event("d"))
+        await seen.wait_for(lambda _: len(users()) == 4)
+    finally:
+        await telephony.stop()
+    a, b, c, d = users()
+    assert after_first_read - before == 1  # one reading for the read, not one per event
+    assert a.at == c.at == datetime(2026, 12, 2, tzinfo=UTC) + timedelta(seconds=before + 1)
+    assert b.at == datetime.fromtimestamp(1764633600.5, UTC)  # Asterisk's own time wins
+    assert d.at == datetime(2026, 12, 2, tzinfo=UTC) + timedelta(
+        seconds=after_first_read + 1)  # the next read: the clock is read again
+
+
+def test_outside_a_socket_read_every_event_reads_the_clock() -> None:
+    clock = SteppingClock()
+    translator = ev.EventTranslator(clock)
+    fields = parse_message("Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: a")
+    assert fields is not None
+    first, second = translator.translate(fields), translator.translate(fields)
+    assert first is not None and second is not None
+    assert (second.at - first.at, clock.readings) == (timedelta(seconds=1), 2)
