@@ -14,6 +14,7 @@ from callcenter import (
     queues,
     recordings,
     reports,
+    revisit,
     speech,
     supervision,
     tickets,
@@ -31,4 +32,5 @@ FEATURES: tuple[Feature, ...] = (
     recordings.FEATURE,
     queues.FEATURE,
     speech.FEATURE,
+    revisit.FEATURE,
 )

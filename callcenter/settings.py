@@ -30,6 +30,7 @@ from callcenter.ivr.config import IvrConfig
 from callcenter.queues.config import QueuesConfig
 from callcenter.recordings.config import RecordingsConfig
 from callcenter.reports.config import ReportsConfig
+from callcenter.revisit.config import RevisitConfig
 from callcenter.simulator.config import SimulatorConfig
 from callcenter.speech.config import SpeechConfig
 from callcenter.telephony.config import AgiConfig, AmiConfig
@@ -161,6 +162,7 @@ class Settings(Section):
     recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
     queues: QueuesConfig = Field(default_factory=QueuesConfig)
     speech: SpeechConfig = Field(default_factory=SpeechConfig)
+    revisit: RevisitConfig = Field(default_factory=RevisitConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
 
     @property

@@ -13,6 +13,7 @@ import callcenter.knowledge.models  # noqa: F401  knowledge base articles and te
 import callcenter.queues.models  # noqa: F401  agents, skills, state periods, intervals
 import callcenter.recordings.models  # noqa: F401  recordings, attachments, contact attempts
 import callcenter.reports.models  # noqa: F401  frozen months, revisit appeals, typical cases
+import callcenter.revisit.models  # noqa: F401  campaigns, revisits, attempts, do-not-call
 import callcenter.speech.models  # noqa: F401  transcripts, draft suggestions
 import callcenter.supervision.models  # noqa: F401  outbox, flags, daily runs
 import callcenter.tickets.models  # noqa: F401  tickets, assignments, timeline, counters

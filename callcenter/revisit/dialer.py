@@ -1,0 +1,191 @@
+"""The dialer: keeps each campaign's lines busy inside its window, at its pace.
+
+One loop per process where the telephony door is. Each round it reconciles the claims of
+dialers that stopped (``CoreShowChannels`` says which of their calls still live), claims as
+many due revisits as the campaign has free lines (the claim counts lines across every
+dialer), and starts one task per call: attempt stored, then ``Originate`` (async, with the
+attempt's ``ChannelId`` and variables naming the revisit) into the ``[revisit]`` context;
+the ``OriginateResponse`` outcome drives the retry. An answered call holds its line until
+the survey ends or the channel hangs up. Its claims are renewed while it lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from callcenter.revisit.config import CampaignSettings, RevisitConfig
+from callcenter.revisit.service import Dial, RevisitService, in_window
+
+log = logging.getLogger(__name__)
+
+
+class Pacer:
+    """At most ``rate`` call starts per second (spaced evenly, no bursts)."""
+
+    def __init__(self) -> None:
+        self._next = 0.0
+
+    async def wait(self, rate: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self._next)
+        self._next = start + 1.0 / rate
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class Dialer:
+    def __init__(self, service: RevisitService, commands: Any, config: RevisitConfig) -> None:
+        self.service = service
+        self.commands = commands
+        self.config = config
+        self.pacer = Pacer()
+        self.calls: dict[int, tuple[int, asyncio.Task[None]]] = {}
+        """revisit id -> (claim token, its call task)."""
+        self.ended: dict[str, asyncio.Event] = {}
+        """channel id -> set when the answered call is over (survey end or hang-up)."""
+        self.wake = asyncio.Event()
+        self.dials = 0
+        self._housekept: float | None = None
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("revisit.dialer_started")
+        try:
+            while not stop.is_set():
+                self.wake.clear()  # a line freed during the round wakes the next one
+                try:
+                    await self.round()
+                except Exception:  # noqa: BLE001 - the next round tries again
+                    log.exception("revisit.dialer_round_failed")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.poll_seconds):
+                        await _first(stop.wait(), self.wake.wait())
+        finally:
+            await self.close()
+
+    async def round(self) -> None:
+        """Housekeeping (new revisits, lease renewal, reconciliation) at most every
+        ``housekeeping_seconds``; claims every round, so a freed line is used at once."""
+        now = asyncio.get_running_loop().time()
+        if self._housekept is None or now - self._housekept >= self.config.housekeeping_seconds:
+            self._housekept = now
+            await self.service.schedule_replied()
+            await self.renew()
+            await self.recover()
+        for campaign in await self.service.campaigns():
+            if campaign.paused:
+                continue
+            settings = CampaignSettings(**campaign.settings)
+            if not in_window(settings, self.service.calendar, self.service.now()):
+                continue
+            for revisit_id, token in await self.service.claim(campaign.id, settings.max_lines):
+                await self.pacer.wait(settings.calls_per_second)
+                self._start(revisit_id, token)
+
+    def _start(self, revisit_id: int, token: int) -> None:
+        task = asyncio.create_task(self.call(revisit_id, token), name=f"revisit-{revisit_id}")
+        self.calls[revisit_id] = (token, task)
+        task.add_done_callback(lambda _: self._done(revisit_id))
+
+    def _done(self, revisit_id: int) -> None:
+        self.calls.pop(revisit_id, None)
+        self.wake.set()  # a line is free
+
+    async def renew(self) -> None:
+        held = [(rid, token) for rid, (token, _) in self.calls.items()]
+        if held:
+            await self.service.renew(held)
+
+    async def recover(self) -> None:
+        """Claims whose dialer stopped renewing: compare with what Asterisk has."""
+        orphans = [c for c in await self.service.orphan_lines() if c not in self.ended]
+        if not orphans and not await self.service.expired():
+            return
+        try:
+            rows = await self.commands.core_show_channels()
+        except Exception as exc:  # noqa: BLE001 - without Asterisk's view, wait
+            log.warning("revisit.reconcile_deferred error=%r", exc)
+            return
+        live = {str(row.get("Uniqueid", "")) for row in rows}
+        await self.service.free_lines(c for c in orphans if c not in live)
+        await self.service.reconcile(live)
+
+    # --- one call -------------------------------------------------------------------------
+
+    async def call(self, revisit_id: int, token: int) -> None:
+        dial = await self.service.start_attempt(revisit_id, token)
+        if dial is None:
+            return
+        self.ended[dial.channel_id] = ended = asyncio.Event()
+        try:
+            outcome, reason = await self._originate(dial)
+            state = await self.service.dial_outcome(dial.channel_id, token, outcome, reason)
+            if outcome == "answered" and state == "answered":
+                await self._until_over(dial.channel_id, ended)
+                await self.service.call_ended(dial.channel_id, hung_up=True)
+        finally:
+            self.ended.pop(dial.channel_id, None)
+
+    async def _until_over(self, channel_id: str, ended: asyncio.Event) -> None:
+        """The hang-up listener ends the call; if its event was lost, the call is over
+        after ``max_call_seconds`` unless Asterisk still has the channel."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.max_call_seconds):
+                    await ended.wait()
+                    return
+            rows = await self.commands.core_show_channels()
+            if channel_id not in {str(row.get("Uniqueid", "")) for row in rows}:
+                return
+
+    async def _originate(self, dial: Dial) -> tuple[str, int | None]:
+        self.dials += 1
+        log.info("revisit.dial revisit=%s attempt=%s channel_id=%s", dial.revisit_id,
+                 dial.attempt, dial.channel_id)
+        try:
+            result = await self.commands.originate(
+                self.config.trunk_channel.format(number=dial.number),
+                context=self.config.context, exten="s", priority=1,
+                caller_id=dial.settings.caller_id, channel_id=dial.channel_id,
+                timeout_ms=dial.settings.ring_timeout_ms,
+                variables={"REVISIT_ID": str(dial.revisit_id),
+                           "REVISIT_ATTEMPT": str(dial.attempt),
+                           "CHANNEL(language)": dial.settings.language})
+        except Exception as exc:  # noqa: BLE001 - the channel may live: reconcile decides
+            log.warning("revisit.originate_unknown revisit=%s error=%r", dial.revisit_id, exc)
+            raise
+        return result.outcome, result.reason
+
+    # --- events ---------------------------------------------------------------------------
+
+    def call_over(self, channel_id: str) -> None:
+        event = self.ended.get(channel_id)
+        if event is not None:
+            event.set()
+
+    def on_event(self, event: Any) -> None:
+        """Telephony listener: a channel of ours hung up (set even before the answer is
+        known, so the call's task never waits for a hang-up that already happened)."""
+        if getattr(event, "topic", "") == "channel.hungup":
+            self.call_over(getattr(event, "uniqueid", ""))
+
+    async def close(self) -> None:
+        tasks = [task for _, task in self.calls.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _first(*aws: Any) -> None:
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

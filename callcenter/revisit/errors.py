@@ -1,0 +1,32 @@
+"""The revisit feature's domain errors."""
+
+from __future__ import annotations
+
+from callcenter.errors import DomainError
+
+
+class CampaignNotFound(DomainError):
+    status = 404
+    code = "campaign_not_found"
+
+
+class RevisitNotFound(DomainError):
+    status = 404
+    code = "revisit_not_found"
+
+
+class NotRevisitable(DomainError):
+    """The ticket cannot be revisited now (no number, anonymous, opted out, not closed)."""
+
+    status = 409
+    code = "not_revisitable"
+
+
+class DuplicateCampaign(DomainError):
+    status = 409
+    code = "duplicate_campaign"
+
+
+class InvalidInput(DomainError):
+    status = 422
+    code = "invalid_input"

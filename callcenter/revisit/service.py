@@ -1,0 +1,666 @@
+"""Revisit campaigns as data: scheduling, exactly-once claims, attempts and their outcomes,
+keys stored as pressed, and the result written on the ticket.
+
+Every step is one short transaction and is fenced: a dialer acts on a revisit only while the
+revisit carries the token of its claim (``lease_token``). The attempt with its ``ChannelId`` is
+stored before the Originate, so after a crash the stored channel ids and Asterisk's live
+channels (``CoreShowChannels``) say which call is still up (``reconcile``): nothing is dialed
+while its call lives, and keys pressed before the crash are finished into a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.auth.models import User
+from callcenter.auth.principal import Principal, Role
+from callcenter.clock import Clock
+from callcenter.revisit.config import WEEKDAYS, CampaignSettings, RevisitConfig
+from callcenter.revisit.errors import (
+    CampaignNotFound,
+    InvalidInput,
+    NotRevisitable,
+    RevisitNotFound,
+)
+from callcenter.revisit.models import (
+    LIVE_STATES,
+    DoNotCall,
+    Revisit,
+    RevisitAttempt,
+    RevisitCampaign,
+    RevisitOptOut,
+)
+from callcenter.revisit.models import RevisitState as RS
+from callcenter.tickets.calendar import WorkingCalendar
+from callcenter.tickets.errors import IllegalTransition, RuleViolation
+from callcenter.tickets.models import RevisitResult, Ticket, TicketStatus
+from callcenter.tickets.schemas import CallLinkIn, RevisitIn
+from callcenter.tickets.service import TicketService
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAMPAIGN = "default"
+SYSTEM_USER = "revisit-dialer"
+CHANNEL_PREFIX = "rv-"
+SCORES = {"1": RevisitResult.SATISFIED, "2": RevisitResult.BASICALLY_SATISFIED,
+          "3": RevisitResult.UNSATISFIED, "0": RevisitResult.DECLINED}
+REVISITABLE = (TicketStatus.REPLIED, TicketStatus.CLOSED)
+UNANSWERED = ("busy", "no_answer", "congestion", "failed", "lost", "dropped")
+
+
+def dialable(phone: str | None) -> str | None:
+    digits = re.sub(r"\D", "", phone or "")
+    return digits if len(digits) >= 3 else None
+
+
+def in_window(settings: CampaignSettings, calendar: WorkingCalendar, now: datetime) -> bool:
+    """Inside the campaign's hours for the local weekday, and on a working day if asked."""
+    local = now.astimezone(calendar.zone)
+    hours = settings.windows.get(WEEKDAYS[local.weekday()])
+    if hours is None or not hours[0] <= local.hour < hours[1]:
+        return False
+    day = local.date()
+    return not settings.working_days_only or calendar.workday_on_or_after(day) == day
+
+
+T = TypeVar("T")
+LOCK_RETRIES = 8
+
+
+async def retrying(transaction: Callable[[], Awaitable[T]]) -> T:
+    """Run ``transaction`` again when SQLite's single writer refused it ("database is
+    locked": two deferred transactions upgrading at once); it was rolled back whole."""
+    for attempt in range(LOCK_RETRIES):
+        try:
+            return await transaction()
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == LOCK_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1) * (1 + random.random()))
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Dial:
+    """What the dialer sends for one claimed revisit (the number never leaves the service)."""
+
+    revisit_id: int
+    token: int
+    attempt: int
+    channel_id: str
+    number: str
+    settings: CampaignSettings
+
+
+@dataclass(frozen=True)
+class Progress:
+    pending: int
+    dialing: int
+    reached: int
+    satisfied: int
+    unsatisfied: int
+    unreachable: int
+    declined: int
+
+
+class RevisitService:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock,
+                 config: RevisitConfig, tickets: TicketService) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.config = config
+        self.tickets = tickets
+        self.calendar = tickets.calendar
+        self._system: Principal | None = None
+        self._finishing: dict[int, asyncio.Lock] = {}
+        """One writer of a result per revisit in this process (survey end and hang-up)."""
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(UTC)
+
+    # --- campaigns ------------------------------------------------------------------------
+
+    async def default_campaign(self) -> RevisitCampaign:
+        async with self.sessionmaker() as session, session.begin():
+            row = await session.scalar(select(RevisitCampaign).where(
+                RevisitCampaign.name == DEFAULT_CAMPAIGN))
+            if row is None:
+                now = self.now()
+                row = RevisitCampaign(name=DEFAULT_CAMPAIGN, paused=False, claim_seq=0,
+                                      settings=self.config.campaign.model_dump(mode="json"),
+                                      created_at=now, updated_at=now)
+                session.add(row)
+            return row
+
+    async def campaigns(self) -> list[RevisitCampaign]:
+        async with self.sessionmaker() as session:
+            return list((await session.scalars(select(RevisitCampaign).order_by(
+                RevisitCampaign.id))).all())
+
+    async def save_campaign(self, name: str, settings: CampaignSettings,
+                            campaign_id: int | None = None) -> RevisitCampaign:
+        async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+            now = self.now()
+            if campaign_id is None:
+                row = RevisitCampaign(name=name, paused=False, claim_seq=0, created_at=now)
+                session.add(row)
+            else:
+                row = await self._campaign(session, campaign_id)
+                row.name = name
+            row.settings, row.updated_at = settings.model_dump(mode="json"), now
+        return row
+
+    async def set_paused(self, campaign_id: int, paused: bool) -> RevisitCampaign:
+        async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+            row = await self._campaign(session, campaign_id)
+            row.paused, row.updated_at = paused, self.now()
+        log.info("revisit.campaign_paused campaign=%s paused=%s", campaign_id, paused)
+        return row
+
+    @staticmethod
+    async def _campaign(session: AsyncSession, campaign_id: int) -> RevisitCampaign:
+        row = await session.get(RevisitCampaign, campaign_id, with_for_update=True)
+        if row is None:
+            raise CampaignNotFound(f"no campaign {campaign_id}")
+        return row
+
+    # --- scheduling -----------------------------------------------------------------------
+
+    async def schedule_replied(self) -> int:
+        """Replied orders whose reply the office kept for the campaign's delay get their
+        revisit (once per reply: a rework and a new reply make a new round)."""
+        campaign = await self.default_campaign()
+        delay = CampaignSettings(**campaign.settings).delay_after_reply_hours
+        now = self.now()
+        async with self.sessionmaker() as session, session.begin():
+            earlier = exists().where(Revisit.ticket_id == Ticket.id,
+                                     Revisit.created_at >= Ticket.replied_at)
+            ids = (await session.scalars(select(Ticket.id).where(
+                Ticket.status == TicketStatus.REPLIED, Ticket.anonymous.is_(False),
+                Ticket.replied_at <= now - timedelta(hours=delay), ~earlier)
+                .order_by(Ticket.id).limit(1000))).all()
+            for ticket_id in ids:
+                session.add(self._new(campaign.id, ticket_id, "reply", now))
+        if ids:
+            log.info("revisit.scheduled count=%d source=reply", len(ids))
+        return len(ids)
+
+    async def schedule(self, ticket_id: int, campaign_id: int | None = None,
+                       due_at: datetime | None = None) -> Revisit:
+        """A revisit on demand, for any ticket with a number to call and none under way."""
+        if campaign_id is None:
+            campaign_id = (await self.default_campaign()).id
+        now = self.now()
+        async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+            await self._campaign(session, campaign_id)
+            ticket = await session.get(Ticket, ticket_id)
+            if ticket is None:
+                raise RevisitNotFound(f"no ticket {ticket_id}", field="ticket_id")
+            if ticket.anonymous or dialable(ticket.caller_phone) is None:
+                raise NotRevisitable("the order has no number to call back")
+            if await session.get(RevisitOptOut, ticket_id) is not None:
+                raise NotRevisitable("the citizen opted out of the revisit of this order")
+            open_one = await session.scalar(select(Revisit.id).where(
+                Revisit.ticket_id == ticket_id, Revisit.state.notin_([RS.DONE, RS.CANCELED])))
+            if open_one is not None:
+                raise NotRevisitable(f"revisit {open_one} of this order is under way")
+            revisit = self._new(campaign_id, ticket_id, "on_demand", due_at or now)
+            session.add(revisit)
+        return revisit
+
+    @staticmethod
+    def _new(campaign_id: int, ticket_id: int, source: str, due: datetime) -> Revisit:
+        return Revisit(campaign_id=campaign_id, ticket_id=ticket_id, source=source,
+                       state=RS.PENDING, due_at=due, attempts=0, created_at=due)
+
+    async def opt_out(self, ticket_id: int, user_id: int | None) -> None:
+        """No call about this order any more; a pending revisit is canceled."""
+        async with self.sessionmaker() as session, session.begin():
+            if await session.get(Ticket, ticket_id) is None:
+                raise RevisitNotFound(f"no ticket {ticket_id}")
+            if await session.get(RevisitOptOut, ticket_id) is None:
+                session.add(RevisitOptOut(ticket_id=ticket_id, by=user_id, at=self.now()))
+            await session.execute(update(Revisit).where(
+                Revisit.ticket_id == ticket_id, Revisit.state == RS.PENDING)
+                .values(state=RS.CANCELED, result="opted_out", finished_at=self.now()))
+
+    async def add_do_not_call(self, phone: str, note: str | None, user_id: int | None
+                              ) -> DoNotCall:
+        number = dialable(phone)
+        if number is None:
+            raise InvalidInput("not a phone number", field="phone")
+        async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+            row = await session.scalar(select(DoNotCall).where(DoNotCall.phone == number))
+            if row is None:
+                row = DoNotCall(phone=number, note=note, added_by=user_id, at=self.now())
+                session.add(row)
+        return row
+
+    async def remove_do_not_call(self, entry_id: int) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            row = await session.get(DoNotCall, entry_id)
+            if row is None:
+                raise RevisitNotFound(f"no do-not-call entry {entry_id}")
+            await session.delete(row)
+
+    async def do_not_call(self) -> list[DoNotCall]:
+        async with self.sessionmaker() as session:
+            return list((await session.scalars(select(DoNotCall).order_by(DoNotCall.id))).all())
+
+    # --- claiming and dialing -------------------------------------------------------------
+
+    async def claim(self, campaign_id: int, want: int) -> list[tuple[int, int]]:
+        """Up to ``want`` due revisits, never more than the campaign's free lines.
+
+        The claim starts by bumping the campaign's ``claim_seq``: on PostgreSQL that row lock
+        serialises claimers (and rows are taken ``FOR UPDATE SKIP LOCKED``); on SQLite the
+        write takes the single writer's lock first. The new value fences the claim."""
+        now = self.now()
+        async with self.sessionmaker() as session, session.begin():
+            token = await session.scalar(update(RevisitCampaign).where(
+                RevisitCampaign.id == campaign_id, RevisitCampaign.paused.is_(False))
+                .values(claim_seq=RevisitCampaign.claim_seq + 1)
+                .returning(RevisitCampaign.claim_seq))
+            if token is None:
+                return []
+            settings = CampaignSettings(**(await session.scalar(select(
+                RevisitCampaign.settings).where(RevisitCampaign.id == campaign_id))))
+            free = min(want, settings.max_lines - await self._busy_lines(session, campaign_id))
+            if free <= 0:
+                return []
+            ids = list((await session.scalars(select(Revisit.id).where(
+                Revisit.campaign_id == campaign_id, Revisit.state == RS.PENDING,
+                Revisit.due_at <= now).order_by(Revisit.due_at, Revisit.id).limit(free)
+                .with_for_update(skip_locked=True))).all())
+            if ids:
+                await session.execute(update(Revisit).where(
+                    Revisit.id.in_(ids), Revisit.state == RS.PENDING).values(
+                    state=RS.CLAIMED, lease_token=token, lease_until=self._lease(now)))
+        return [(i, token) for i in ids]
+
+    @staticmethod
+    async def _busy_lines(session: AsyncSession, campaign_id: int) -> int:
+        """Claims about to dial, and calls whose channel has not hung up yet (a finished
+        survey holds its line until the hang-up)."""
+        claimed = await session.scalar(select(func.count()).select_from(Revisit).where(
+            Revisit.campaign_id == campaign_id, Revisit.state == RS.CLAIMED))
+        calls = await session.scalar(select(func.count()).select_from(RevisitAttempt).join(
+            Revisit, Revisit.id == RevisitAttempt.revisit_id).where(
+            Revisit.campaign_id == campaign_id, RevisitAttempt.ended_at.is_(None)))
+        return (claimed or 0) + (calls or 0)
+
+    def _lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.config.lease_seconds)
+
+    async def renew(self, held: Iterable[tuple[int, int]]) -> None:
+        """The dialer is alive: its claims stay its own."""
+        until = self._lease(self.now())
+        by_token: dict[int, list[int]] = {}
+        for revisit_id, token in held:
+            by_token.setdefault(token, []).append(revisit_id)
+        async with self.sessionmaker() as session, session.begin():
+            for token, ids in by_token.items():
+                await session.execute(update(Revisit).where(
+                    Revisit.id.in_(ids), Revisit.lease_token == token,
+                    Revisit.state.in_(LIVE_STATES)).values(lease_until=until))
+
+    async def start_attempt(self, revisit_id: int, token: int) -> Dial | None:
+        """Store the attempt (``dialing``, its ChannelId) before anything is sent; None when
+        the claim was lost or the citizen may not be called (then the revisit ends)."""
+        return await retrying(lambda: self._start_attempt(revisit_id, token))
+
+    async def _start_attempt(self, revisit_id: int, token: int) -> Dial | None:
+        now = self.now()
+        async with self.sessionmaker() as session, session.begin():
+            revisit = await session.get(Revisit, revisit_id, with_for_update=True)
+            if revisit is None or revisit.lease_token != token or revisit.state != RS.CLAIMED:
+                return None
+            ticket = await session.get(Ticket, revisit.ticket_id)
+            campaign = await session.get(RevisitCampaign, revisit.campaign_id)
+            assert ticket is not None and campaign is not None
+            number = dialable(ticket.caller_phone)
+            why = await self._not_callable(session, ticket, number)
+            if why is not None:
+                revisit.state, revisit.result, revisit.finished_at = RS.CANCELED, why, now
+                log.info("revisit.not_called revisit=%s reason=%s", revisit_id, why)
+                return None
+            revisit.attempts += 1
+            revisit.state = RS.DIALING
+            channel_id = f"{CHANNEL_PREFIX}{revisit_id}-{revisit.attempts}-{uuid.uuid4().hex[:8]}"
+            session.add(RevisitAttempt(revisit_id=revisit_id, number=revisit.attempts,
+                                       channel_id=channel_id, outcome="dialing",
+                                       started_at=now))
+            assert number is not None
+            return Dial(revisit_id, token, revisit.attempts, channel_id, number,
+                        CampaignSettings(**campaign.settings))
+
+    @staticmethod
+    async def _not_callable(session: AsyncSession, ticket: Ticket, number: str | None
+                            ) -> str | None:
+        if ticket.anonymous or ticket.no_contact or number is None:
+            return "no_number"
+        if ticket.status not in REVISITABLE:
+            return "ticket_moved_on"
+        if await session.get(RevisitOptOut, ticket.id) is not None:
+            return "opted_out"
+        if await session.scalar(select(DoNotCall.id).where(DoNotCall.phone == number)):
+            return "do_not_call"
+        return None
+
+    async def dial_outcome(self, channel_id: str, token: int, outcome: str,
+                           reason: int | None = None) -> str | None:
+        """The Originate's result. Answered: the survey runs. Otherwise the attempt ends and
+        the revisit waits for its retry, or ends unreachable after the last attempt.
+        Returns the revisit's state afterwards (None if the claim was lost)."""
+        now = self.now()
+
+        async def tx() -> tuple[str | None, int | None]:
+            async with self.sessionmaker() as session, session.begin():
+                attempt, revisit = await self._by_channel(session, channel_id)
+                if attempt is None or revisit is None or revisit.lease_token != token:
+                    return None, None
+                if attempt.outcome == "dialing":
+                    attempt.outcome, attempt.reason = outcome, reason
+                if outcome == "answered":
+                    if revisit.state == RS.DIALING:
+                        revisit.state = RS.ANSWERED
+                    revisit.last_outcome = outcome
+                    return revisit.state, None
+                attempt.ended_at = now
+                finish = self._after_unanswered(revisit, outcome, now, await self._settings(
+                    session, revisit))
+                return revisit.state, finish
+
+        state, finish = await retrying(tx)
+        if finish is not None:
+            await self.finalize(finish)
+        return state
+
+    def _after_unanswered(self, revisit: Revisit, outcome: str, now: datetime,
+                          settings: CampaignSettings) -> int | None:
+        revisit.last_outcome = outcome
+        if revisit.state in (RS.DONE, RS.CANCELED, RS.FINISHING):
+            return None
+        if revisit.score is not None:  # keys were pressed: that is the result
+            return revisit.id
+        if revisit.attempts >= settings.max_attempts:
+            revisit.result = RevisitResult.UNREACHABLE
+            return revisit.id
+        delay = {"busy": settings.retry_busy_seconds,
+                 "no_answer": settings.retry_no_answer_seconds}.get(
+            outcome, settings.retry_failed_seconds)
+        revisit.state, revisit.due_at = RS.PENDING, now + timedelta(seconds=delay)
+        revisit.lease_token, revisit.lease_until = None, None
+        log.info("revisit.retry revisit=%s outcome=%s due=%s", revisit.id, outcome,
+                 revisit.due_at.isoformat())
+        return None
+
+    @staticmethod
+    async def _settings(session: AsyncSession, revisit: Revisit) -> CampaignSettings:
+        raw = await session.scalar(select(RevisitCampaign.settings).where(
+            RevisitCampaign.id == revisit.campaign_id))
+        return CampaignSettings(**raw)
+
+    @staticmethod
+    async def _by_channel(session: AsyncSession, channel_id: str
+                          ) -> tuple[RevisitAttempt | None, Revisit | None]:
+        attempt = await session.scalar(select(RevisitAttempt).where(
+            RevisitAttempt.channel_id == channel_id).with_for_update())
+        if attempt is None:
+            return None, None
+        return attempt, await session.get(Revisit, attempt.revisit_id, with_for_update=True)
+
+    # --- the survey -----------------------------------------------------------------------
+
+    async def survey_subject(self, channel_id: str) -> tuple[int, str] | None:
+        """(revisit id, the order's topic label) for the call on ``channel_id``: no names,
+        no addresses, no numbers are read out."""
+        async with self.sessionmaker() as session:
+            attempt, revisit = await self._by_channel(session, channel_id)
+            if revisit is None:
+                return None
+            ticket = await session.get(Ticket, revisit.ticket_id)
+        topic = self.tickets.taxonomy.topics.get(ticket.topic or "") if ticket else None
+        return revisit.id, topic.label if topic is not None else ""
+
+    async def store_answer(self, channel_id: str, *, score: str | None = None,
+                           solved: bool | None = None, comment_file: str | None = None
+                           ) -> None:
+        """A key as soon as it is pressed: a crash right after it loses nothing."""
+        async def tx() -> None:
+            async with self.sessionmaker() as session, session.begin():
+                _, revisit = await self._by_channel(session, channel_id)
+                if revisit is None or revisit.state in (RS.DONE, RS.CANCELED, RS.FINISHING):
+                    return
+                if score is not None:
+                    revisit.score = score
+                if solved is not None:
+                    revisit.solved = solved
+                if comment_file is not None:
+                    revisit.comment_file = comment_file
+
+        await retrying(tx)
+
+    async def call_ended(self, channel_id: str, *, hung_up: bool = False) -> None:
+        """The answered call is over: the survey ended, or (``hung_up``) the channel is
+        gone, which also frees its line."""
+        async def tx() -> int | None:
+            async with self.sessionmaker() as session, session.begin():
+                attempt, revisit = await self._by_channel(session, channel_id)
+                if attempt is None or revisit is None:
+                    return None
+                if hung_up:
+                    attempt.ended_at = attempt.ended_at or self.now()
+                if attempt.outcome != "answered":
+                    return None  # an unanswered call ends with its Originate result
+                if revisit.state in (RS.DONE, RS.CANCELED, RS.FINISHING):
+                    return None
+                if revisit.score is not None:
+                    return revisit.id
+                # answered, but nothing pressed: try again like an unanswered call
+                return self._after_unanswered(revisit, "dropped", self.now(),
+                                              await self._settings(session, revisit))
+
+        revisit_id = await retrying(tx)
+        if revisit_id is not None:
+            await self.finalize(revisit_id)
+
+    # --- results on the ticket ------------------------------------------------------------
+
+    async def finalize(self, revisit_id: int) -> None:
+        """Write the result on the ticket (once: a repeat after a crash finds it written),
+        then mark the revisit done. Satisfied and solved: archived; unsatisfied or not
+        solved: left revisited for the office's review with the comment recording."""
+        lock = self._finishing.setdefault(revisit_id, asyncio.Lock())
+        try:
+            async with lock:
+                await self._finalize(revisit_id)
+        finally:
+            if not lock.locked():
+                self._finishing.pop(revisit_id, None)
+
+    async def _finalize(self, revisit_id: int) -> None:
+        now = self.now()
+
+        async def take() -> int:
+            async with self.sessionmaker() as session, session.begin():
+                # one finisher across processes: a compare-and-set on the row (a finisher
+                # that died is taken over once its lease is over)
+                return (await session.execute(update(Revisit).where(
+                    Revisit.id == revisit_id,
+                    Revisit.state.notin_([RS.DONE, RS.CANCELED, RS.FINISHING])
+                    | ((Revisit.state == RS.FINISHING) & (Revisit.lease_until < now)))
+                    .values(state=RS.FINISHING, lease_until=self._lease(now)))).rowcount
+
+        if not await retrying(take):
+            return
+        async with self.sessionmaker() as session:
+            revisit = await session.get(Revisit, revisit_id)
+            assert revisit is not None
+            channel_id = await session.scalar(select(RevisitAttempt.channel_id).where(
+                RevisitAttempt.revisit_id == revisit_id).order_by(RevisitAttempt.id.desc()))
+        result = SCORES.get(revisit.score or "") or revisit.result or RevisitResult.UNREACHABLE
+        result = RevisitResult(result)
+        principal = await self.system_principal()
+        comment = None if revisit.solved is not False else "citizen: problem not solved"
+        call = None
+        if channel_id and result not in (RevisitResult.UNREACHABLE,):
+            ref = revisit.comment_file
+            call = CallLinkIn(linkedid=channel_id, recording_ref=ref)
+        data = RevisitIn(result=result, comment=comment, call=call,
+                         attempts=max(1, revisit.attempts))
+        try:
+            await retrying(lambda: self.tickets.record_revisit(principal, revisit.ticket_id,
+                                                               data))
+        except IllegalTransition as exc:  # written before a crash, or the order moved on
+            log.info("revisit.ticket_not_updated revisit=%s reason=%s", revisit_id, exc)
+        if result in (RevisitResult.SATISFIED, RevisitResult.BASICALLY_SATISFIED) \
+                and revisit.solved is not False:
+            try:
+                await retrying(lambda: self.tickets.archive(principal, revisit.ticket_id))
+            except (IllegalTransition, RuleViolation) as exc:  # archived before a crash
+                log.info("revisit.not_archived revisit=%s reason=%s", revisit_id, exc)
+        async def done() -> None:
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(update(Revisit).where(
+                    Revisit.id == revisit_id, Revisit.state.notin_([RS.DONE, RS.CANCELED]))
+                    .values(state=RS.DONE, result=str(result), finished_at=self.now(),
+                            lease_token=None, lease_until=None))
+
+        await retrying(done)
+        log.info("revisit.done revisit=%s result=%s", revisit_id, result)
+
+    async def system_principal(self) -> Principal:
+        """The dialer acts as an office user that cannot log in (inactive, no password)."""
+        if self._system is not None:
+            return self._system
+        for _ in range(2):  # another process may create it at the same moment
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    user = await session.scalar(select(User).where(
+                        User.username == SYSTEM_USER))
+                    if user is None:
+                        now = self.now()
+                        user = User(username=SYSTEM_USER, display_name="回访外呼",
+                                    password_hash="!", role=str(Role.SUPERVISOR), active=False,
+                                    created_at=now, password_changed_at=now)
+                        session.add(user)
+                        await session.flush()
+                    self._system = Principal(user.id, SYSTEM_USER, Role.SUPERVISOR, None)
+                    return self._system
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not create the revisit dialer's user")
+
+    # --- recovery -------------------------------------------------------------------------
+
+    async def expired(self) -> list[tuple[int, str | None, str]]:
+        """Revisits whose dialer stopped renewing: (id, last channel id, state)."""
+        now = self.now()
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(select(Revisit.id, Revisit.state).where(
+                Revisit.state.in_([*LIVE_STATES, RS.FINISHING]), Revisit.lease_until < now)
+            )).all()
+            out = []
+            for revisit_id, state in rows:
+                channel = await session.scalar(select(RevisitAttempt.channel_id).where(
+                    RevisitAttempt.revisit_id == revisit_id).order_by(RevisitAttempt.id.desc()))
+                out.append((revisit_id, channel, state))
+        return out
+
+    async def reconcile(self, live_channels: set[str]) -> int:
+        """Take over revisits of a dialer that is gone. A call Asterisk still has is left
+        alone (its survey still writes); a claim never dialed goes back to pending; a
+        call that is over becomes its result (keys pressed) or an attempt to retry."""
+        handled = 0
+        for revisit_id, channel, state in await self.expired():
+            if state == RS.FINISHING:  # its finisher died between the ticket and the row
+                await self.finalize(revisit_id)
+                handled += 1
+                continue
+            if channel is not None and channel in live_channels:
+                continue
+            async with self.sessionmaker() as session, session.begin():
+                revisit = await session.get(Revisit, revisit_id, with_for_update=True)
+                if revisit is None or revisit.state not in LIVE_STATES or \
+                        revisit.lease_until is None or revisit.lease_until >= self.now():
+                    continue
+                if revisit.state == RS.CLAIMED:
+                    revisit.state, revisit.lease_token, revisit.lease_until = \
+                        RS.PENDING, None, None
+                    handled += 1
+                    continue
+                token = await session.scalar(update(RevisitCampaign).where(
+                    RevisitCampaign.id == revisit.campaign_id).values(
+                    claim_seq=RevisitCampaign.claim_seq + 1).returning(RevisitCampaign.claim_seq))
+                revisit.lease_token = token
+                revisit.lease_until = self._lease(self.now())
+            assert channel is not None
+            async with self.sessionmaker() as session, session.begin():
+                attempt, _ = await self._by_channel(session, channel)
+                if attempt is not None and attempt.outcome == "dialing":
+                    attempt.outcome = "lost"
+            if state == RS.DIALING:
+                assert token is not None
+                await self.dial_outcome(channel, token, "lost")
+            else:
+                await self.call_ended(channel, hung_up=True)
+            handled += 1
+            log.info("revisit.reconciled revisit=%s channel=%s state=%s", revisit_id, channel,
+                     state)
+        return handled
+
+    async def orphan_lines(self) -> list[str]:
+        """Channel ids of calls still holding a line although no dialer holds their
+        revisit (its dialer stopped before hearing the hang-up)."""
+        async with self.sessionmaker() as session:
+            return list((await session.scalars(select(RevisitAttempt.channel_id).join(
+                Revisit, Revisit.id == RevisitAttempt.revisit_id).where(
+                RevisitAttempt.ended_at.is_(None),
+                Revisit.state.notin_(LIVE_STATES)))).all())
+
+    async def free_lines(self, channel_ids: Iterable[str]) -> None:
+        """These channels are gone: their lines are free."""
+        ids = list(channel_ids)
+        if not ids:
+            return
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(update(RevisitAttempt).where(
+                RevisitAttempt.channel_id.in_(ids), RevisitAttempt.ended_at.is_(None))
+                .values(ended_at=self.now()))
+
+    # --- progress -------------------------------------------------------------------------
+
+    async def progress(self, campaign_id: int) -> Progress:
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(select(Revisit.state, Revisit.result, func.count())
+                                          .where(Revisit.campaign_id == campaign_id)
+                                          .group_by(Revisit.state, Revisit.result))).all()
+        counts: dict[str, int] = {}
+        for state, result, n in rows:
+            counts[state] = counts.get(state, 0) + n
+            if result:
+                counts[f"result:{result}"] = counts.get(f"result:{result}", 0) + n
+        reached = sum(counts.get(f"result:{r}", 0) for r in
+                      ("satisfied", "basically_satisfied", "unsatisfied", "declined"))
+        return Progress(
+            pending=counts.get(RS.PENDING, 0),
+            dialing=sum(counts.get(s, 0) for s in LIVE_STATES),
+            reached=reached,
+            satisfied=counts.get("result:satisfied", 0)
+            + counts.get("result:basically_satisfied", 0),
+            unsatisfied=counts.get("result:unsatisfied", 0),
+            unreachable=counts.get("result:unreachable", 0),
+            declined=counts.get("result:declined", 0))
