@@ -204,6 +204,11 @@ def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int,
         f"{web}/api/v1/tickets/{{id}}/recordings",
         f"  reports     {web}/api/v1/reports/figures?start=...&end=... · "
         "`callcenter report monthly YYYY-MM` (HTML + PDF)",
+        f"  speech      each recording is transcribed as the call ends, with a ticket draft: "
+        f"{web}/api/v1/calls/{{linkedid}}/transcripts · "
+        "`callcenter transcribe ../shared/speech-samples`",
+        f"  revisits    POST {web}/api/v1/revisit/tickets/{{id}} dials the citizen in the "
+        f"campaign's window; progress {web}/api/v1/revisit/campaigns",
     ]
     admin = settings.auth.initial_admin_username
     if service.generated_admin_password:
