@@ -35,6 +35,9 @@ from callcenter.telephony import events as ev
 
 log = logging.getLogger(__name__)
 
+WRITE_BATCH = 200
+"""State changes stored in one transaction at most."""
+
 
 class AgentStateListener:
     """Feeds the board and acts on its changes (commands may be None: no after-call work
@@ -145,23 +148,61 @@ class AgentStateListener:
                 self._publish_waiting(queue, at)
 
     async def _write_loop(self) -> None:
+        """Everything waiting is taken at once: a run of state changes is stored in one
+        transaction (when Asterisk's events come faster than single writes, the backlog
+        would otherwise grow), then each item is published in order."""
         while True:
-            item = await self._writes.get()
+            batch = [await self._writes.get()]
+            while len(batch) < WRITE_BATCH and not self._writes.empty():
+                batch.append(self._writes.get_nowait())
             try:
-                if isinstance(item, Change):
-                    await self._record(item)
-                elif isinstance(item, tuple):
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    self._writes.task_done()
+
+    async def _write(self, batch: list[Any]) -> None:
+        start = 0
+        while start < len(batch):
+            end = start
+            while end < len(batch) and isinstance(batch[end], Change):
+                end += 1
+            if end > start:
+                await self._record(batch[start:end])
+                start = end
+                continue
+            item = batch[start]
+            start += 1
+            try:
+                if isinstance(item, tuple):
                     await self.live.put_queue(item[1])
                     await self.service.publish(*item)
                 else:
                     await self._after_snapshot(item)
             except Exception:  # noqa: BLE001 - one bad write must not stop the others
                 log.exception("queues.write_failed item=%r", item)
-            finally:
-                self._writes.task_done()
 
-    async def _record(self, change: Change) -> None:
-        payload = await self.service.record(change)
+    async def _record(self, changes: list[Change]) -> None:
+        """Store the changes together (one by one if that fails: one bad change must not
+        stop the others), then publish each."""
+        try:
+            payloads = await self.service.record_all(changes)
+        except Exception:  # noqa: BLE001 - retried alone below
+            log.warning("queues.batch_write_failed changes=%d: one by one", len(changes))
+            payloads = []
+            for change in changes:
+                try:
+                    payloads += await self.service.record_all([change])
+                except Exception:  # noqa: BLE001
+                    log.exception("queues.write_failed change=%r", change)
+                    payloads.append(None)
+        for change, payload in zip(changes, payloads, strict=True):
+            try:
+                await self._published(change, payload)
+            except Exception:  # noqa: BLE001 - one bad publish must not stop the others
+                log.exception("queues.publish_failed change=%r", change)
+
+    async def _published(self, change: Change, payload: dict[str, Any] | None) -> None:
         if payload is None:
             return
         await self.live.put_agent(payload)

@@ -343,26 +343,31 @@ class AgentService:
 
     # -- state records ---------------------------------------------------------------------
 
-    async def record(self, change: Change) -> dict[str, Any] | None:
-        """Close the open period, open the new one (none for logged out), keep the current
-        state on the agent row; returns what to publish (None: not one of our agents)."""
-        after = change.after
+    async def record_all(self, changes: list[Change]) -> list[dict[str, Any] | None]:
+        """Store the changes in order in one transaction; what to publish of each (None:
+        not one of our agents)."""
         async with self.sessionmaker() as session, session.begin():
-            agent = await session.scalar(select(Agent).where(Agent.interface == change.interface))
-            if agent is None:
-                return None
-            await session.execute(update(AgentStatePeriod).where(
-                AgentStatePeriod.agent_id == agent.id, AgentStatePeriod.ended_at.is_(None))
-                .values(ended_at=change.at))
-            if after != LOGGED_OUT:
-                session.add(AgentStatePeriod(agent_id=agent.id, state=after.state,
-                                             reason=after.reason, queue=after.queue,
-                                             linkedid=after.linkedid, started_at=change.at))
-            agent.state, agent.state_reason = after.state, after.reason
-            agent.state_queue, agent.state_linkedid = after.queue, after.linkedid
-            agent.state_since = change.at
-            if after.state != "after_call_work":
-                agent.after_call_work_until = None
+            return [await self._record(session, change) for change in changes]
+
+    async def _record(self, session: AsyncSession, change: Change) -> dict[str, Any] | None:
+        """Close the open period, open the new one (none for logged out), keep the current
+        state on the agent row."""
+        after = change.after
+        agent = await session.scalar(select(Agent).where(Agent.interface == change.interface))
+        if agent is None:
+            return None
+        await session.execute(update(AgentStatePeriod).where(
+            AgentStatePeriod.agent_id == agent.id, AgentStatePeriod.ended_at.is_(None))
+            .values(ended_at=change.at))
+        if after != LOGGED_OUT:
+            session.add(AgentStatePeriod(agent_id=agent.id, state=after.state,
+                                         reason=after.reason, queue=after.queue,
+                                         linkedid=after.linkedid, started_at=change.at))
+        agent.state, agent.state_reason = after.state, after.reason
+        agent.state_queue, agent.state_linkedid = after.queue, after.linkedid
+        agent.state_since = change.at
+        if after.state != "after_call_work":
+            agent.after_call_work_until = None
         return {"agent_id": agent.id, "member_name": agent.member_name,
                 "interface": change.interface, "state": after.state, "reason": after.reason,
                 "queue": after.queue, "since": change.at.isoformat(),

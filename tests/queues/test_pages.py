@@ -57,6 +57,25 @@ async def test_the_wallboard_counts_a_caller_joining_and_leaving(rig: Rig) -> No
         await expect(waiting).to_have_text("0", timeout=10_000)
 
 
+async def test_the_wallboard_shows_each_agents_new_state_in_its_row(rig: Rig) -> None:
+    supervisor = await make_user(rig.service.sessionmaker, rig.service.clock,
+                                 role=Role.SUPERVISOR)
+    rig.sim.add_agent(PHONE, Agent(name="softphone", answer_after=1.0))
+    user, agent_id = await make_agent(rig.service, extension="1001",
+                                      skills=[Skill("hotline-en", 5)])
+    async with chromium() as browser:
+        page = await page_for(browser, rig, supervisor)
+        await page.goto("/ui/wallboard")
+        await expect(page.locator("#status")).to_have_text("live")
+        row = page.locator(f'#agents tr[data-agent="{agent_id}"]')
+        await rig.call(user, "POST", "/agents/me/login", {})
+        await expect(row).to_have_attribute("data-state", "available", timeout=10_000)
+        await rig.call(user, "POST", "/agents/me/pause", {"reason": "meal"})
+        await expect(row).to_have_attribute("data-state", "paused", timeout=10_000)
+        await expect(row.locator("td").nth(1)).to_contain_text("meal")
+        await expect(page.locator("#agents tr[data-agent]")).to_have_count(1)
+
+
 async def test_a_pause_with_a_configured_reason_clicked_on_the_desktop_pauses_the_member(
         rig: Rig) -> None:
     rig.sim.add_agent(PHONE, Agent(name="softphone", answer_after=1.0))

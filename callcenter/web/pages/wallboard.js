@@ -120,8 +120,11 @@ function onMessage(m) {
     live.figures = m.wallboard;
     renderQueues(); renderChart();
   } else if (m.type === "agent_state") {
+    const known = m.agent_id in live.agents;
     live.agents[m.agent_id] = m;
-    renderAgents();
+    // one agent's new state replaces its row; a new agent needs the table again (sorted)
+    const row = known && document.querySelector(`#agents tr[data-agent="${m.agent_id}"]`);
+    if (row) row.replaceWith(agentRow(m)); else renderAgents();
   }
 }
 
