@@ -99,7 +99,8 @@ async def test_offered_and_answered_call_pops_number_ivr_and_tickets_then_clears
     offered = await next_pop(subscription, "offered")
     called = rig.events(ev.AgentCalled, interface=PHONE)[0]
     assert offered == {
-        "agent_id": agent_id, "linkedid": call.linkedid, "queue": "hotline-en", "transferred_by": None,
+        "agent_id": agent_id, "linkedid": call.linkedid, "queue": "hotline-en",
+        "transferred_by": None,
         "phase": "offered", "offered_at": called.at.isoformat(), "answered_at": None,
         "ended_at": None,
         "caller": {"number": CALLER, "name": None, "masked": False},
