@@ -54,6 +54,11 @@ class DecoderPool:
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def close(self) -> None:
+        """Stop now: a decode in progress is abandoned rather than holding up the service's
+        stop for as long as the recording lasts (its job is not acknowledged, so it is done
+        again once the claim's lease runs out)."""
         executor, self._executor = self._executor, None
         if executor is not None:
+            for process in list(executor._processes.values()):  # noqa: SLF001 - no public way
+                process.terminate()
             await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)

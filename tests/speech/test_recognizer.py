@@ -3,6 +3,8 @@ transcript, a mono file one unknown speaker, and bad input a clear reason."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import wave
 from pathlib import Path
 
@@ -102,3 +104,21 @@ async def test_the_file_is_streamed_in_chunks_not_read_whole(
     assert set(asked) == {1000} and len(asked) == 35  # 33,400 frames: 34 reads + the empty
     assert "满意" in chars(Transcript.from_json(decoded.transcript), "unknown")
 
+
+
+async def test_closing_the_pool_abandons_a_decode_in_progress_at_once(tmp_path: Path) -> None:
+    """A stop must not wait for a long recording: the decode is abandoned (its job is not
+    acknowledged, so it is done again later) and the pool closes in a moment."""
+    names = ["c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10"]
+    starts = [(name, 7.0 * n) for n, name in enumerate(names)]
+    long_call = stereo_call(tmp_path / "long.wav", starts, starts, 7.0 * len(names))
+    pool = DecoderPool(1, 4000)
+    decoding = asyncio.create_task(pool.transcribe(long_call, model_dir(), "zh"))
+    while not pool._executor or not pool._executor._processes:  # noqa: SLF001
+        await asyncio.sleep(0.05)  # the process is being spawned: no event tells when
+    await asyncio.sleep(1.0)  # into the decode (140 s of audio: about a minute of work)
+    started = time.monotonic()
+    await pool.close()
+    assert time.monotonic() - started < 5
+    with pytest.raises(TranscriptionError):
+        await decoding
