@@ -30,6 +30,7 @@ from callcenter.clock import Clock
 from callcenter.revisit.config import WEEKDAYS, CampaignSettings, RevisitConfig
 from callcenter.revisit.errors import (
     CampaignNotFound,
+    DuplicateCampaign,
     InvalidInput,
     NotRevisitable,
     RevisitNotFound,
@@ -151,7 +152,20 @@ class RevisitService:
 
     async def save_campaign(self, name: str, settings: CampaignSettings,
                             campaign_id: int | None = None) -> RevisitCampaign:
+        """Create or change a campaign; names are unique (``DuplicateCampaign``)."""
+        try:
+            return await self._save_campaign(name, settings, campaign_id)
+        except IntegrityError:  # the same name saved at the same moment elsewhere
+            raise DuplicateCampaign(f"a campaign named {name!r} exists",
+                                    field="name") from None
+
+    async def _save_campaign(self, name: str, settings: CampaignSettings,
+                             campaign_id: int | None) -> RevisitCampaign:
         async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+            taken = await session.scalar(select(RevisitCampaign.id).where(
+                RevisitCampaign.name == name, RevisitCampaign.id != (campaign_id or 0)))
+            if taken is not None:
+                raise DuplicateCampaign(f"a campaign named {name!r} exists", field="name")
             now = self.now()
             if campaign_id is None:
                 row = RevisitCampaign(name=name, paused=False, claim_seq=0, created_at=now)

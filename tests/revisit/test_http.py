@@ -97,6 +97,23 @@ async def test_bad_campaign_settings_are_refused_naming_the_field(office: Office
     assert [c["name"] for c in listed["campaigns"]] == ["default"]  # nothing half-made
 
 
+async def test_a_campaign_name_is_taken_once(office: Office) -> None:
+    async def save(method: str, path: str, name: str, expect: int, **settings: int) -> dict:
+        return await office.call(office.supervisor, method, f"/revisit/campaigns{path}",
+                                 {"name": name, "settings": settings}, expect=expect)
+
+    await save("POST", "", "spring", 201)
+    again = await save("POST", "", "spring", 409)
+    assert (again["error"]["code"], again["error"]["field"]) == ("duplicate_campaign", "name")
+    autumn = await save("POST", "", "autumn", 201)
+    renamed = await save("PUT", f"/{autumn['id']}", "spring", 409)
+    assert renamed["error"]["code"] == "duplicate_campaign"
+    kept = await save("PUT", f"/{autumn['id']}", "autumn", 200, max_lines=3)
+    assert (kept["name"], kept["settings"]["max_lines"]) == ("autumn", 3)
+    listed = await office.call(office.supervisor, "GET", "/revisit/campaigns", expect=200)
+    assert sorted(c["name"] for c in listed["campaigns"]) == ["autumn", "default", "spring"]
+
+
 async def test_schedule_on_demand_once_and_opt_out(office: Office) -> None:
     ticket = await office.dispatched()
     tid = ticket["id"]
