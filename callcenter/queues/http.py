@@ -573,10 +573,7 @@ def _control(request: web.Request) -> CallControl:
            roles=(Role.AGENT,), response=CallActionOut)
 async def post_call_hangup(request: web.Request, principal: Principal, _: Any
                            ) -> CallActionOut:
-    agent_id = await _my_id(request, principal)
-    pop = await _control(request).hangup(_commands(request), principal, agent_id,
-                                         client_ip(request))
-    return CallActionOut(linkedid=pop.linkedid, action="hangup")
+    return await _on_my_call(request, principal, CallControl.hangup, "hangup")
 
 
 @API.route("POST", ME + "/call/blind-transfer", summary="Blind-transfer my current queue "
@@ -584,7 +581,8 @@ async def post_call_hangup(request: web.Request, principal: Principal, _: Any
            response=CallActionOut)
 async def post_call_blind_transfer(request: web.Request, principal: Principal,
                                    body: TransferIn) -> CallActionOut:
-    return await _transfer(request, principal, body, "blind_transfer")
+    return await _transfer(request, principal, body, CallControl.blind_transfer,
+                           "blind_transfer")
 
 
 @API.route("POST", ME + "/call/attended-transfer", summary="Hold the caller and call a queue "
@@ -592,18 +590,27 @@ async def post_call_blind_transfer(request: web.Request, principal: Principal,
            body=TransferIn, response=CallActionOut)
 async def post_call_attended_transfer(request: web.Request, principal: Principal,
                                       body: TransferIn) -> CallActionOut:
-    return await _transfer(request, principal, body, "attended_transfer")
+    return await _transfer(request, principal, body, CallControl.attended_transfer,
+                           "attended_transfer")
 
 
 async def _transfer(request: web.Request, principal: Principal, body: TransferIn,
-                    action: str) -> CallActionOut:
+                    transfer: Any, action: str) -> CallActionOut:
+    """``transfer``: ``CallControl.blind_transfer`` or ``.attended_transfer``."""
     async with request.app[SESSIONMAKER]() as session:
         agent = await request.app[AGENTS].agent_of_user(session, principal.user_id)
     target = Target(queue=body.queue, extension=body.extension)
-    transfer = getattr(_control(request), action)
-    pop = await transfer(_commands(request), principal, agent.id, target, agent.extension,
-                         client_ip(request))
+    pop = await transfer(_control(request), _commands(request), principal, agent.id, target,
+                         agent.extension, client_ip(request))
     return CallActionOut(linkedid=pop.linkedid, action=action, target=target.label())
+
+
+async def _on_my_call(request: web.Request, principal: Principal, act: Any, action: str
+                      ) -> CallActionOut:
+    """``act``: a ``CallControl`` action on the agent's answered call alone."""
+    pop = await act(_control(request), _commands(request), principal,
+                    await _my_id(request, principal), client_ip(request))
+    return CallActionOut(linkedid=pop.linkedid, action=action)
 
 
 @API.route("POST", ME + "/call/attended-transfer/complete", summary="Complete my attended "
@@ -611,10 +618,8 @@ async def _transfer(request: web.Request, principal: Principal, body: TransferIn
            response=CallActionOut)
 async def post_call_transfer_complete(request: web.Request, principal: Principal, _: Any
                                       ) -> CallActionOut:
-    agent_id = await _my_id(request, principal)
-    pop = await _control(request).complete_transfer(_commands(request), principal, agent_id,
-                                                    client_ip(request))
-    return CallActionOut(linkedid=pop.linkedid, action="attended_transfer_complete")
+    return await _on_my_call(request, principal, CallControl.complete_transfer,
+                             "attended_transfer_complete")
 
 
 @API.route("POST", ME + "/call/attended-transfer/cancel", summary="Cancel my attended "
@@ -622,10 +627,8 @@ async def post_call_transfer_complete(request: web.Request, principal: Principal
            response=CallActionOut)
 async def post_call_transfer_cancel(request: web.Request, principal: Principal, _: Any
                                     ) -> CallActionOut:
-    agent_id = await _my_id(request, principal)
-    pop = await _control(request).cancel_transfer(_commands(request), principal, agent_id,
-                                                  client_ip(request))
-    return CallActionOut(linkedid=pop.linkedid, action="attended_transfer_cancel")
+    return await _on_my_call(request, principal, CallControl.cancel_transfer,
+                             "attended_transfer_cancel")
 
 
 # -- softphone provisioning (queues/provisioning.py) --------------------------------------

@@ -138,27 +138,25 @@ class ScreenPops:
 
     async def transfer_dialed(self, event: ev.DialEnded) -> list[int]:
         """The dial of a transferred call ended: answered, or not (busy, no answer, ...)."""
-        if event.dial_status != "ANSWER":
-            return await self._transfer_over(event.dest_channel, event.at, ("offered",))
-        async with self.sessionmaker() as session, session.begin():
-            pops = list(await session.scalars(select(ScreenPop).where(
-                ScreenPop.agent_channel == event.dest_channel, ScreenPop.phase == "offered",
-                ScreenPop.transferred_by.is_not(None))))
-            for pop in pops:
-                pop.phase, pop.answered_at = "answered", event.at
-            return [pop.agent_id for pop in pops]
+        if event.dial_status == "ANSWER":
+            return await self._move_transfer(event.dest_channel, ("offered",),
+                                             phase="answered", answered_at=event.at)
+        return await self._move_transfer(event.dest_channel, ("offered",), phase="ended",
+                                         ended_at=event.at)
 
     async def transfer_hung_up(self, event: ev.ChannelHungUp) -> list[int]:
-        return await self._transfer_over(event.channel, event.at, LIVE)
+        return await self._move_transfer(event.channel, LIVE, phase="ended", ended_at=event.at)
 
-    async def _transfer_over(self, channel: str, at: datetime, phases: tuple[str, ...]
+    async def _move_transfer(self, channel: str, phases: tuple[str, ...], **values: Any
                              ) -> list[int]:
+        """Set ``values`` on the transferred calls' pops of ``channel`` in ``phases``."""
         async with self.sessionmaker() as session, session.begin():
             pops = list(await session.scalars(select(ScreenPop).where(
                 ScreenPop.agent_channel == channel, ScreenPop.phase.in_(phases),
                 ScreenPop.transferred_by.is_not(None))))
             for pop in pops:
-                pop.phase, pop.ended_at = "ended", at
+                for name, value in values.items():
+                    setattr(pop, name, value)
             return [pop.agent_id for pop in pops]
 
     async def live_calls(self) -> list[str]:

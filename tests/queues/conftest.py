@@ -19,6 +19,7 @@ import callcenter.queues.models  # noqa: F401  the queues tables in Base.metadat
 from callcenter.auth.config import AuthConfig
 from callcenter.auth.models import User
 from callcenter.auth.principal import Role
+from callcenter.auth.privacy import PiiPolicy
 from callcenter.auth.testing import bare_app, bearer, make_user, test_auth_config, token_for
 from callcenter.bus.memory import MemoryBus
 from callcenter.clock import SystemClock
@@ -26,8 +27,10 @@ from callcenter.queues.config import QueuesConfig
 from callcenter.queues.http import setup_web as setup_queues
 from callcenter.queues.listeners import AgentStateListener
 from callcenter.queues.models import AgentStatePeriod
+from callcenter.queues.screenpop import ScreenPopListener, ScreenPops
 from callcenter.queues.service import AgentService, Skill
 from callcenter.queues.visits import VisitRecorder
+from callcenter.simulator.actors import Agent as SimAgent
 from callcenter.simulator.scenario import Simulator
 from callcenter.store.engine import create_engine, create_sessionmaker
 from callcenter.telephony import events as ev
@@ -115,6 +118,36 @@ async def make_agent(service: AgentService, *, extension: str, skills: list[Skil
         agent = await service.save_agent(session, user_id=user.id, extension=extension,
                                          skills=skills)
         return user, agent.id
+
+
+async def logged_in_agent(rig: Rig, phone: str, queue: str, behaviour: SimAgent, *,
+                          log_in: bool = True) -> tuple[User, int]:
+    """A desk agent on softphone ``phone`` (which the simulator answers as ``behaviour``),
+    skilled for ``queue`` and, unless ``log_in`` is False, logged in and available."""
+    rig.sim.add_agent(phone, behaviour)
+    user, agent_id = await make_agent(rig.service, extension=phone.removeprefix("PJSIP/"),
+                                      skills=[Skill(queue, 5)])
+    if log_in:
+        await rig.call(user, "POST", "/agents/me/login", {})
+        await rig.next_state(agent_id, "available")
+    return user, agent_id
+
+
+async def start_pops(rig: Rig, auth: AuthConfig) -> ScreenPopListener:
+    """The screen-pop listener on the rig's telephony door."""
+    listener = ScreenPopListener(
+        ScreenPops(rig.service.sessionmaker, rig.service.clock, PiiPolicy(auth)),
+        rig.bus, rig.telephony.commands)
+    await listener.start()
+    rig.telephony.add_listener(listener)
+    return listener
+
+
+@pytest.fixture
+async def pops(rig: Rig) -> AsyncIterator[ScreenPopListener]:
+    listener = await start_pops(rig, rig.auth)
+    yield listener
+    await listener.stop()
 
 
 def queues_config(**overrides: Any) -> QueuesConfig:

@@ -6,7 +6,6 @@ nothing to act on without an answered call or without the phone system."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,31 +13,19 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.auth.models import AuditLog
-from callcenter.auth.privacy import PiiPolicy
 from callcenter.auth.users import principal_for
 from callcenter.queues.callcontrol import CallControl, Target
 from callcenter.queues.errors import TelephonyUnavailable
-from callcenter.queues.screenpop import ScreenPopListener, ScreenPops
+from callcenter.queues.screenpop import ScreenPopListener
 from callcenter.queues.service import Skill
 from callcenter.simulator.actors import Agent, Caller
 from callcenter.telephony import events as ev
 from callcenter.telephony.protocol import parse_stream
-from tests.queues.conftest import Rig, make_agent, queues_config
+from tests.queues.conftest import Rig, logged_in_agent, make_agent, queues_config
 
 PHONE, OTHER = "PJSIP/1001", "PJSIP/1002"
 CALLER = "13800138000"
 TRANSFER_EVENTS = ("Unhold", "VarSet", "VarSet", "VarSet", "BlindTransfer", "AgentComplete")
-
-
-@pytest.fixture
-async def pops(rig: Rig) -> AsyncIterator[ScreenPopListener]:
-    listener = ScreenPopListener(
-        ScreenPops(rig.service.sessionmaker, rig.service.clock, PiiPolicy(rig.auth)),
-        rig.bus, rig.telephony.commands)
-    await listener.start()
-    rig.telephony.add_listener(listener)
-    yield listener
-    await listener.stop()
 
 
 async def next_pop(subscription: Any, phase: str) -> dict[str, Any]:
@@ -131,11 +118,8 @@ async def test_blind_transfer_to_an_agent_is_reported_as_asterisk_reports_it(
 
 async def test_a_call_transferred_to_an_agents_phone_pops_up_with_who_passed_it_on(
         rig: Rig, pops: ScreenPopListener) -> None:
-    rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=2.0))
-    other, other_id = await make_agent(rig.service, extension="1002",
-                                       skills=[Skill("hotline", 5)])
-    await rig.call(other, "POST", "/agents/me/login", {})
-    await rig.next_state(other_id, "available")
+    other, other_id = await logged_in_agent(rig, OTHER, "hotline",
+                                            Agent(name="Agent 1002", answer_after=2.0))
     theirs = await rig.bus.subscribe(f"queues.screen_pop.{other_id}").open()
     user, agent_id, call, live = await answered_call(rig, pops, talk_time=40.0)
     async with rig.service.sessionmaker() as session:
@@ -164,12 +148,9 @@ async def consulting(rig: Rig, pops: ScreenPopListener, *, answer: bool = True
                      ) -> tuple[Any, int, Any, dict[str, Any], Any, int, Any]:
     """Agent 1001's answered call, an attended transfer to 1002 asked: the consultation
     rings 1002's phone (answered after 1 s unless ``answer`` is False)."""
-    rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=1.0,
-                                   mode="answer" if answer else "never"))
-    other, other_id = await make_agent(rig.service, extension="1002",
-                                       skills=[Skill("hotline", 5)])
-    await rig.call(other, "POST", "/agents/me/login", {})
-    await rig.next_state(other_id, "available")
+    other, other_id = await logged_in_agent(
+        rig, OTHER, "hotline",
+        Agent(name="Agent 1002", answer_after=1.0, mode="answer" if answer else "never"))
     theirs = await rig.bus.subscribe(f"queues.screen_pop.{other_id}").open()
     user, agent_id, call, live = await answered_call(rig, pops, talk_time=120.0)
     done = await rig.call(user, "POST", "/agents/me/call/attended-transfer",
@@ -238,11 +219,8 @@ async def test_completing_or_cancelling_without_a_consultation_is_refused(
 
 async def test_a_phone_call_between_agents_outside_a_queue_call_pops_nothing(
         rig: Rig, pops: ScreenPopListener) -> None:
-    rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=1.0))
-    other, other_id = await make_agent(rig.service, extension="1002",
-                                       skills=[Skill("hotline", 5)])
-    await rig.call(other, "POST", "/agents/me/login", {})
-    await rig.next_state(other_id, "available")
+    other, other_id = await logged_in_agent(rig, OTHER, "hotline",
+                                            Agent(name="Agent 1002", answer_after=1.0))
     call = rig.sim.place_call("1001", exten="1002", context="agents",
                               behaviour=Caller(talk_time=2.0))
     await asyncio.wait_for(call.ended, 15)
@@ -252,11 +230,8 @@ async def test_a_phone_call_between_agents_outside_a_queue_call_pops_nothing(
 
 async def test_blind_transfer_to_a_queue_pops_the_same_call_for_its_agent(
         rig: Rig, pops: ScreenPopListener) -> None:
-    rig.sim.add_agent(OTHER, Agent(name="Agent 1002", answer_after=1.0))
-    other, other_id = await make_agent(rig.service, extension="1002",
-                                       skills=[Skill("hotline", 5)])
-    await rig.call(other, "POST", "/agents/me/login", {})
-    await rig.next_state(other_id, "available")
+    other, other_id = await logged_in_agent(rig, OTHER, "hotline",
+                                            Agent(name="Agent 1002", answer_after=1.0))
     theirs = await rig.bus.subscribe(f"queues.screen_pop.{other_id}").open()
     user, agent_id, call, live = await answered_call(rig, pops, talk_time=60.0)
 

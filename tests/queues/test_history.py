@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.auth.principal import Role
 from callcenter.auth.testing import make_user
-from callcenter.calls.tracker import CallTracker
-from callcenter.clock import FrozenClock, SystemClock
+from callcenter.clock import FrozenClock
 from callcenter.queues.history import Range, aggregate
 from callcenter.queues.models import Agent, AgentInterval, AgentStatePeriod, QueueInterval
 from callcenter.queues.service import Skill
@@ -108,52 +107,43 @@ async def test_a_simulated_queue_adds_up_to_asterisks_queue_params(rig: Rig) -> 
     """Answered at once; abandoned while the only agent is paused; answered after waiting
     past the 20 s target: the intervals' sums equal Completed, Abandoned and
     ServicelevelPerf, and the agent's intervals count the two answers."""
-    tracker = CallTracker(rig.service.sessionmaker, SystemClock(), pbx="sim-queues",
-                          flush_interval=0.05)
-    await tracker.start()
-    rig.telephony.add_listener(tracker)
-    try:
-        rig.sim.add_agent("PJSIP/1001", SimAgent(name="softphone", answer_after=1.0))
-        user, agent_id = await make_agent(rig.service, extension="1001",
-                                          skills=[Skill("hotline-en", 5)])
-        await rig.call(user, "POST", "/agents/me/login", {})
-        await rig.next_state(agent_id, "available")
-        first = rig.sim.place_call("13800138001", exten="12345001",
-                                   behaviour=Caller(talk_time=6.0))
-        await asyncio.wait_for(first.ended, 15)
-        await rig.call(user, "POST", "/agents/me/pause", {"reason": "break"})
-        await rig.next_state(agent_id, "paused", reason="break")
-        gave_up = rig.sim.place_call("13800138002", exten="12345001",
-                                     behaviour=Caller(patience=3.0))
-        await asyncio.wait_for(gave_up.ended, 15)
-        late = rig.sim.place_call("13800138003", exten="12345001",
-                                  behaviour=Caller(talk_time=4.0))
-        await rig.sim.advance(25)  # the caller waits past the service-level target
-        await rig.call(user, "POST", "/agents/me/unpause", {})
-        await asyncio.wait_for(late.ended, 15)
-        await rig.seen_event(ev.ChannelHungUp, uniqueid=late.uniqueid)
-        await tracker.flush()
-        await rig.visits.flush()
-        await rig.listener.flush()
-        params = [m for m in await rig.telephony.commands.queue_status("hotline-en")
-                  if m.get("Event") == "QueueParams"][0]
-        now = max(e.at for e in rig.seen) + timedelta(seconds=1)
-        async with rig.service.sessionmaker() as session, session.begin():
-            await aggregate(session, Range.around(now, timedelta(hours=1)), now,
-                            rig.service.config.service_level_seconds)
-        async with rig.service.sessionmaker() as session:
-            queues = (await session.scalars(select(QueueInterval).where(
-                QueueInterval.queue == "hotline-en"))).all()
-            agents = (await session.scalars(select(AgentInterval).where(
-                AgentInterval.agent_id == agent_id))).all()
-        answered = sum(q.answered for q in queues)
-        within = sum(q.answered_within_target for q in queues)
-        assert (sum(q.offered for q in queues), answered, within) == (3, 2, 1)
-        assert (answered, sum(q.abandoned + q.timeouts for q in queues)) == (
-            int(params["Completed"]), int(params["Abandoned"]))
-        assert round(100.0 * within / answered, 1) == float(params["ServicelevelPerf"])
-        assert sum(a.calls_answered for a in agents) == 2
-        assert sum(a.calls_offered for a in agents) == 2
-    finally:
-        rig.telephony.remove_listener(tracker)
-        await tracker.stop()
+    rig.sim.add_agent("PJSIP/1001", SimAgent(name="softphone", answer_after=1.0))
+    user, agent_id = await make_agent(rig.service, extension="1001",
+                                      skills=[Skill("hotline-en", 5)])
+    await rig.call(user, "POST", "/agents/me/login", {})
+    await rig.next_state(agent_id, "available")
+    first = rig.sim.place_call("13800138001", exten="12345001",
+                               behaviour=Caller(talk_time=6.0))
+    await asyncio.wait_for(first.ended, 15)
+    await rig.call(user, "POST", "/agents/me/pause", {"reason": "break"})
+    await rig.next_state(agent_id, "paused", reason="break")
+    gave_up = rig.sim.place_call("13800138002", exten="12345001",
+                                 behaviour=Caller(patience=3.0))
+    await asyncio.wait_for(gave_up.ended, 15)
+    late = rig.sim.place_call("13800138003", exten="12345001",
+                              behaviour=Caller(talk_time=4.0))
+    await rig.sim.advance(25)  # the caller waits past the service-level target
+    await rig.call(user, "POST", "/agents/me/unpause", {})
+    await asyncio.wait_for(late.ended, 15)
+    await rig.seen_event(ev.ChannelHungUp, uniqueid=late.uniqueid)
+    await rig.visits.flush()
+    await rig.listener.flush()
+    params = [m for m in await rig.telephony.commands.queue_status("hotline-en")
+              if m.get("Event") == "QueueParams"][0]
+    now = max(e.at for e in rig.seen) + timedelta(seconds=1)
+    async with rig.service.sessionmaker() as session, session.begin():
+        await aggregate(session, Range.around(now, timedelta(hours=1)), now,
+                        rig.service.config.service_level_seconds)
+    async with rig.service.sessionmaker() as session:
+        queues = (await session.scalars(select(QueueInterval).where(
+            QueueInterval.queue == "hotline-en"))).all()
+        agents = (await session.scalars(select(AgentInterval).where(
+            AgentInterval.agent_id == agent_id))).all()
+    answered = sum(q.answered for q in queues)
+    within = sum(q.answered_within_target for q in queues)
+    assert (sum(q.offered for q in queues), answered, within) == (3, 2, 1)
+    assert (answered, sum(q.abandoned + q.timeouts for q in queues)) == (
+        int(params["Completed"]), int(params["Abandoned"]))
+    assert round(100.0 * within / answered, 1) == float(params["ServicelevelPerf"])
+    assert sum(a.calls_answered for a in agents) == 2
+    assert sum(a.calls_offered for a in agents) == 2

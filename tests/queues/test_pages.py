@@ -20,8 +20,8 @@ from callcenter.telephony import events as ev
 from callcenter.web.keys import TELEPHONY
 from callcenter.web.pages import setup_pages
 from tests.browser import chromium, new_session_page
-from tests.queues.conftest import Rig, make_agent
-from tests.queues.test_screen_pop import CALLER, start_pops, ticket
+from tests.queues.conftest import Rig, make_agent, start_pops
+from tests.queues.test_screen_pop import CALLER, ticket
 
 PHONE = "PJSIP/1001"
 

@@ -13,25 +13,12 @@ import pytest
 
 from callcenter.clock import FrozenClock
 from callcenter.queues.screenpop import ScreenPopListener
-from callcenter.queues.service import Skill
 from callcenter.queues.wallboard import QueueFigures, Wallboard
 from callcenter.simulator.actors import Agent, Caller
 from callcenter.telephony import events as ev
-from tests.queues.conftest import Rig, make_agent
-from tests.queues.test_call_control import pops  # noqa: F401  the screen-pop fixture
+from tests.queues.conftest import Rig, logged_in_agent
 
 A, B = "PJSIP/1001", "PJSIP/1002"
-
-
-async def agent(rig: Rig, phone: str, queue: str, behaviour: Agent, *, log_in: bool = True
-                ) -> tuple[Any, int]:
-    rig.sim.add_agent(phone, behaviour)
-    user, agent_id = await make_agent(rig.service, extension=phone.removeprefix("PJSIP/"),
-                                      skills=[Skill(queue, 5)])
-    if log_in:
-        await rig.call(user, "POST", "/agents/me/login", {})
-        await rig.next_state(agent_id, "available")
-    return user, agent_id
 
 
 async def gone(rig: Rig, call: Any) -> None:
@@ -64,8 +51,10 @@ async def states(rig: Rig, agent_id: int) -> list[str]:
 
 async def test_ring_no_answer_moves_the_call_to_the_next_agent(
         rig: Rig) -> None:
-    _, silent = await agent(rig, A, "hotline", Agent(name="silent", mode="never"))
-    _, taker = await agent(rig, B, "hotline", Agent(name="taker", answer_after=1.0))
+    _, silent = await logged_in_agent(
+        rig, A, "hotline", Agent(name="silent", mode="never"))
+    _, taker = await logged_in_agent(
+        rig, B, "hotline", Agent(name="taker", answer_after=1.0))
     call = rig.sim.place_call("13800138001", behaviour=Caller(talk_time=6.0))
     await rig.next_state(taker, "after_call_work")
     await gone(rig, call)
@@ -88,7 +77,7 @@ async def test_ring_no_answer_moves_the_call_to_the_next_agent(
 
 async def test_an_agent_logging_out_while_a_caller_waits_leaves_it_to_the_next(
         rig: Rig) -> None:
-    leaver, leaving = await agent(rig, A, "hotline-en", Agent(name="leaver"))
+    leaver, leaving = await logged_in_agent(rig, A, "hotline-en", Agent(name="leaver"))
     await rig.call(leaver, "POST", "/agents/me/pause", {"reason": "break"})
     await rig.next_state(leaving, "paused", reason="break")
     call = rig.sim.place_call("13800138002", exten="12345001",
@@ -97,7 +86,8 @@ async def test_an_agent_logging_out_while_a_caller_waits_leaves_it_to_the_next(
     await rig.call(leaver, "POST", "/agents/me/logout")
     await rig.next_state(leaving, "logged_out")
     assert rig.events(ev.AgentCalled, linkedid=call.linkedid) == []
-    _, taker = await agent(rig, B, "hotline-en", Agent(name="taker", answer_after=1.0))
+    _, taker = await logged_in_agent(
+        rig, B, "hotline-en", Agent(name="taker", answer_after=1.0))
     await rig.next_state(taker, "after_call_work")
     await gone(rig, call)
 
@@ -109,9 +99,11 @@ async def test_an_agent_logging_out_while_a_caller_waits_leaves_it_to_the_next(
 
 
 async def test_a_blind_transfer_into_another_queue_counts_in_both_queues(
-        rig: Rig, pops: ScreenPopListener) -> None:  # noqa: F811
-    first, first_id = await agent(rig, A, "hotline-en", Agent(name="first", answer_after=1.0))
-    _, second_id = await agent(rig, B, "hotline", Agent(name="second", answer_after=1.0))
+        rig: Rig, pops: ScreenPopListener) -> None:
+    first, first_id = await logged_in_agent(
+        rig, A, "hotline-en", Agent(name="first", answer_after=1.0))
+    _, second_id = await logged_in_agent(
+        rig, B, "hotline", Agent(name="second", answer_after=1.0))
     call = rig.sim.place_call("13800138003", exten="12345001",
                               behaviour=Caller(talk_time=30.0))
     await rig.next_state(first_id, "on_call")
@@ -132,7 +124,7 @@ async def test_a_blind_transfer_into_another_queue_counts_in_both_queues(
 
 async def test_hold_is_handle_time_and_agrees_with_asterisk(
         rig: Rig) -> None:
-    _, holder = await agent(rig, A, "hotline-en", Agent(name="holder", answer_after=1.0,
+    _, holder = await logged_in_agent(rig, A, "hotline-en", Agent(name="holder", answer_after=1.0,
                                                         hold_after=2.0, hold_for=3.0))
     call = rig.sim.place_call("13800138004", exten="12345001",
                               behaviour=Caller(talk_time=8.0))

@@ -6,46 +6,27 @@ call's wrap-up, and a ring nobody answered leaves nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from callcenter.auth.config import AuthConfig, MaskingRule
+from callcenter.auth.config import MaskingRule
 from callcenter.auth.models import AuditLog
 from callcenter.auth.principal import Role
-from callcenter.auth.privacy import PiiPolicy
-from callcenter.queues.screenpop import ScreenPopListener, ScreenPops
+from callcenter.queues.screenpop import ScreenPopListener
 from callcenter.queues.service import Skill
 from callcenter.simulator.actors import Agent, Caller
 from callcenter.telephony import events as ev
 from callcenter.tickets.models import Ticket
-from tests.queues.conftest import Rig, make_agent
+from tests.queues.conftest import Rig, make_agent, start_pops
 
 PHONE = "PJSIP/1001"
 CALLER = "13800138000"
 IVR = {"IVR_PATH": "welcome>progress:20261201000007", "IVR_LANGUAGE": "zh",
        "IVR_TICKET": "20261201-000007", "IVR_VERIFIED": "pin"}
 _numbers = count(1)
-
-
-async def start_pops(rig: Rig, auth: AuthConfig) -> ScreenPopListener:
-    listener = ScreenPopListener(
-        ScreenPops(rig.service.sessionmaker, rig.service.clock, PiiPolicy(auth)),
-        rig.bus, rig.telephony.commands)
-    await listener.start()
-    rig.telephony.add_listener(listener)
-    return listener
-
-
-@pytest.fixture
-async def pops(rig: Rig) -> AsyncIterator[ScreenPopListener]:
-    listener = await start_pops(rig, rig.auth)
-    yield listener
-    await listener.stop()
 
 
 async def ticket(rig: Rig, *, status: str, title: str, days_ago: int,

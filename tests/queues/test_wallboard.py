@@ -16,8 +16,7 @@ from callcenter.auth.principal import Role
 from callcenter.auth.testing import bare_app, bearer, make_user, test_auth_config, token_for
 from callcenter.auth.users import principal_for
 from callcenter.bus.memory import MemoryBus
-from callcenter.calls.tracker import CallTracker
-from callcenter.clock import FrozenClock, SystemClock
+from callcenter.clock import FrozenClock
 from callcenter.queues.config import QueuesConfig
 from callcenter.queues.http import WALLBOARD
 from callcenter.queues.http import setup_web as setup_queues
@@ -131,36 +130,27 @@ async def test_a_simulated_day_agrees_with_asterisks_queue_params(rig: Rig) -> N
     from callcenter.queues.service import Skill
     from tests.queues.conftest import make_agent
 
-    tracker = CallTracker(rig.service.sessionmaker, SystemClock(), pbx="sim-queues",
-                          flush_interval=0.05)
-    await tracker.start()
-    rig.telephony.add_listener(tracker)
-    try:
-        rig.sim.add_agent("PJSIP/1001", SimAgent(name="softphone", answer_after=1.0))
-        user, agent_id = await make_agent(rig.service, extension="1001",
-                                          skills=[Skill("hotline-en", 5)])
-        await rig.call(user, "POST", "/agents/me/login", {})
-        await rig.next_state(agent_id, "available")
-        answered = rig.sim.place_call("13800138001", exten="12345001",
-                                      behaviour=Caller(talk_time=6.0))
-        await asyncio.wait_for(answered.ended, 15)
-        await rig.call(user, "POST", "/agents/me/pause", {"reason": "break"})
-        await rig.next_state(agent_id, "paused", reason="break")
-        gave_up = rig.sim.place_call("13800138002", exten="12345001",
-                                     behaviour=Caller(patience=3.0))
-        await rig.seen_event(ev.ChannelHungUp, uniqueid=gave_up.uniqueid)
-        await tracker.flush()
-        await rig.visits.flush()
-        params = [m for m in await rig.telephony.commands.queue_status("hotline-en")
-                  if m.get("Event") == "QueueParams"][0]
-        last = max(e.at for e in rig.seen)
-        wallboard = Wallboard(rig.service.sessionmaker, FrozenClock(last), rig.service.config)
-        figures = {q.queue: q for q in (await wallboard.today()).queues}["hotline-en"]
-        assert (figures.offered, figures.answered, figures.abandoned) == (2, 1, 1)
-        assert (figures.answered, figures.abandoned + figures.timeouts) == (
-            int(params["Completed"]), int(params["Abandoned"]))
-        assert figures.service_level == float(params["ServicelevelPerf"])
-        assert figures.abandon_rate == 50.0
-    finally:
-        rig.telephony.remove_listener(tracker)
-        await tracker.stop()
+    rig.sim.add_agent("PJSIP/1001", SimAgent(name="softphone", answer_after=1.0))
+    user, agent_id = await make_agent(rig.service, extension="1001",
+                                      skills=[Skill("hotline-en", 5)])
+    await rig.call(user, "POST", "/agents/me/login", {})
+    await rig.next_state(agent_id, "available")
+    answered = rig.sim.place_call("13800138001", exten="12345001",
+                                  behaviour=Caller(talk_time=6.0))
+    await asyncio.wait_for(answered.ended, 15)
+    await rig.call(user, "POST", "/agents/me/pause", {"reason": "break"})
+    await rig.next_state(agent_id, "paused", reason="break")
+    gave_up = rig.sim.place_call("13800138002", exten="12345001",
+                                 behaviour=Caller(patience=3.0))
+    await rig.seen_event(ev.ChannelHungUp, uniqueid=gave_up.uniqueid)
+    await rig.visits.flush()
+    params = [m for m in await rig.telephony.commands.queue_status("hotline-en")
+              if m.get("Event") == "QueueParams"][0]
+    last = max(e.at for e in rig.seen)
+    wallboard = Wallboard(rig.service.sessionmaker, FrozenClock(last), rig.service.config)
+    figures = {q.queue: q for q in (await wallboard.today()).queues}["hotline-en"]
+    assert (figures.offered, figures.answered, figures.abandoned) == (2, 1, 1)
+    assert (figures.answered, figures.abandoned + figures.timeouts) == (
+        int(params["Completed"]), int(params["Abandoned"]))
+    assert figures.service_level == float(params["ServicelevelPerf"])
+    assert figures.abandon_rate == 50.0
