@@ -3,9 +3,9 @@ real AMI and FastAGI over TCP, the real survey). Destinations answer (and press 
 are busy or do not answer in realistic proportions; retries are immediate so every
 revisit ends within the run.
 
-Prints line utilisation while work remained (busy line-seconds / (lines x elapsed)),
-double dials (a revisit with two attempts live at once; must be 0) and completion time
-against the ideal (total busy line time / lines).
+Prints line utilisation while work remained (sampled busy lines / lines), double dials
+(a revisit answered twice or dialed more than ``max_attempts`` times; must be 0) and
+completion time against the ideal (total busy line time / lines).
 
     python3 bench/revisit_bench.py --revisits 10000 --lines 100 --time-scale 0.005 \
         --db postgresql+asyncpg://postgres@127.0.0.1/revisit_bench

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 
 from callcenter.feature import AgiScript, Runtime
 from callcenter.ivr.prompts import PromptCatalog, PromptLibrary, playable
@@ -33,8 +32,7 @@ async def scripts(runtime: Runtime) -> dict[str, AgiScript]:
     service = build_service(runtime)
     config: RevisitConfig = runtime.settings.revisit
     library = PromptLibrary(PromptCatalog(config.prompts_dir), runtime.settings.ivr)
-    languages = {config.campaign.language}
-    wanted = [(name, lang) for name in PROMPTS for lang in sorted(languages)]
+    wanted = [(name, config.campaign.language) for name in PROMPTS]
     await library.in_worker(library.ensure, wanted, runtime.settings.ivr.build_missing_prompts)
 
     async def release() -> None:
@@ -72,7 +70,6 @@ class Survey:
             await session.hangup()
 
     async def _ask_all(self, session: AgiSession, channel_id: str, topic: str) -> None:
-        store: Callable[..., Awaitable[None]] = self.service.store_answer
         await self._play(session, "revisit-greeting")
         if topic:
             text = SUBJECT.get(self.language, SUBJECT["zh"]).format(topic=topic)
@@ -80,14 +77,14 @@ class Survey:
         score = await self._key(session, "revisit-ask-score", "0123")
         if score is None:
             return
-        await store(channel_id, score=score)
+        await self.service.store_answer(channel_id, score=score)
         await session.set_variable("REVISIT_SCORE", score)
         if score == "0":
             await self._play(session, "revisit-declined")
             return
         solved = await self._key(session, "revisit-ask-solved", "12")
         if solved is not None:
-            await store(channel_id, solved=solved == "1")
+            await self.service.store_answer(channel_id, solved=solved == "1")
         await self._play(session, "revisit-ask-comment")
         name = f"revisit-comment-{channel_id}"
         path = f"{self.config.comment_dir.rstrip('/')}/{name}"
@@ -95,7 +92,7 @@ class Survey:
         try:
             await session.command(f'RECORD FILE {path} wav "#" {limit} 0 beep')
         finally:  # a citizen who hangs up after speaking still left the comment
-            await store(channel_id, comment_file=f"{name}.wav")
+            await self.service.store_answer(channel_id, comment_file=f"{name}.wav")
         await self._play(session, "revisit-thanks")
 
     async def _key(self, session: AgiSession, prompt: str, valid: str) -> str | None:

@@ -104,7 +104,8 @@ class Dialer:
     async def recover(self) -> None:
         """Claims whose dialer stopped renewing: compare with what Asterisk has."""
         orphans = [c for c in await self.service.orphan_lines() if c not in self.ended]
-        if not orphans and not await self.service.expired():
+        expired = await self.service.expired()
+        if not orphans and not expired:
             return
         try:
             rows = await self.commands.core_show_channels()
@@ -113,7 +114,7 @@ class Dialer:
             return
         live = {str(row.get("Uniqueid", "")) for row in rows}
         await self.service.free_lines(c for c in orphans if c not in live)
-        await self.service.reconcile(live)
+        await self.service.reconcile(expired, live)
 
     # --- one call -------------------------------------------------------------------------
 
@@ -163,16 +164,13 @@ class Dialer:
 
     # --- events ---------------------------------------------------------------------------
 
-    def call_over(self, channel_id: str) -> None:
-        event = self.ended.get(channel_id)
-        if event is not None:
-            event.set()
-
     def on_event(self, event: Any) -> None:
         """Telephony listener: a channel of ours hung up (set even before the answer is
         known, so the call's task never waits for a hang-up that already happened)."""
         if getattr(event, "topic", "") == "channel.hungup":
-            self.call_over(getattr(event, "uniqueid", ""))
+            ended = self.ended.get(getattr(event, "uniqueid", ""))
+            if ended is not None:
+                ended.set()
 
     async def close(self) -> None:
         tasks = [task for _, task in self.calls.values()]

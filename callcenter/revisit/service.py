@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from callcenter.auth.models import User
 from callcenter.auth.principal import Principal, Role
 from callcenter.clock import Clock
+from callcenter.recordings.contact import dialable
 from callcenter.revisit.config import WEEKDAYS, CampaignSettings, RevisitConfig
 from callcenter.revisit.errors import (
     CampaignNotFound,
@@ -59,11 +59,6 @@ SCORES = {"1": RevisitResult.SATISFIED, "2": RevisitResult.BASICALLY_SATISFIED,
           "3": RevisitResult.UNSATISFIED, "0": RevisitResult.DECLINED}
 REVISITABLE = (TicketStatus.REPLIED, TicketStatus.CLOSED)
 UNANSWERED = ("busy", "no_answer", "congestion", "failed", "lost", "dropped")
-
-
-def dialable(phone: str | None) -> str | None:
-    digits = re.sub(r"\D", "", phone or "")
-    return digits if len(digits) >= 3 else None
 
 
 def in_window(settings: CampaignSettings, calendar: WorkingCalendar, now: datetime) -> bool:
@@ -530,7 +525,7 @@ class RevisitService:
         principal = await self.system_principal()
         comment = None if revisit.solved is not False else "citizen: problem not solved"
         call = None
-        if channel_id and result not in (RevisitResult.UNREACHABLE,):
+        if channel_id and result != RevisitResult.UNREACHABLE:
             ref = revisit.comment_file
             call = CallLinkIn(linkedid=channel_id, recording_ref=ref)
         data = RevisitIn(result=result, comment=comment, call=call,
@@ -594,12 +589,13 @@ class RevisitService:
                 out.append((revisit_id, channel, state))
         return out
 
-    async def reconcile(self, live_channels: set[str]) -> int:
+    async def reconcile(self, expired: list[tuple[int, str | None, str]],
+                        live_channels: set[str]) -> int:
         """Take over revisits of a dialer that is gone. A call Asterisk still has is left
         alone (its survey still writes); a claim never dialed goes back to pending; a
         call that is over becomes its result (keys pressed) or an attempt to retry."""
         handled = 0
-        for revisit_id, channel, state in await self.expired():
+        for revisit_id, channel, state in expired:
             if state == RS.FINISHING:  # its finisher died between the ticket and the row
                 await self.finalize(revisit_id)
                 handled += 1

@@ -40,17 +40,6 @@ PROOF = {"attachments": [{"kind": "photo", "name": "现场.jpg", "ref": "files/1
 CITIZEN = "13812345678"  # the hotline fixture's caller
 
 
-def rig_config(tmp_path: Path, **campaign: Any) -> RevisitConfig:
-    settings = dict(max_lines=4, calls_per_second=50, max_attempts=3,
-                    retry_busy_seconds=600, retry_no_answer_seconds=7200,
-                    retry_failed_seconds=1800, delay_after_reply_hours=0)
-    settings.update(campaign)
-    return RevisitConfig(campaign=CampaignSettings(**settings), poll_seconds=0.05,
-                         housekeeping_seconds=0,
-                         lease_seconds=60, comment_max_seconds=3, key_timeout_ms=20000,
-                         key_retries=1)
-
-
 @dataclass
 class Rig:
     h: Hotline
@@ -113,8 +102,13 @@ async def start_door(telephony: Telephony, sim: Simulator | None = None) -> None
 
 
 @pytest.fixture
-def revisit_config(tmp_path: Path) -> RevisitConfig:
-    return rig_config(tmp_path)
+def revisit_config() -> RevisitConfig:
+    settings = CampaignSettings(max_lines=4, calls_per_second=50, max_attempts=3,
+                                retry_busy_seconds=600, retry_no_answer_seconds=7200,
+                                retry_failed_seconds=1800, delay_after_reply_hours=0)
+    return RevisitConfig(campaign=settings, poll_seconds=0.05, housekeeping_seconds=0,
+                         lease_seconds=60, comment_max_seconds=3, key_timeout_ms=20000,
+                         key_retries=1)
 
 
 @pytest.fixture
