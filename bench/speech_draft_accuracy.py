@@ -1,5 +1,6 @@
-"""Accuracy of draft extraction on real Vosk transcripts of the shared speech samples:
-type, topic, phone number (exact) and address words over every citizen sample.
+"""Accuracy of draft extraction on real Vosk transcripts of the shared speech samples, decoded
+by the pipeline's ``transcribe_file``: type, topic, phone number (exact) and address words
+over every citizen sample.
 
     python3 bench/speech_draft_accuracy.py
 """
@@ -14,11 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.speech.conftest import (  # noqa: E402
     load_extractor,
-    load_model,
     measure,
     transcribe_samples,
     truth,
-    with_digit_passes,
 )
 
 TARGETS = {"type": 0.90, "topic": 0.85, "phone_exact": 0.95, "address_words": 0.90}
@@ -39,12 +38,12 @@ def report(title: str, transcripts: dict, seconds: float) -> None:  # type: igno
 
 
 def main() -> None:
-    model = load_model()
+    transcribe_samples()  # the model loads once, outside the timings
     started = time.perf_counter()
-    plain = transcribe_samples(model)
+    plain = transcribe_samples()
     decoded = time.perf_counter()
     report("one pass", plain, decoded - started)
-    with_digits = with_digit_passes(model, plain)
+    with_digits = transcribe_samples(digit_pass=True)
     report("with the digit pass over numbers", with_digits, time.perf_counter() - decoded)
 
 

@@ -41,8 +41,8 @@ class TimeMention:
 
 
 def find_times(text: str) -> list[TimeMention]:
-    """Time mentions in ``text`` (characters without spaces), longest first where they
-    overlap, in order of appearance."""
+    """Time mentions in ``text`` (characters without spaces), in order of appearance;
+    where two overlap, the kind listed first in ``PATTERNS`` wins."""
     taken: list[tuple[int, int]] = []
     found: list[TimeMention] = []
     for kind, pattern in PATTERNS:

@@ -22,7 +22,6 @@ from callcenter.speech.places import find_places, normalise
 from callcenter.speech.transcript import Transcript
 
 TYPES = ("consultation", "help", "complaint", "report", "suggestion", "praise")
-FIELDS = ("summary", "type", "topic", "unit", "address", "phone", "id_number", "date")
 # Openers and labels that say nothing about the matter itself.
 _FILLER = re.compile(r"^(?:喂|你好|您好|请问一下|请问|我想问一下|我要投诉|我要举报|我要反映|"
                      r"我想反映|我要求助|我想咨询|我建议|我想表扬一下|我想表扬)+")
@@ -152,7 +151,7 @@ class DraftExtractor:
         text = _Text(chars, "".join(c.text for c in chars))
         if not chars:
             return Draft(())
-        numbers = self._numbers(text)
+        numbers = spoken_numbers(text.chars)
         skip = [range(*_index_span(text, n.chars)) for n in numbers]
         out: list[Suggestion] = []
         out += [s for n in numbers if (s := self._number_suggestion(text, n))]
@@ -167,9 +166,6 @@ class DraftExtractor:
         out += self._times(text)
         out.append(self._summary(text, skip))
         return Draft(tuple(out))
-
-    def _numbers(self, text: _Text) -> list[Any]:
-        return spoken_numbers(text.chars)
 
     def _number_suggestion(self, text: _Text, number: Any) -> Suggestion | None:
         start, end = _index_span(text, number.chars)
@@ -235,7 +231,7 @@ class DraftExtractor:
         if len(summary) > limit:
             summary = summary[:limit - 1] + "…"
         t0, t1, evidence = text.span(0, len(text.chars))
-        conf = round(sum(c.confidence for c in text.chars) / len(text.chars), 3)
+        conf = round(text.confidence(0, len(text.chars)), 3)
         return Suggestion("summary", summary, conf, t0, t1, evidence,
                           conf < self.rules.confirm_below)
 

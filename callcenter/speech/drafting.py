@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 
 from callcenter.auth.models import User
 from callcenter.auth.users import principal_for
+from callcenter.ivr.service import IVR_USER
 from callcenter.speech.models import DraftSuggestion, SpeechTranscript
 from callcenter.speech.service import DRAFT_READY, SpeechService
 from callcenter.speech.transcript import Transcript
@@ -27,8 +28,6 @@ from callcenter.tickets.schemas import CallerIn, DraftPatch
 log = logging.getLogger(__name__)
 
 AFTER_HOURS = "after_hours_message"
-IVR_USER = "ivr"
-"""The account the IVR writes after-hours drafts as (``ivr/service.py``)."""
 
 
 @dataclass
@@ -54,13 +53,14 @@ class Drafting:
         if row is None or row.status != "done" or row.content is None:
             return []
         try:
-            draft = self.extractor().extract(Transcript.from_json(row.content))
+            transcript = Transcript.from_json(row.content)
+            draft = self.extractor().extract(transcript)
         except Exception:  # noqa: BLE001 - the transcript stands without a draft
             log.exception("speech.draft_failed transcript=%s", transcript_id)
             return []
         stored = await self._store(row, draft)
         if row.purpose == AFTER_HOURS and row.ticket_id is not None:
-            await self._fill_message(row, draft, Transcript.from_json(row.content))
+            await self._fill_message(row, draft, transcript)
         await self.service.announce(DRAFT_READY, await self.service.event(
             row.id, suggestions=[{"id": s.id, "field": s.field, "confidence": s.confidence,
                                   "needs_confirmation": s.needs_confirmation}

@@ -92,8 +92,10 @@ def split_syllable(s: str) -> tuple[str, str]:
     return m.group(1) or "", m.group(2)
 
 
-def _flat(initial: str) -> str:
-    """zh/ch/sh as z/c/s: the model (and many callers) do not keep them apart."""
+def flat_initial(s: str) -> str:
+    """The initial of a toneless pinyin syllable, zh/ch/sh as z/c/s: the model (and many
+    callers) do not keep them apart."""
+    initial = split_syllable(s)[0]
     return initial[0] if initial in ("zh", "ch", "sh") else initial
 
 
@@ -112,8 +114,8 @@ def digit_readings(char: Char) -> list[tuple[str, float]]:
         return [(DIGIT_SYLLABLES[s], 0.7), ("", 0.3)]
     if s in NEAR_SYLLABLES:
         return [(NEAR_SYLLABLES[s], 0.6), ("", 0.4)]
-    initial = _flat(split_syllable(s)[0])
-    loose = [d for syl, d in DIGIT_SYLLABLES.items() if _flat(split_syllable(syl)[0]) == initial]
+    initial = flat_initial(s)
+    loose = [d for syl, d in DIGIT_SYLLABLES.items() if flat_initial(syl) == initial]
     if loose and char.confidence < 0.6:
         return [*((d, 0.4 / len(loose)) for d in loose), ("", 0.6)]
     return [("", 1.0)]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from callcenter.speech.numbers import Char, arabic, split_syllable, syllable
+from callcenter.speech.numbers import Char, arabic, flat_initial, syllable
 
 # Suffix kind -> (written forms, syllables it may be heard as when the word is unsure).
 SUFFIXES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -178,13 +178,8 @@ def towns() -> dict[str, int]:
 def _towns_by_initials() -> dict[tuple[str, ...], list[str]]:
     index: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for name in towns():
-        index[tuple(_flat_initial(syllable(ch)) for ch in name)].append(name)
+        index[tuple(flat_initial(syllable(ch)) for ch in name)].append(name)
     return index
-
-
-def _flat_initial(s: str) -> str:
-    initial = split_syllable(s)[0]
-    return {"zh": "z", "ch": "c", "sh": "s"}.get(initial, initial)
 
 
 def _similarity(a: str, b: str) -> float:
@@ -201,7 +196,7 @@ def closest_towns(name: str, suffix: str, limit: int = 4) -> list[str]:
     """Gazetteer towns that sound like ``name`` + ``suffix`` (same initials, the closest
     pinyin, the commoner name on a tie), closest first; empty when nothing sounds alike."""
     heard = [syllable(ch) for ch in name + suffix]
-    key = tuple(_flat_initial(s) for s in heard)
+    key = tuple(flat_initial(s) for s in heard)
     scored = []
     for town in _towns_by_initials().get(key, ()):
         score = _similarity("".join(heard), "".join(syllable(ch) for ch in town))

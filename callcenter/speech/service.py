@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.clock import Clock
+from callcenter.ivr.service import TRANSCRIBE_QUEUE
 from callcenter.recordings.config import RecordingsConfig
 from callcenter.recordings.models import Recording
 from callcenter.recordings.store import KEY, LocalStore
@@ -32,7 +33,7 @@ from callcenter.tickets.models import TicketCall, TicketEvent
 
 log = logging.getLogger(__name__)
 
-QUEUE = "speech.transcribe"
+QUEUE = TRANSCRIBE_QUEUE
 """The job queue (the IVR enqueues after-hours messages here too)."""
 GROUP = "speech"
 TRANSCRIPT_READY = "speech.transcript.ready"
@@ -307,7 +308,6 @@ class SpeechService:
     async def get(self, transcript_id: int) -> SpeechTranscript | None:
         async with self.sessionmaker(expire_on_commit=False) as session:
             return await session.get(SpeechTranscript, transcript_id)
-
 
 
 def build(runtime: Any) -> SpeechService:

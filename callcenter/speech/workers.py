@@ -123,10 +123,10 @@ class SpeechWorker:
     async def _watch(self) -> None:
         """Queue stored call recordings: on their event, and by sweep every interval."""
         interval = self.service.config.sweep_interval
+        loop = asyncio.get_running_loop()
         async with self.bus.subscribe(STORED_TOPIC) as stored:
             while True:
                 await self._sweep()
-                loop = asyncio.get_running_loop()
                 until = loop.time() + interval
                 while (left := until - loop.time()) > 0:
                     try:

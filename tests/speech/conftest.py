@@ -1,5 +1,6 @@
 """Real transcripts of the shared speech samples for the draft tests, decoded once per
-session with Vosk (the small Mandarin model at 8 kHz, words on), exactly as a worker would.
+session by the pipeline's ``transcribe_file`` (the small Mandarin model at 8 kHz), exactly
+as a worker decodes them.
 
 A missing model or sample folder fails with a message naming what is missing: CI must not
 pass without the real model. ``bench/speech_draft_accuracy.py`` uses the same helpers.
@@ -8,7 +9,6 @@ pass without the real model. ``bench/speech_draft_accuracy.py`` uses the same he
 from __future__ import annotations
 
 import json
-import wave
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from callcenter.speech.draft import Draft, DraftExtractor
-from callcenter.speech.numbers import digit_grammar, number_spans, with_digit_pass
-from callcenter.speech.transcript import Segment, Transcript, Word
+from callcenter.speech.recognizer import transcribe_file
+from callcenter.speech.transcript import Transcript
 from callcenter.tickets.config import load_taxonomy
 from tests.conftest import REPO, SPEECH_SAMPLES, VOSK_MODEL
 
@@ -39,70 +39,28 @@ def truth(samples: Path = SPEECH_SAMPLES) -> list[dict[str, Any]]:
                       .read_text(encoding="utf-8"))
 
 
-def _decode(model: Any, audio: wave.Wave_read, frames: int, offset: float,
-            grammar: str | None = None) -> list[list[Word]]:
-    """The words of each final result of ``frames`` frames from the reader's position."""
-    import vosk
-
-    rate = audio.getframerate()
-    recognizer = (vosk.KaldiRecognizer(model, rate, grammar) if grammar
-                  else vosk.KaldiRecognizer(model, rate))
-    recognizer.SetWords(True)
-    results = []
-    while frames > 0 and (data := audio.readframes(min(CHUNK_FRAMES, frames))):
-        frames -= len(data) // audio.getsampwidth()
-        if recognizer.AcceptWaveform(data):
-            results.append(json.loads(recognizer.Result()))
-    results.append(json.loads(recognizer.FinalResult()))
-    return [[Word(w["word"], w["start"] + offset, w["end"] + offset, w["conf"])
-             for w in r.get("result", ())] for r in results]
-
-
-def transcribe(model: Any, path: Path, speaker: str) -> Transcript:
-    """One WAV file decoded in chunks; each final result becomes one segment."""
-    with wave.open(str(path), "rb") as audio:
-        duration = audio.getnframes() / audio.getframerate()
-        segments = tuple(
-            Segment(speaker, words[0].start, words[-1].end,  # type: ignore[arg-type]
-                    " ".join(w.text for w in words), tuple(words))
-            for words in _decode(model, audio, audio.getnframes(), 0.0) if words)
-    return Transcript("zh", VOSK_MODEL.name, duration, segments)
-
-
-def add_digit_pass(model: Any, path: Path, transcript: Transcript) -> Transcript:
-    """The transcript with each spoken number's span decoded again with the digit grammar."""
-    segments = transcript.segments
-    with wave.open(str(path), "rb") as audio:
-        rate = audio.getframerate()
-        for span in number_spans(segments):
-            audio.setpos(int(span.start * rate))
-            found = _decode(model, audio, int((span.end - span.start) * rate), span.start,
-                            digit_grammar())
-            segments = with_digit_pass(segments, span, [w for ws in found for w in ws])
-    return replace(transcript, segments=segments)
-
-
-def load_model(model_dir: Path = VOSK_MODEL) -> Any:
-    import vosk
-
-    vosk.SetLogLevel(-1)
-    return vosk.Model(str(require(model_dir, "Vosk model")))
+def transcribe(path: Path, speaker: str, digit_pass: bool = False,
+               model_dir: Path = VOSK_MODEL) -> Transcript:
+    """One sample decoded by the pipeline's own ``transcribe_file``, each segment given the
+    speaker truth.json names (a mono file decodes as ``unknown``)."""
+    decoded = transcribe_file(path, require(model_dir, "Vosk model"), "zh", CHUNK_FRAMES,
+                              digit_pass)
+    transcript = Transcript.from_json(decoded.transcript)
+    return replace(transcript, segments=tuple(replace(s, speaker=speaker)
+                                              for s in transcript.segments))
 
 
 def sample_path(sample: str, samples: Path = SPEECH_SAMPLES) -> Path:
     return require(samples / f"{sample}.wav", "speech sample")
 
 
-def transcribe_samples(model: Any, samples: Path = SPEECH_SAMPLES) -> dict[str, Transcript]:
-    """Every sample of truth.json, by id, with the speaker truth.json gives it."""
-    return {item["id"]: transcribe(model, sample_path(item["id"], samples), item["speaker"])
+def transcribe_samples(samples: Path = SPEECH_SAMPLES, digit_pass: bool = False
+                       ) -> dict[str, Transcript]:
+    """Every sample of truth.json, by id, with the speaker truth.json gives it; with
+    ``digit_pass`` each spoken number is decoded again digit by digit, as workers do."""
+    return {item["id"]: transcribe(sample_path(item["id"], samples), item["speaker"],
+                                   digit_pass)
             for item in truth(samples)}
-
-
-def with_digit_passes(model: Any, transcripts: Mapping[str, Transcript],
-                      samples: Path = SPEECH_SAMPLES) -> dict[str, Transcript]:
-    return {sample: add_digit_pass(model, sample_path(sample, samples), transcript)
-            for sample, transcript in transcripts.items()}
 
 
 def load_extractor() -> DraftExtractor:
@@ -176,20 +134,14 @@ def measure(extractor: DraftExtractor, transcripts: Mapping[str, Transcript],
 
 
 @pytest.fixture(scope="session")
-def vosk_model() -> Any:
-    return load_model()
+def sample_transcripts() -> dict[str, Transcript]:
+    return transcribe_samples()
 
 
 @pytest.fixture(scope="session")
-def sample_transcripts(vosk_model: Any) -> dict[str, Transcript]:
-    return transcribe_samples(vosk_model)
-
-
-@pytest.fixture(scope="session")
-def digit_pass_transcripts(vosk_model: Any,
-                           sample_transcripts: dict[str, Transcript]) -> dict[str, Transcript]:
+def digit_pass_transcripts() -> dict[str, Transcript]:
     """The samples with each spoken number decoded again digit by digit."""
-    return with_digit_passes(vosk_model, sample_transcripts)
+    return transcribe_samples(digit_pass=True)
 
 
 @pytest.fixture(scope="session")

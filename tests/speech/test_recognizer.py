@@ -88,8 +88,8 @@ def test_a_model_directory_is_loaded_once_per_process(tmp_path: Path) -> None:
     assert load_model(Path(str(model_dir()))) is first
 
 
-async def test_the_file_is_streamed_in_chunks_not_read_whole(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_file_is_streamed_in_chunks_not_read_whole(monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
     """Reads never ask for more than ``chunk_frames`` frames at a time."""
     asked: list[int] = []
     real = wave.Wave_read.readframes
@@ -103,7 +103,6 @@ async def test_the_file_is_streamed_in_chunks_not_read_whole(
                               digit_pass=False)
     assert set(asked) == {1000} and len(asked) == 35  # 33,400 frames: 34 reads + the empty
     assert "满意" in chars(Transcript.from_json(decoded.transcript), "unknown")
-
 
 
 async def test_closing_the_pool_abandons_a_decode_in_progress_at_once(tmp_path: Path) -> None:
