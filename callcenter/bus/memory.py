@@ -21,7 +21,7 @@ from callcenter.bus.base import Bus, Job, Subscription
 
 log = logging.getLogger(__name__)
 
-_WANTED_CACHE_SIZE = 4096  # distinct topics remembered by ``wants``; topics are few
+_ROUTE_CACHE_SIZE = 4096  # distinct topics whose subscribers are remembered; topics are few
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -75,7 +75,6 @@ class MemoryBus(Bus):
         self._redelivery_timeout = redelivery_timeout
         self._retain = retain_acked
         self._subscriptions: list[Subscription] = []
-        self._wanted: dict[str, bool] = {}  # topic -> some subscription matches
         self._routes: dict[str, tuple[Subscription, ...]] = {}  # topic -> its subscribers
         self._queues: dict[str, _Queue] = {}
         self._seq = itertools.count(1)
@@ -102,20 +101,14 @@ class MemoryBus(Bus):
 
     def wants(self, topic: str) -> bool:
         """True when a subscription of this process matches ``topic`` (the only ones)."""
-        wanted = self._wanted.get(topic)
-        if wanted is None:
-            if len(self._wanted) >= _WANTED_CACHE_SIZE:
-                self._wanted.clear()
-            wanted = any(sub.first_match(topic) is not None for sub in self._subscriptions)
-            self._wanted[topic] = wanted
-        return wanted
+        return bool(self._route(topic))
 
     def _route(self, topic: str) -> tuple[Subscription, ...]:
         """The subscriptions matching ``topic``, matched once per topic (until one opens or
         closes): pattern matching per publish cost more than the delivery."""
         route = self._routes.get(topic)
         if route is None:
-            if len(self._routes) >= _WANTED_CACHE_SIZE:
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
                 self._routes.clear()
             route = tuple(sub for sub in self._subscriptions
                           if sub.first_match(topic) is not None)
@@ -124,15 +117,11 @@ class MemoryBus(Bus):
 
     async def _register(self, sub: Subscription) -> None:
         self._subscriptions.append(sub)
-        self._forget_matches()
+        self._routes.clear()
 
     async def _unregister(self, sub: Subscription) -> None:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
-        self._forget_matches()
-
-    def _forget_matches(self) -> None:
-        self._wanted.clear()
         self._routes.clear()
 
     # --- jobs ---

@@ -655,22 +655,32 @@ async def action_redirect(s: AmiSession, msg: Message) -> bool:
     return True
 
 
-async def action_blindtransfer(s: AmiSession, msg: Message) -> bool:
-    """manager.c action_blind_transfer(): the channel's bridge peer goes to
-    ``Context``/``Exten`` (default: the channel's context); the reply comes before the
-    events (captures/blind_transfer)."""
+def _transfer_request(s: AmiSession, msg: Message) -> tuple[Any, str] | None:
+    """The live channel and the extension a transfer action names, or None after answering
+    manager.c's error (checked in its order: channel, extension, then the lookup)."""
     name = get_header(msg, "Channel")
     exten = get_header(msg, "Exten")
     if not name:
         s.error(msg, "No channel specified")
-        return True
+        return None
     if not exten:
         s.error(msg, "No extension specified")
-        return True
+        return None
     chan = s.server.sim.pbx.find_channel(name)
     if chan is None or chan.dead:
         s.error(msg, "Channel specified does not exist")
+        return None
+    return chan, exten
+
+
+async def action_blindtransfer(s: AmiSession, msg: Message) -> bool:
+    """manager.c action_blind_transfer(): the channel's bridge peer goes to
+    ``Context``/``Exten`` (default: the channel's context); the reply comes before the
+    events (captures/blind_transfer)."""
+    found = _transfer_request(s, msg)
+    if found is None:
         return True
+    chan, exten = found
     context = get_header(msg, "Context") or chan.context
     peer = chan.bridge.peer_of(chan) if chan.bridge is not None else None
     if peer is None:
@@ -685,19 +695,11 @@ async def action_atxfer(s: AmiSession, msg: Message) -> bool:
     """manager.c action_atxfer(): needs a channel, an extension and an atxfer code in
     features.conf; the reply comes before the events (captures/attended_transfer). Whether
     the transfer happens is up to the bridge's features (Queue() option t): see atxfer.py."""
-    name = get_header(msg, "Channel")
-    exten = get_header(msg, "Exten")
-    if not name:
-        s.error(msg, "No channel specified")
+    found = _transfer_request(s, msg)
+    if found is None:
         return True
-    if not exten:
-        s.error(msg, "No extension specified")
-        return True
+    chan, exten = found
     sim = s.server.sim
-    chan = sim.pbx.find_channel(name)
-    if chan is None or chan.dead:
-        s.error(msg, "Channel specified does not exist")
-        return True
     if not sim.pbx.atxfer_code:
         s.error(msg, "No attended transfer feature code found")
         return True

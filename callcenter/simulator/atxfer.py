@@ -15,6 +15,8 @@ transferer back to the transferee.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from callcenter.simulator import events as ev
@@ -48,17 +50,32 @@ def queue_atxfer(pbx: Pbx, chan: Channel, code: str, exten: str) -> None:
 
 
 async def _pass_through(pbx: Pbx, chan: Channel, digits: str) -> None:
-    """No transfer feature: each queued frame is read (DTMFEnd, no duration) and the bridge
-    plays it to the far side like any digit (begin, end 100 ms later)."""
-    start = pbx.clock.now()
+    """No transfer feature: the bridge plays each queued frame to the far side."""
+    await _play_frames(pbx, chan, digits, lambda: pbx.dtmf_path(chan)[1:])
+
+
+def _read_frame(chan: Channel, digit: str) -> None:
+    """A queued frame read by `chan`: DTMFEnd with no duration."""
+    if not chan.dead:
+        chan.emit("DTMFEnd", ev.DTMF, f"Digit: {digit}\r\nDurationMs: 0\r\nDirection: Received\r\n")
+
+
+async def _play_frames(
+    pbx: Pbx, chan: Channel, digits: str, path_of: Callable[[], list[tuple[Channel, str]]]
+) -> None:
+    """Each queued frame is read by `chan` and played to the channels ``path_of()`` names
+    (begin, and the end 100 ms later, as a bridge emulates a digit), DIGIT_GAP apart
+    whatever the event loop's delays."""
+    clock = pbx.clock
+    start = clock.now()
     for i, digit in enumerate(digits):
         if chan.dead:
             return
-        chan.emit("DTMFEnd", ev.DTMF, f"Digit: {digit}\r\nDurationMs: 0\r\nDirection: Received\r\n")
-        path = pbx.dtmf_path(chan)[1:]
+        _read_frame(chan, digit)
+        path = path_of()
         for c, direction in path:
             c.emit("DTMFBegin", ev.DTMF, f"Digit: {digit}\r\nDirection: {direction}\r\n")
-        if not await chan.sleep(start + i * DIGIT_GAP + 0.1 - pbx.clock.now()):
+        if not await chan.sleep(start + i * DIGIT_GAP + 0.1 - clock.now()):
             return
         for c, direction in path:
             if not c.dead:
@@ -67,7 +84,7 @@ async def _pass_through(pbx: Pbx, chan: Channel, digits: str) -> None:
                     ev.DTMF,
                     f"Digit: {digit}\r\nDurationMs: 100\r\nDirection: {direction}\r\n",
                 )
-        if not await chan.sleep(start + (i + 1) * DIGIT_GAP - pbx.clock.now()):
+        if not await chan.sleep(start + (i + 1) * DIGIT_GAP - clock.now()):
             return
 
 
@@ -90,17 +107,10 @@ class AttendedTransfer:
         self.ringing = asyncio.Event()  # the target's phone rings
 
     # -- the feature ------------------------------------------------------------------------
-    def _digit_read(self, digit: str) -> None:
-        """A queued frame read by the transferer's channel: DTMFEnd with no duration."""
-        if not self.transferer.dead:
-            self.transferer.emit(
-                "DTMFEnd", ev.DTMF, f"Digit: {digit}\r\nDurationMs: 0\r\nDirection: Received\r\n"
-            )
-
     async def run(self) -> None:
         pbx, chan = self.pbx, self.transferer
         for i, digit in enumerate(self.code):
-            pbx.clock.call_later(i * DIGIT_GAP, self._digit_read, digit)
+            pbx.clock.call_later(i * DIGIT_GAP, _read_frame, self.transferer, digit)
         if not await chan.sleep((len(self.code) - 1) * DIGIT_GAP + HOLD_AFTER_CODE):
             return
         if chan.bridge is not self.orig or self.transferee.hungup:
@@ -123,27 +133,9 @@ class AttendedTransfer:
             return
         # a simulated phone rings 50 ms after the request, a real one at once: the digits
         # wait for the ringing (at most a second) to meet the channels in the same states
-        await asyncio.wait(
-            {asyncio.ensure_future(self.ringing.wait())}, timeout=self.pbx.clock.wall(1.0)
-        )
-        clock = self.pbx.clock
-        start = clock.now()  # digits keep their pace whatever the event loop's delays
-        for i, digit in enumerate(self.exten):
-            self._digit_read(digit)
-            path = self._dtmf_path()
-            for c, direction in path:
-                c.emit("DTMFBegin", ev.DTMF, f"Digit: {digit}\r\nDirection: {direction}\r\n")
-            if not await chan.sleep(start + i * DIGIT_GAP + 0.1 - clock.now()):
-                return
-            for c, direction in path:
-                if not c.dead:
-                    c.emit(
-                        "DTMFEnd",
-                        ev.DTMF,
-                        f"Digit: {digit}\r\nDurationMs: 100\r\nDirection: {direction}\r\n",
-                    )
-            if not await chan.sleep(start + (i + 1) * DIGIT_GAP - clock.now()):
-                return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ringing.wait(), self.pbx.clock.wall(1.0))
+        await _play_frames(self.pbx, chan, self.exten, self._dtmf_path)
 
     def _dtmf_path(self) -> list[tuple[Channel, str]]:
         if self.out is None or self.transferer.bridge is not self.consult:
@@ -168,7 +160,9 @@ class AttendedTransfer:
         """No TRANSFER_EXTEN: the prompt swallows the digits (only the first is seen) and
         the feature gives up; the transferee comes back."""
         if self.exten:
-            self.pbx.clock.call_later(DIGITS_AFTER_HOLD, self._digit_read, self.exten[0])
+            self.pbx.clock.call_later(
+                DIGITS_AFTER_HOLD, _read_frame, self.transferer, self.exten[0]
+            )
         if await self.transferer.sleep(GIVE_UP_AFTER):
             self._unhold()
         self.state = "done"

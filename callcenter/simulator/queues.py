@@ -712,7 +712,7 @@ class QueueManager:
                         self._agent_dump(entry, result)
                         result = None
                 if isinstance(result, Ring):
-                    return await self._connected(entry, result, "c" in options, options)
+                    return await self._connected(entry, result, options)
                 # nobody answered: leave if empty, time out, or wait `retry` seconds
                 if q.empty_by(q.leavewhenempty, joining=False):
                     return self._abandon(entry, hungup=False, status="LEAVEEMPTY")
@@ -1003,10 +1003,9 @@ class QueueManager:
             entry, hungup=True, before_leave=lambda: self._hang_up_member(entry, ring)
         )
 
-    async def _connected(
-        self, entry: QueueEntry, winner: Ring, qcontinue: bool, options: str = ""
-    ) -> int:
+    async def _connected(self, entry: QueueEntry, winner: Ring, options: str) -> int:
         """try_calling() after the answer: AgentConnect, the bridge, and how the call ends."""
+        qcontinue = "c" in options
         pbx = self.pbx
         chan = entry.chan
         q = entry.queue
@@ -1083,8 +1082,6 @@ class QueueManager:
     def _agent_hung_up(self, call: QueueCall, qcontinue: bool) -> int:
         """handle_hangup() for the member who hung up by himself: Reason agent, both
         snapshots; the caller goes on after Queue() with the `c` option."""
-        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
-
         pbx = self.pbx
         chan, agent = call.caller, call.agent
         pbx.unbridge_vars(agent, chan)
@@ -1096,17 +1093,12 @@ class QueueManager:
         self._answered_vars(call)
         self._agent_complete(call, "agent", talktime, caller_snap=True, member_snap=True)
         self._member_settled(call.member)
-        if qcontinue and not chan.hungup:
-            chan.set_var("QUEUESTATUS", "CONTINUE")
-            return APP_CONTINUE
-        return APP_HANGUP
+        return self._queue_return(chan, qcontinue)
 
     def _agent_hung_up_by_ami(self, call: QueueCall, qcontinue: bool) -> int:
         """AMI Hangup of the member's channel (PROTOCOL.md, seen on Asterisk 22.10.1): the
         caller is hung up too (cause 16) unless Queue() has `c`; AgentComplete says Reason
         caller, comes after both channels are gone and lacks the caller's snapshot."""
-        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
-
         pbx = self.pbx
         chan, agent = call.caller, call.agent
         pbx.unbridge_vars(agent, chan)
@@ -1118,10 +1110,7 @@ class QueueManager:
         self._member_settled(call.member)
         # seen on 22.10.1: the member's (last) snapshot is there, mostly
         self._complete_when_caller_gone(call, talktime, caller_snap=False, member_snap=True)
-        if qcontinue and not chan.hungup:
-            chan.set_var("QUEUESTATUS", "CONTINUE")
-            return APP_CONTINUE
-        return APP_HANGUP
+        return self._queue_return(chan, qcontinue)
 
     def _transfer_reported(self, call: QueueCall) -> None:
         """handle_blind_transfer() in app_queue.c: on the BlindTransfer message, at once,
@@ -1173,7 +1162,7 @@ class QueueManager:
             pbx.destroy(peer, NORMAL_CLEARING)
         elif bridge is not None and not bridge.channels:
             bridge.destroy()
-        return self._redirected_return(chan, qcontinue)
+        return self._queue_return(chan, qcontinue)
 
     def _blind_transferred(self, call: QueueCall, qcontinue: bool) -> int:
         """The member blind-transferred the caller: the member's leg is hung up (cause 16),
@@ -1184,9 +1173,11 @@ class QueueManager:
         pbx.destroy(agent, NORMAL_CLEARING)
         self._member_settled(call.member)
         pbx.after_bridge(chan)  # raises Jump: the caller continues at the target
-        return self._redirected_return(chan, qcontinue)
+        return self._queue_return(chan, qcontinue)
 
-    def _redirected_return(self, chan: Channel, qcontinue: bool) -> int:
+    def _queue_return(self, chan: Channel, qcontinue: bool) -> int:
+        """What Queue() returns once the call is over: go on in the dialplan (option c)
+        while the caller is still there, else hang up."""
         from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
 
         if qcontinue and not chan.hungup:
@@ -1200,8 +1191,6 @@ class QueueManager:
         caller: AgentComplete (Reason caller, talk time up to then) comes when the caller
         hangs up, wherever it is by then; an async goto alone is neither a hang-up nor a
         transfer (handle_hangup() in app_queue.c; PROTOCOL.md)."""
-        from callcenter.simulator.pbx import APP_CONTINUE, APP_HANGUP
-
         pbx = self.pbx
         chan, agent = call.caller, call.agent
         if agent.after_goto is not None:
@@ -1211,10 +1200,7 @@ class QueueManager:
         self._member_settled(call.member)
         self._complete_when_caller_gone(call, None, caller_snap=True, member_snap=False)
         pbx.after_bridge(chan)  # raises Jump when the caller was the one redirected
-        if qcontinue and not chan.hungup:
-            chan.set_var("QUEUESTATUS", "CONTINUE")
-            return APP_CONTINUE
-        return APP_HANGUP
+        return self._queue_return(chan, qcontinue)
 
     def _complete_when_caller_gone(
         self, call: QueueCall, talktime: int | None, *, caller_snap: bool, member_snap: bool
