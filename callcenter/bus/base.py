@@ -134,6 +134,12 @@ class Bus(abc.ABC):
     async def publish(self, topic: str, event: dict[str, Any]) -> None:
         """Fan ``event`` out to every current subscriber of ``topic``."""
 
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish ``(topic, event)`` pairs in order (a backend with a network hop sends
+        them together)."""
+        for topic, event in messages:
+            await self.publish(topic, event)
+
     @abc.abstractmethod
     def subscribe(self, *patterns: str) -> Subscription:
         """Yield ``(topic, event)`` for topics matching glob ``patterns`` (e.g. ``call.*``)."""

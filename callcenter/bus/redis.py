@@ -145,6 +145,18 @@ class RedisBus(Bus):
         except RedisError as exc:
             raise BusError(f"publish {topic} failed: {exc}") from exc
 
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """One round trip for the lot (a pipeline keeps their order)."""
+        if not messages:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for topic, event in messages:
+                    pipe.publish(self._channel_prefix + topic, json.dumps(event))
+                await pipe.execute()
+        except RedisError as exc:
+            raise BusError(f"publish of {len(messages)} events failed: {exc}") from exc
+
     def subscribe(self, *patterns: str) -> Subscription:
         return Subscription(patterns, self._maxsize, self._register, self._unregister)
 

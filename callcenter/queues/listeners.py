@@ -11,7 +11,11 @@ period could be stored), and cannot be extended by the agent. queues.conf keeps 
 
 This process owns the queues' live state (``live.py``): each queue record (callers waiting,
 the oldest, available agents) and agent record is written to the live store before it is
-published, so a web process that reads the store after subscribing misses nothing.
+published, so a web process that reads the store after subscribing misses nothing. Queue
+records need no database, so they have a lane of their own: the wallboard's waiting count
+never waits behind the stored state changes. Each lane takes what has piled up at once (one
+transaction, one live-store round trip, one publish round trip), so a burst of Asterisk's
+events costs a few round trips, not a few per event.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ from callcenter.telephony import events as ev
 
 log = logging.getLogger(__name__)
 
-WRITE_BATCH = 200
-"""State changes stored in one transaction at most."""
+BATCH = 200
+"""Items taken from a lane at once at most (state changes: stored in one transaction)."""
 
 
 class AgentStateListener:
@@ -53,7 +57,9 @@ class AgentStateListener:
         self.board = AgentBoard(config.after_call_work_reason,
                                 after_call_work=config.after_call_work_seconds > 0)
         self._writes: asyncio.Queue[Any] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
+        """State changes and snapshots, in event order."""
+        self._queue_records: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._lanes: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[str, asyncio.Task[None]] = {}
         self.waiting: dict[str, dict[str, datetime]] = {}
@@ -65,22 +71,27 @@ class AgentStateListener:
         for interface, name, state, queues in await self.service.stored_states():
             self.board.seed(interface, name, state, queues)
         await self.live.replace_agents(await stored_agent_records(self.service.sessionmaker))
-        self._writer = asyncio.create_task(self._write_loop(), name="queues-agent-state")
+        self._lanes = [
+            asyncio.create_task(_drain(self._writes, self._write), name="queues-agent-state"),
+            asyncio.create_task(_drain(self._queue_records, self._put_queues),
+                                name="queues-waiting")]
 
     async def stop(self) -> None:
         for timer in list(self._timers.values()):
             timer.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=10)
-        if self._writer is not None:
+        if self._lanes:
             await self.flush()
-            self._writer.cancel()
-            self._writer = None
+            for lane in self._lanes:
+                lane.cancel()
+            self._lanes = []
         await self.live.close()
 
     async def flush(self) -> None:
         """Wait until every change seen so far is stored and published (tests, stop)."""
         await self._writes.join()
+        await self._queue_records.join()
 
     def __call__(self, event: Any) -> None:
         if isinstance(event, ev.QueueCallerJoined | ev.QueueCallerLeft |
@@ -128,10 +139,10 @@ class AgentStateListener:
         oldest = min(waiting.values()) if waiting else None
         available = self._available_counts().get(queue, 0)
         self.available[queue] = available
-        self._writes.put_nowait((WAITING_TOPIC, {
+        self._queue_records.put_nowait({
             "queue": queue, "waiting": len(waiting), "at": at.isoformat(),
             "oldest_joined_at": oldest.isoformat() if oldest else None,
-            "available_agents": available}))
+            "available_agents": available})
 
     def _available_counts(self) -> dict[str, int]:
         counts = {queue: 0 for queue in self.service.config.queue_names}
@@ -147,21 +158,15 @@ class AgentStateListener:
             if self.available.get(queue, 0) != count:
                 self._publish_waiting(queue, at)
 
-    async def _write_loop(self) -> None:
-        """Everything waiting is taken at once: a run of state changes is stored in one
-        transaction (when Asterisk's events come faster than single writes, the backlog
-        would otherwise grow), then each item is published in order."""
-        while True:
-            batch = [await self._writes.get()]
-            while len(batch) < WRITE_BATCH and not self._writes.empty():
-                batch.append(self._writes.get_nowait())
-            try:
-                await self._write(batch)
-            finally:
-                for _ in batch:
-                    self._writes.task_done()
+    async def _put_queues(self, records: list[dict[str, Any]]) -> None:
+        """The newest record of each queue (records are full values) stored, then
+        published."""
+        newest = list({record["queue"]: record for record in records}.values())
+        await self.live.put(queues=newest)
+        await self.service.publish([(WAITING_TOPIC, record) for record in newest])
 
     async def _write(self, batch: list[Any]) -> None:
+        """Runs of state changes stored together; a snapshot acted on where it fell."""
         start = 0
         while start < len(batch):
             end = start
@@ -171,20 +176,15 @@ class AgentStateListener:
                 await self._record(batch[start:end])
                 start = end
                 continue
-            item = batch[start]
-            start += 1
             try:
-                if isinstance(item, tuple):
-                    await self.live.put_queue(item[1])
-                    await self.service.publish(*item)
-                else:
-                    await self._after_snapshot(item)
-            except Exception:  # noqa: BLE001 - one bad write must not stop the others
-                log.exception("queues.write_failed item=%r", item)
+                await self._after_snapshot(batch[start])
+            except Exception:  # noqa: BLE001 - one bad snapshot must not stop the changes
+                log.exception("queues.snapshot_failed")
+            start += 1
 
     async def _record(self, changes: list[Change]) -> None:
         """Store the changes together (one by one if that fails: one bad change must not
-        stop the others), then publish each."""
+        stop the others), then put and publish the stored ones together."""
         try:
             payloads = await self.service.record_all(changes)
         except Exception:  # noqa: BLE001 - retried alone below
@@ -196,22 +196,18 @@ class AgentStateListener:
                 except Exception:  # noqa: BLE001
                     log.exception("queues.write_failed change=%r", change)
                     payloads.append(None)
-        for change, payload in zip(changes, payloads, strict=True):
-            try:
-                await self._published(change, payload)
-            except Exception:  # noqa: BLE001 - one bad publish must not stop the others
-                log.exception("queues.publish_failed change=%r", change)
-
-    async def _published(self, change: Change, payload: dict[str, Any] | None) -> None:
-        if payload is None:
-            return
-        await self.live.put_agent(payload)
-        log.info("queues.agent_state agent=%s interface=%s state=%s reason=%s queue=%s",
-                 payload["agent_id"], change.interface, change.after.state,
-                 change.after.reason, change.after.queue)
-        await self.service.publish(STATE_TOPIC, payload)
-        if change.call_ended and self.commands is not None:
-            self._spawn(self._after_call_work(change.interface, change.at))
+        stored = [(c, p) for c, p in zip(changes, payloads, strict=True) if p is not None]
+        try:
+            await self.live.put(agents=[payload for _, payload in stored])
+            await self.service.publish([(STATE_TOPIC, payload) for _, payload in stored])
+        except Exception:  # noqa: BLE001 - stored; the feeds' resync shows them later
+            log.exception("queues.publish_failed changes=%d", len(stored))
+        for change, payload in stored:
+            log.info("queues.agent_state agent=%s interface=%s state=%s reason=%s queue=%s",
+                     payload["agent_id"], change.interface, change.after.state,
+                     change.after.reason, change.after.queue)
+            if change.call_ended and self.commands is not None:
+                self._spawn(self._after_call_work(change.interface, change.at))
 
     async def _after_snapshot(self, snapshot: ev.QueuesSnapshot) -> None:
         """Re-add the logged-in agents Asterisk lost; re-arm after-call work timers."""
@@ -219,8 +215,8 @@ class AgentStateListener:
         if restored:
             log.warning("queues.members_restored agents=%d detail=%s", len(restored),
                         ";".join(f"{r['interface']}:{','.join(r['queues'])}" for r in restored))
-            await self.service.publish(RESTORED_TOPIC, {"at": snapshot.at.isoformat(),
-                                                        "agents": restored})
+            await self.service.publish([(RESTORED_TOPIC, {"at": snapshot.at.isoformat(),
+                                                         "agents": restored})])
         for interface, state in list(self.board.states.items()):
             if state.state == "after_call_work" and interface not in self._timers:
                 until = await self.service.after_call_work_until(interface)
@@ -283,6 +279,22 @@ def screen_pop_listener(runtime: Runtime, commands: Any) -> ScreenPopListener:
     auth = getattr(runtime.settings, "auth", None) or AuthConfig()
     pops = ScreenPops(runtime.sessionmaker, runtime.clock, PiiPolicy(auth))
     return ScreenPopListener(pops, runtime.bus, commands)
+
+
+async def _drain(lane: asyncio.Queue[Any], handle: Any) -> None:
+    """Hand everything waiting in ``lane`` (up to ``BATCH``) to ``handle`` at once, for ever:
+    when Asterisk's events come faster than single writes, the backlog would otherwise grow."""
+    while True:
+        batch = [await lane.get()]
+        while len(batch) < BATCH and not lane.empty():
+            batch.append(lane.get_nowait())
+        try:
+            await handle(batch)
+        except Exception:  # noqa: BLE001 - the next batch must still go
+            log.exception("queues.live_write_failed items=%d", len(batch))
+        finally:
+            for _ in batch:
+                lane.task_done()
 
 
 def _seconds(value: str | None) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import json
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,10 +35,8 @@ class LiveStore(abc.ABC):
     """Where the live queue and agent records are kept."""
 
     @abc.abstractmethod
-    async def put_queue(self, record: Record) -> None: ...
-
-    @abc.abstractmethod
-    async def put_agent(self, record: Record) -> None: ...
+    async def put(self, queues: Sequence[Record] = (), agents: Sequence[Record] = ()) -> None:
+        """Replace these queues' and agents' records (a batch: one round trip)."""
 
     @abc.abstractmethod
     async def replace_agents(self, records: list[Record]) -> None:
@@ -61,11 +60,11 @@ class MemoryLiveStore(LiveStore):
         self._queues: dict[str, Record] = {}
         self._agents: dict[int, Record] = {}
 
-    async def put_queue(self, record: Record) -> None:
-        self._queues[record["queue"]] = dict(record)
-
-    async def put_agent(self, record: Record) -> None:
-        self._agents[int(record["agent_id"])] = dict(record)
+    async def put(self, queues: Sequence[Record] = (), agents: Sequence[Record] = ()) -> None:
+        for record in queues:
+            self._queues[record["queue"]] = dict(record)
+        for record in agents:
+            self._agents[int(record["agent_id"])] = dict(record)
 
     async def replace_agents(self, records: list[Record]) -> None:
         self._agents = {int(r["agent_id"]): dict(r) for r in records}
@@ -90,11 +89,14 @@ class RedisLiveStore(LiveStore):
         self.queues_key = f"{prefix}queues:live:queues"
         self.agents_key = f"{prefix}queues:live:agents"
 
-    async def put_queue(self, record: Record) -> None:
-        await self._client.hset(self.queues_key, record["queue"], json.dumps(record))
-
-    async def put_agent(self, record: Record) -> None:
-        await self._client.hset(self.agents_key, str(record["agent_id"]), json.dumps(record))
+    async def put(self, queues: Sequence[Record] = (), agents: Sequence[Record] = ()) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            if queues:
+                pipe.hset(self.queues_key, mapping={r["queue"]: json.dumps(r) for r in queues})
+            if agents:
+                pipe.hset(self.agents_key, mapping={str(r["agent_id"]): json.dumps(r)
+                                                    for r in agents})
+            await pipe.execute()
 
     async def replace_agents(self, records: list[Record]) -> None:
         async with self._client.pipeline(transaction=True) as pipe:

@@ -345,24 +345,37 @@ class AgentService:
 
     async def record_all(self, changes: list[Change]) -> list[dict[str, Any] | None]:
         """Store the changes in order in one transaction; what to publish of each (None:
-        not one of our agents)."""
+        not one of our agents). The agents and their open periods are read once for the
+        whole batch: a backlog costs a few round trips, not a few per change."""
+        interfaces = {change.interface for change in changes}
         async with self.sessionmaker() as session, session.begin():
-            return [await self._record(session, change) for change in changes]
+            agents = {a.interface: a for a in await session.scalars(
+                select(Agent).where(Agent.interface.in_(interfaces)))}
+            open_periods: dict[int, list[AgentStatePeriod]] = {}
+            for period in await session.scalars(select(AgentStatePeriod).where(
+                    AgentStatePeriod.agent_id.in_([a.id for a in agents.values()]),
+                    AgentStatePeriod.ended_at.is_(None))):
+                open_periods.setdefault(period.agent_id, []).append(period)
+            return [self._record(session, agents.get(change.interface), open_periods, change)
+                    for change in changes]
 
-    async def _record(self, session: AsyncSession, change: Change) -> dict[str, Any] | None:
+    @staticmethod
+    def _record(session: AsyncSession, agent: Agent | None,
+                open_periods: dict[int, list[AgentStatePeriod]], change: Change
+                ) -> dict[str, Any] | None:
         """Close the open period, open the new one (none for logged out), keep the current
         state on the agent row."""
-        after = change.after
-        agent = await session.scalar(select(Agent).where(Agent.interface == change.interface))
         if agent is None:
             return None
-        await session.execute(update(AgentStatePeriod).where(
-            AgentStatePeriod.agent_id == agent.id, AgentStatePeriod.ended_at.is_(None))
-            .values(ended_at=change.at))
+        after = change.after
+        for period in open_periods.pop(agent.id, ()):
+            period.ended_at = change.at
         if after != LOGGED_OUT:
-            session.add(AgentStatePeriod(agent_id=agent.id, state=after.state,
-                                         reason=after.reason, queue=after.queue,
-                                         linkedid=after.linkedid, started_at=change.at))
+            period = AgentStatePeriod(agent_id=agent.id, state=after.state, reason=after.reason,
+                                      queue=after.queue, linkedid=after.linkedid,
+                                      started_at=change.at)
+            session.add(period)
+            open_periods[agent.id] = [period]
         agent.state, agent.state_reason = after.state, after.reason
         agent.state_queue, agent.state_linkedid = after.queue, after.linkedid
         agent.state_since = change.at
@@ -373,9 +386,10 @@ class AgentService:
                 "queue": after.queue, "since": change.at.isoformat(),
                 "previous": change.before.state}
 
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        if self.bus is not None:
-            await self.bus.publish(topic, payload)
+    async def publish(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """``(topic, payload)`` pairs, in order, together."""
+        if self.bus is not None and messages:
+            await self.bus.publish_many(messages)
 
     async def stored_states(self) -> list[tuple[str, str, AgentState, list[str]]]:
         """``(interface, member name, state, skill queues)`` of agents not logged out, as

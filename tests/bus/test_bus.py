@@ -67,6 +67,17 @@ async def test_every_subscriber_gets_every_event_in_order(bus: Bus) -> None:
                        for n in range(50)]
 
 
+async def test_events_published_together_arrive_in_order_with_single_ones(bus: Bus) -> None:
+    sub = await bus.subscribe("queue.*").open()
+    await bus.publish("queue.a", {"n": 0})
+    await bus.publish_many([("queue.b", {"n": 1}), ("queue.a", {"n": 2}), ("queue.b", {"n": 3})])
+    await bus.publish_many([])
+    await bus.publish("queue.a", {"n": 4})
+    got = [await sub.get(timeout=5) for _ in range(5)]
+    assert got == [("queue.a", {"n": 0}), ("queue.b", {"n": 1}), ("queue.a", {"n": 2}),
+                   ("queue.b", {"n": 3}), ("queue.a", {"n": 4})]
+
+
 async def test_patterns_select_topics_and_overlaps_deliver_once(bus: Bus) -> None:
     calls = await bus.subscribe("call.*").open()
     queues = await bus.subscribe("queue.*").open()

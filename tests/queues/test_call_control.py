@@ -49,7 +49,7 @@ def captured_transfer(captures_dir: Path) -> list[dict[str, str]]:
     return [dict(e) for e in events[end - 5:end + 1]]
 
 
-async def answered_call(rig: Rig, pops: ScreenPopListener, *, talk_time: float = 8.0
+async def answered_call(rig: Rig, pops: ScreenPopListener, *, talk_time: float = 40.0
                         ) -> tuple[Any, int, Any, dict[str, Any]]:
     """Agent 1001 (hotline-en) answers a caller; returns (user, agent id, call, pop)."""
     rig.sim.add_agent(PHONE, Agent(name="Agent 1001", answer_after=1.0))
@@ -121,7 +121,7 @@ async def test_a_call_transferred_to_an_agents_phone_pops_up_with_who_passed_it_
     other, other_id = await logged_in_agent(rig, OTHER, "hotline",
                                             Agent(name="Agent 1002", answer_after=2.0))
     theirs = await rig.bus.subscribe(f"queues.screen_pop.{other_id}").open()
-    user, agent_id, call, live = await answered_call(rig, pops, talk_time=40.0)
+    user, agent_id, call, live = await answered_call(rig, pops)
     async with rig.service.sessionmaker() as session:
         passer = (await rig.service.agent(session, agent_id)).member_name
 

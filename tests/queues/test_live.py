@@ -38,6 +38,22 @@ async def receive(ws: ClientWebSocketResponse, seen: list[dict[str, Any]] | None
                 return message
 
 
+async def receive_each(ws: ClientWebSocketResponse, seen: list[dict[str, Any]],
+                       *matches: dict[str, Any], timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The next message matching each of ``matches``, in whichever order they come: a queue
+    record and an agent state travel in lanes of their own."""
+    found: list[dict[str, Any] | None] = [None] * len(matches)
+    async with asyncio.timeout(timeout):
+        while None in found:
+            message = await ws.receive_json()
+            seen.append(message)
+            for i, match in enumerate(matches):
+                if found[i] is None and all(message.get(k) == v for k, v in match.items()):
+                    found[i] = message
+                    break
+    return found  # type: ignore[return-value]
+
+
 async def supervisor(rig: Rig) -> User:
     return await make_user(rig.service.sessionmaker, SystemClock(), role=Role.SUPERVISOR)
 
@@ -57,16 +73,17 @@ async def test_a_supervisor_gets_a_snapshot_then_agent_states_and_waiting_caller
     assert [(a["agent_id"], a["state"]) for a in snapshot["agents"]] == []
 
     await rig.call(user, "POST", "/agents/me/login", {})
-    state = await receive(ws, seen, type="agent_state", agent_id=agent_id)
+    state, queue = await receive_each(ws, seen, {"type": "agent_state", "agent_id": agent_id},
+                                      {"type": "queue", "queue": "hotline-en"})
     assert (state["state"], state["previous"], state["interface"]) == (
         "available", "logged_out", "PJSIP/1001")
-    queue = await receive(ws, seen, type="queue", queue="hotline-en")
     assert (queue["waiting"], queue["available_agents"]) == (0, 1)
 
     await rig.call(user, "POST", "/agents/me/pause", {"reason": "break"})
-    state = await receive(ws, seen, type="agent_state", agent_id=agent_id)
+    state, queue = await receive_each(ws, seen, {"type": "agent_state", "agent_id": agent_id},
+                                      {"type": "queue", "queue": "hotline-en"})
     assert (state["state"], state["reason"]) == ("paused", "break")
-    assert (await receive(ws, seen, type="queue", queue="hotline-en"))["available_agents"] == 0
+    assert queue["available_agents"] == 0
 
     call = rig.sim.place_call("13800138002", exten="12345001", behaviour=Caller(patience=3.0))
     joined = await receive(ws, seen, type="queue", queue="hotline-en", waiting=1)
@@ -118,8 +135,8 @@ async def test_a_reconnect_with_since_gets_exactly_what_a_socket_that_stayed_got
 
     await rig.call(user, "POST", "/agents/me/login", {})
     await rig.call(user, "POST", "/agents/me/pause", {"reason": "meal"})
-    await receive(stayed, stayed_seen, type="agent_state", state="paused")
-    await receive(stayed, stayed_seen, type="queue", queue="hotline", available_agents=0)
+    await receive_each(stayed, stayed_seen, {"type": "agent_state", "state": "paused"},
+                       {"type": "queue", "queue": "hotline", "available_agents": 0})
 
     again = await connect(rig, boss, since=snapshot["seq"], feed=snapshot["feed"])
     resumed = await receive(again)

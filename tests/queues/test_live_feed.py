@@ -92,9 +92,9 @@ async def test_a_resync_from_the_store_never_rolls_a_record_back() -> None:
     feed = make_feed()
     feed.on_event(STATE_TOPIC, state(7, "on_call", 5))
     feed.on_event(WAITING_TOPIC, waiting(3, 5))
-    await feed.store.put_agent(state(7, "available", 4))  # older than what the feed saw
-    await feed.store.put_queue(waiting(1, 4))
-    await feed.store.put_agent(state(8, "paused", 4))  # never seen on the bus
+    await feed.store.put(agents=[state(7, "available", 4)])  # older than what the feed saw
+    await feed.store.put(queues=[waiting(1, 4)])
+    await feed.store.put(agents=[state(8, "paused", 4)])  # never seen on the bus
     await feed.resync()
     assert (feed.agents[7]["state"], feed.queues["hotline"]["waiting"]) == ("on_call", 3)
     assert feed.agents[8]["state"] == "paused"
@@ -104,7 +104,7 @@ async def test_a_resync_from_the_store_never_rolls_a_record_back() -> None:
 
 async def test_the_feed_follows_the_bus_after_starting_from_the_store() -> None:
     feed = make_feed()
-    await feed.store.put_queue(waiting(2, 1))
+    await feed.store.put(queues=[waiting(2, 1)])
     task = asyncio.create_task(feed.run())
     try:
         await asyncio.wait_for(feed.ready.wait(), 5)
