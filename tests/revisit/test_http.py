@@ -18,6 +18,7 @@ from callcenter.revisit.http import setup_web as setup_revisit
 from callcenter.tickets.config import ClosingRule, TicketsConfig
 from callcenter.tickets.http import TICKETS
 from callcenter.tickets.http import setup_web as setup_tickets
+from callcenter.web.pages import setup_pages
 from tests.tickets.conftest import Actor, Hotline, clock, quick_user  # noqa: F401
 
 
@@ -33,6 +34,7 @@ async def office(sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenCl
     app = bare_app(sessionmaker, clock, config=config)
     setup_tickets(app, TicketsConfig(closing=ClosingRule(contact_required_types=[])))
     setup_revisit(app)
+    setup_pages(app)
     units = [(await make_unit(sessionmaker)).id for _ in range(3)]
 
     async def actor(role: Role, unit_id: int | None = None) -> Actor:

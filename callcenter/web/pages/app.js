@@ -141,6 +141,7 @@ const CC = (() => {
     ["desktop", "坐席 Desktop", ["agent"]],
     ["wallboard", "实时监控 Wallboard", ["supervisor", "admin"]],
     ["dashboard", "统计 Dashboard", ["supervisor", "admin"]],
+    ["campaigns", "回访 Revisits", ["supervisor", "admin"]],
     ["report", "月报 Monthly report", ["supervisor", "admin"]],
     ["tickets", "工单 Tickets", null],
   ];
