@@ -103,7 +103,8 @@ async def run_demo(settings: Settings, *, duration: float | None = None,
                 agents = demo_agents(calls_per_minute)
                 login_agents(sim, agents)
                 desk = await demo_desk(service, sim)
-                _print_guide(echo, service, sim.ami_port, desk)
+                revisits = await demo_revisits(service, sim)
+                _print_guide(echo, service, sim.ami_port, desk, revisits)
                 echo(f"{agents} agents answer queue hotline; about {calls_per_minute:g} "
                      "citizens call per minute")
                 traffic = asyncio.create_task(run_traffic(sim, stop, calls_per_minute))
@@ -179,7 +180,7 @@ async def demo_desk(service: Service, sim: Any) -> str:
 
 
 def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int,
-                 desk_password: str) -> None:
+                 desk_password: str, revisits: int) -> None:
     settings = service.settings
     web = f"http://{settings.web.host}:{service.web_port}"
     lines = [
@@ -207,8 +208,9 @@ def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int,
         f"  speech      each recording is transcribed as the call ends, with a ticket draft: "
         f"{web}/api/v1/calls/{{linkedid}}/transcripts · "
         "`callcenter transcribe ../shared/speech-samples`",
-        f"  revisits    POST {web}/api/v1/revisit/tickets/{{id}} dials the citizen in the "
-        f"campaign's window; progress {web}/api/v1/revisit/campaigns",
+        f"  revisits    campaign {DEMO_CAMPAIGN!r} dials {revisits} citizens now (keypad "
+        f"survey; one busy, one not answering): {web}/ui/campaigns · more: POST "
+        f"{web}/api/v1/revisit/tickets/{{id}}",
     ]
     admin = settings.auth.initial_admin_username
     if service.generated_admin_password:
@@ -219,3 +221,44 @@ def _print_guide(echo: Callable[[str], None], service: Service, ami_port: int,
     lines += ["Ctrl-C stops the demo.", ""]
     for line in lines:
         echo(line)
+
+
+DEMO_CAMPAIGN = "demo"
+DEMO_CITIZENS = (("13900000001", "answer", "11"),  # satisfied, solved: archived
+                 ("13900000002", "answer", "32"),  # unsatisfied, not solved: office review
+                 ("13900000003", "busy", ""),      # tried again a minute later
+                 ("13900000004", "noanswer", ""))  # tried again two minutes later
+
+
+async def demo_revisits(service: Service, sim: Any) -> int:
+    """Consultations answered at once, each with a revisit due now in campaign ``demo``
+    (open day and night, so the demo dials whatever the hour); the simulated citizens press
+    the survey's keys, are busy or do not answer. Returns how many were scheduled."""
+    from callcenter.revisit.config import WEEKDAYS, CampaignSettings
+    from callcenter.revisit.service import RevisitService
+    from callcenter.simulator.actors import Destination
+    from callcenter.tickets.models import TicketType
+    from callcenter.tickets.schemas import CallerIn, DirectAnswerIn, DraftIn
+    from callcenter.tickets.service import TicketService
+
+    settings, clock = service.settings, service.clock
+    assert service.sessionmaker is not None
+    tickets = TicketService.from_config(service.sessionmaker, clock, settings.tickets)
+    revisits = RevisitService(service.sessionmaker, clock, settings.revisit, tickets)
+    campaign = next((c for c in await revisits.campaigns() if c.name == DEMO_CAMPAIGN), None)
+    if campaign is None:
+        campaign = await revisits.save_campaign(DEMO_CAMPAIGN, CampaignSettings(
+            windows={day: (0, 24) for day in WEEKDAYS}, working_days_only=False, max_lines=2,
+            retry_busy_seconds=60, retry_no_answer_seconds=120))
+    office = await revisits.system_principal()
+    for number, mode, keys in DEMO_CITIZENS:
+        sim.add_destination(number, Destination(mode=mode, keys=keys))
+        draft = await tickets.create_draft(office, DraftIn(
+            caller=CallerIn(name="市民", phone=number), ticket_type=TicketType.CONSULTATION,
+            topic="municipal_works", title="路灯报修怎么办理",
+            content="小区门口路灯不亮，想问怎么报修。"))
+        await tickets.register(office, draft.id)
+        await tickets.direct_answer(office, draft.id, DirectAnswerIn(
+            answer="可拨打12345或在政务服务平台提交路灯报修，三个工作日内修复。"))
+        await revisits.schedule(draft.id, campaign.id)
+    return len(DEMO_CITIZENS)
