@@ -1,6 +1,7 @@
 """Reports over HTTP, for supervisors: the figures of any date range (filtered by unit and
 topic) and their CSV / Excel export, a month's report figures (frozen or live), freezing a
-month, typical cases; units appeal unsatisfied revisits, supervisors decide."""
+month, typical cases; units appeal low revisit ratings with evidence, supervisors list and
+decide them."""
 
 from __future__ import annotations
 
@@ -14,18 +15,29 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.auth.principal import Principal, Role
+from callcenter.auth.privacy import record_access
 from callcenter.reports.context import ReportContext
-from callcenter.reports.curation import decide_appeal, file_appeal, pick_typical_case
+from callcenter.reports.curation import (
+    AppealFiling,
+    AppealFilter,
+    decide_appeal,
+    file_appeal,
+    list_appeals,
+    pick_typical_case,
+)
 from callcenter.reports.errors import ReportConflict
 from callcenter.reports.freeze import freeze_month
+from callcenter.reports.models import RevisitAppeal
 from callcenter.reports.monthly import month_figures
 from callcenter.reports.render import render_html, render_pdf
 from callcenter.reports.service import Period
+from callcenter.tickets.schemas import AttachmentIn
 from callcenter.web.errors import bad_request
 from callcenter.web.keys import CLOCK, SESSIONMAKER, SETTINGS
-from callcenter.web.request import API_PREFIX, parse_query, path_int, require_role
+from callcenter.web.request import API_PREFIX, client_ip, parse_query, path_int, require_role
 from callcenter.web.routing import Api, ApiSpec
 
 API = Api()
@@ -78,16 +90,32 @@ class FrozenOut(BaseModel):
 
 
 class AppealIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The reason (申诉理由) and the evidence (申诉材料): an account, and references to
+    stored files (photos, call records, documents) as a unit's reply carries them."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     revisit_id: int = Field(ge=1, le=2**31 - 1)
     reason: str = Field(min_length=1, max_length=2000)
+    evidence: str = Field(min_length=1, max_length=20000)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
 
 
 class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     upheld: bool
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class AppealQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["pending", "upheld", "rejected"] | None = None
+    unit_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    month: str | None = Field(default=None, pattern=f"^{MONTH.pattern}$")
+    before: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    limit: int = Field(default=100, ge=1, le=500)
 
 
 class AppealOut(BaseModel):
@@ -95,8 +123,22 @@ class AppealOut(BaseModel):
     revisit_id: int
     ticket_id: int
     unit_id: int
+    reason: str
+    evidence: str | None
+    attachments: list[dict[str, Any]]
+    filed_by: int | None
+    filed_at: datetime
+    status: Literal["pending", "upheld", "rejected"]
     upheld: bool | None
+    decision_note: str | None
     decided_at: datetime | None
+    decided_by: int | None
+
+
+class AppealPage(BaseModel):
+    appeals: list[AppealOut]
+    next_before: int | None
+    """Pass as ``before`` for the next page; None on the last one."""
 
 
 class CaseIn(BaseModel):
@@ -170,15 +212,32 @@ async def post_freeze(request: web.Request, principal: Principal, body: FreezeIn
                          changes=len(snapshot.changes or []))
 
 
-@API.route("POST", f"{BASE}/appeals", summary="Appeal an unsatisfied revisit",
-           roles=(Role.UNIT_HANDLER, *OFFICE), body=AppealIn, response=AppealOut,
-           status=201, errors=(401, 403, 404, 409, 422))
+@API.route("POST", f"{BASE}/appeals", summary="Appeal a low revisit rating",
+           roles=(Role.UNIT_HANDLER,), body=AppealIn, response=AppealOut, status=201,
+           errors=(401, 403, 404, 409, 422))
 async def post_appeal(request: web.Request, principal: Principal, body: AppealIn
                       ) -> AppealOut:
+    """By the end of the revisit's month; once per revisit."""
+    filing = AppealFiling(body.reason, body.evidence,
+                          [a.model_dump() for a in body.attachments])
     async with request.app[SESSIONMAKER]() as session, session.begin():
-        appeal = await file_appeal(session, principal, body.revisit_id, body.reason,
-                                   request.app[CLOCK].now())
-        return AppealOut.model_validate(appeal, from_attributes=True)
+        appeal = await file_appeal(session, principal, body.revisit_id, filing,
+                                   request.app[CLOCK].now(), _context(request).tz)
+        await _audit(request, session, principal, "reports.appeal_filed", appeal)
+        return _appeal_out(appeal)
+
+
+@API.route("GET", f"{BASE}/appeals", summary="Appeals, newest first (a unit: its own)",
+           roles=(Role.UNIT_HANDLER, *OFFICE), query=AppealQuery, response=AppealPage,
+           errors=(401, 403, 422))
+async def get_appeals(request: web.Request, principal: Principal, query: AppealQuery
+                      ) -> AppealPage:
+    async with request.app[SESSIONMAKER]() as session:
+        appeals = await list_appeals(session, principal, AppealFilter(**query.model_dump()),
+                                     _context(request).tz)
+    full = len(appeals) == query.limit
+    return AppealPage(appeals=[_appeal_out(a) for a in appeals],
+                      next_before=appeals[-1].id if full else None)
 
 
 @API.route("POST", f"{BASE}/appeals/{{appeal_id}}/decision", summary="Decide an appeal",
@@ -186,11 +245,25 @@ async def post_appeal(request: web.Request, principal: Principal, body: AppealIn
            errors=(401, 403, 404, 409, 422))
 async def post_decision(request: web.Request, principal: Principal, body: DecisionIn
                         ) -> AppealOut:
+    """Upheld or rejected with a note, once; an upheld appeal voids the rating."""
     appeal_id = path_int(request, "appeal_id")
     async with request.app[SESSIONMAKER]() as session, session.begin():
-        appeal = await decide_appeal(session, principal, appeal_id, body.upheld,
+        appeal = await decide_appeal(session, principal, appeal_id, body.upheld, body.note,
                                      request.app[CLOCK].now())
-        return AppealOut.model_validate(appeal, from_attributes=True)
+        await _audit(request, session, principal, "reports.appeal_decided", appeal)
+        return _appeal_out(appeal)
+
+
+def _appeal_out(appeal: RevisitAppeal) -> AppealOut:
+    return AppealOut.model_validate(appeal, from_attributes=True)
+
+
+async def _audit(request: web.Request, session: AsyncSession, principal: Principal,
+                 action: str, appeal: RevisitAppeal) -> None:
+    """Appeals change a unit's figures: who filed and who decided is in the audit log."""
+    await record_access(session, principal, action=action, object_type="revisit_appeal",
+                        object_id=appeal.id, fields=[], ip=client_ip(request),
+                        clock=request.app[CLOCK])
 
 
 @API.route("POST", f"{BASE}/typical-cases", summary="Pick a typical case for a month",

@@ -2,8 +2,9 @@
 
 ``ReportSnapshot`` keeps a closed month's figures as they were frozen; a later correction is
 a new version that names what changed, so a published figure never changes silently.
-``RevisitAppeal`` is a unit's appeal of an unsatisfied revisit (seed 000: with evidence, by
-month end); an upheld appeal takes the rating out of the unit's satisfaction figures.
+``RevisitAppeal`` is a unit's appeal of a low revisit rating (seed 000: unsatisfied or two
+stars or fewer, with evidence, by month end); an upheld appeal takes the rating out of the
+unit's satisfaction figures.
 ``TypicalCase`` is an order a supervisor picks for the monthly report's typical cases.
 """
 
@@ -38,19 +39,32 @@ class ReportSnapshot(Base):
 
 
 class RevisitAppeal(Base):
-    """申诉: a unit contests one revisit result; the office upholds or rejects it."""
+    """申诉: a unit contests one revisit result; the office upholds or rejects it.
+
+    ``upheld`` is None while pending. ``attachments`` are references to stored files, in the
+    shape of the tickets feature's reply attachments.
+    """
 
     __tablename__ = "revisit_appeals"
+    __table_args__ = (Index("ix_revisit_appeals_unit_filed", "unit_id", "filed_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revisit_id: Mapped[int] = mapped_column(ForeignKey("ticket_revisits.id"), unique=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[Any] = mapped_column(JSON, default=list)
+    filed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     filed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     upheld: Mapped[bool | None] = mapped_column(Boolean)
+    decision_note: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @property
+    def status(self) -> str:
+        return "pending" if self.upheld is None else "upheld" if self.upheld else "rejected"
 
 
 class TypicalCase(Base):

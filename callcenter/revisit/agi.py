@@ -2,10 +2,11 @@
 citizen answers.
 
 Greets, names the hotline and the order's topic (never names, addresses or numbers), asks
-1 satisfied / 2 basically satisfied / 3 unsatisfied (0 declines), whether the problem was
-solved, offers a spoken comment after a tone (``RECORD FILE``) and thanks. Each answer is
-stored the moment it is keyed; silence or a wrong key is asked again ``key_retries`` times.
-Whatever happens, the result is written (``call_ended``) before the script hangs up.
+1 satisfied / 2 basically satisfied / 3 unsatisfied, or 1-5 stars on a ``stars`` campaign
+(0 declines on both), whether the problem was solved, offers a spoken comment after a tone
+(``RECORD FILE``) and thanks. Each answer is stored the moment it is keyed; silence or a
+wrong key is asked again ``key_retries`` times. Whatever happens, the result is written
+(``call_ended``) before the script hangs up.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from callcenter.telephony.errors import AgiError, AgiTimeout, ChannelHungUp
 
 log = logging.getLogger(__name__)
 
-PROMPTS = ("revisit-greeting", "revisit-ask-score", "revisit-ask-solved",
+PROMPTS = ("revisit-greeting", "revisit-ask-score", "revisit-ask-stars", "revisit-ask-solved",
            "revisit-ask-comment", "revisit-invalid", "revisit-thanks", "revisit-declined")
+ASK = {"three": ("revisit-ask-score", "0123"), "stars": ("revisit-ask-stars", "012345")}
+"""The question and its valid keys, by the campaign's scale."""
 SUBJECT = {"zh": "您反映的是{topic}方面的问题。", "en": "Your report was about {topic}."}
 
 
@@ -59,7 +62,7 @@ class Survey:
                 await session.hangup()
             return
         try:
-            await self._ask_all(session, channel_id, found[1])
+            await self._ask_all(session, channel_id, found.topic, found.scale)
         except ChannelHungUp:
             log.info("revisit.citizen_hung_up channel_id=%s", channel_id)
         except AgiTimeout:
@@ -69,15 +72,21 @@ class Survey:
         with contextlib.suppress(AgiError):
             await session.hangup()
 
-    async def _ask_all(self, session: AgiSession, channel_id: str, topic: str) -> None:
+    async def _ask_all(self, session: AgiSession, channel_id: str, topic: str, scale: str
+                       ) -> None:
         await self._play(session, "revisit-greeting")
         if topic:
             text = SUBJECT.get(self.language, SUBJECT["zh"]).format(topic=topic)
             await self._stream(session, await self.library.sentence(text, self.language))
-        score = await self._key(session, "revisit-ask-score", "0123")
+        prompt, valid = ASK[scale]
+        score = await self._key(session, prompt, valid)
         if score is None:
             return
-        await self.service.store_answer(channel_id, score=score)
+        if scale == "stars" and score != "0":
+            await self.service.store_answer(channel_id, stars=int(score))
+            await session.set_variable("REVISIT_STARS", score)
+        else:
+            await self.service.store_answer(channel_id, score=score)
         await session.set_variable("REVISIT_SCORE", score)
         if score == "0":
             await self._play(session, "revisit-declined")

@@ -4,11 +4,16 @@ and where the dialer and the survey find their trunk, prompts and recordings."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 REPO = Path(__file__).resolve().parents[2]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+StarResult = Literal["satisfied", "basically_satisfied", "unsatisfied"]
+DEFAULT_STAR_RESULTS: dict[int, StarResult] = {
+    5: "satisfied", 4: "satisfied", 3: "basically_satisfied", 2: "unsatisfied",
+    1: "unsatisfied"}
 
 
 class CampaignSettings(BaseModel):
@@ -33,6 +38,11 @@ class CampaignSettings(BaseModel):
     ring_timeout_ms: int = Field(30000, ge=5000, le=120000)
     delay_after_reply_hours: float = Field(24.0, ge=0, description="the office's time to "
                                            "reject the reply before the citizen is called")
+    scale: Literal["three", "stars"] = "three"
+    """``three``: 1 satisfied, 2 basically satisfied, 3 unsatisfied; ``stars``: 1-5 stars,
+    turned into a result by ``star_results``."""
+    star_results: dict[int, StarResult] = Field(
+        default_factory=lambda: dict(DEFAULT_STAR_RESULTS))
 
     @model_validator(mode="after")
     def _check_windows(self) -> CampaignSettings:
@@ -41,6 +51,44 @@ class CampaignSettings(BaseModel):
                 raise ValueError(f"windows: unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
             if not 0 <= start < end <= 24:
                 raise ValueError(f"windows.{day}: hours must satisfy 0 <= from < to <= 24")
+        return self
+
+    @model_validator(mode="after")
+    def _check_stars(self) -> CampaignSettings:
+        if sorted(self.star_results) != [1, 2, 3, 4, 5]:
+            raise ValueError("star_results must give a result for each of 1, 2, 3, 4, 5 stars")
+        return self
+
+
+class MessageConfig(BaseModel):
+    """The text-message survey sent after the last unanswered call (section
+    ``[revisit.messages]``): which sender, where it sends, and how hard it tries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    sender: Literal["outbox", "webhook"] = "outbox"
+    """``outbox``: one JSON file per message in ``outbox_dir`` for a gateway to pick up;
+    ``webhook``: an HTTP POST of the same JSON to ``webhook_url``."""
+    outbox_dir: Path = REPO / "var" / "revisit-outbox"
+    webhook_url: str | None = None
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    hotline: str = "12345政务服务便民热线"
+    """How the text names the sender (no personal data is ever in a text)."""
+    mobile_pattern: str = r"^(\+?86)?1[3-9]\d{9}$"
+    """Only numbers that can receive a text get one."""
+    max_tries: int = Field(5, ge=1, le=50)
+    retry_seconds: float = Field(60.0, ge=0, description="the wait after the first failed "
+                                 "try; doubled after each further one")
+    retry_max_seconds: float = Field(3600.0, ge=0)
+    poll_seconds: float = Field(2.0, gt=0, le=60)
+    lease_seconds: float = Field(120.0, gt=0, description="a sender that holds a message "
+                                 "this long is gone; another sends it")
+
+    @model_validator(mode="after")
+    def _check_sender(self) -> MessageConfig:
+        if self.enabled and self.sender == "webhook" and not self.webhook_url:
+            raise ValueError("sender = \"webhook\" needs webhook_url")
         return self
 
 
@@ -68,3 +116,4 @@ class RevisitConfig(BaseModel):
     comment_max_seconds: int = Field(60, ge=3, le=600)
     key_timeout_ms: int = Field(6000, ge=1000, le=30000)
     key_retries: int = Field(2, ge=0, le=5, description="re-asks after silence or a wrong key")
+    messages: MessageConfig = Field(default_factory=MessageConfig)

@@ -1,12 +1,15 @@
 """The dialer: keeps each campaign's lines busy inside its window, at its pace.
 
-One loop per process where the telephony door is. Each round it reconciles the claims of
-dialers that stopped (``CoreShowChannels`` says which of their calls still live), claims as
-many due revisits as the campaign has free lines (the claim counts lines across every
-dialer), and starts one task per call: attempt stored, then ``Originate`` (async, with the
-attempt's ``ChannelId`` and variables naming the revisit) into the ``[revisit]`` context;
-the ``OriginateResponse`` outcome drives the retry. An answered call holds its line until
-the survey ends or the channel hangs up. Its claims are renewed while it lives.
+One loop per process where the telephony door is. Each round claims as many due revisits
+as the campaign has free lines (the claim counts lines across every dialer) and starts one
+task per call: its pace slot, attempt stored, then ``Originate`` (async, with the attempt's
+``ChannelId`` and variables naming the revisit) into the ``[revisit]`` context; the
+``OriginateResponse`` outcome drives the retry. An answered call holds its line until the
+channel hangs up. A line is refilled the moment its call is heard to end (the hang-up or an
+unanswered ``OriginateResponse``): the next claim frees it in its own transaction, before
+the call's result is written. Housekeeping (new revisits, lease renewal, reconciling the
+claims of dialers that stopped against ``CoreShowChannels``) runs beside the claims, so it
+never holds a free line up.
 """
 
 from __future__ import annotations
@@ -47,54 +50,93 @@ class Dialer:
         """revisit id -> (claim token, its call task)."""
         self.ended: dict[str, asyncio.Event] = {}
         """channel id -> set when the answered call is over (survey end or hang-up)."""
+        self.gone: set[str] = set()
+        """Channels of ours heard to end whose line the database still counts busy."""
         self.wake = asyncio.Event()
         self.dials = 0
         self._housekept: float | None = None
+        self._campaigns: list[Any] | None = None
 
     # --- the loop -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("revisit.dialer_started")
+        housekeeper = asyncio.create_task(self._housekeeper(stop), name="revisit-housekeeping")
         try:
             while not stop.is_set():
-                self.wake.clear()  # a line freed during the round wakes the next one
+                self.wake.clear()  # a line freed during the fill wakes the next one
                 try:
-                    await self.round()
+                    await self.fill()
                 except Exception:  # noqa: BLE001 - the next round tries again
                     log.exception("revisit.dialer_round_failed")
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.config.poll_seconds):
                         await _first(stop.wait(), self.wake.wait())
         finally:
+            housekeeper.cancel()
+            await asyncio.gather(housekeeper, return_exceptions=True)
             await self.close()
 
     async def round(self) -> None:
-        """Housekeeping (new revisits, lease renewal, reconciliation) at most every
-        ``housekeeping_seconds``; claims every round, so a freed line is used at once."""
+        """One round by hand: housekeeping if ``housekeeping_seconds`` have passed, then
+        the claims (``run`` does the housekeeping in a task of its own)."""
         now = asyncio.get_running_loop().time()
         if self._housekept is None or now - self._housekept >= self.config.housekeeping_seconds:
             self._housekept = now
-            await self.service.schedule_replied()
-            await self.renew()
-            await self.recover()
-        for campaign in await self.service.campaigns():
+            await self.housekeep()
+        await self.fill()
+
+    async def _housekeeper(self, stop: asyncio.Event) -> None:
+        every = self.config.housekeeping_seconds or self.config.poll_seconds
+        while not stop.is_set():
+            try:
+                await self.housekeep()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("revisit.housekeeping_failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await stop.wait()
+
+    async def housekeep(self) -> None:
+        """New revisits, lease renewal, reconciliation, and the campaigns read again (a
+        pause is also checked by every claim)."""
+        await self.service.schedule_replied()
+        await self.renew()
+        await self.recover()
+        self._campaigns = await self.service.campaigns()
+        self.wake.set()  # new revisits or freed lines: claim now
+
+    async def fill(self) -> None:
+        """Claim every free line of each campaign inside its window; each call waits for
+        its pace slot in its own task, so the next free line is claimed meanwhile."""
+        if self._campaigns is None:
+            self._campaigns = await self.service.campaigns()
+        for campaign in self._campaigns:
             if campaign.paused:
                 continue
             settings = CampaignSettings(**campaign.settings)
             if not in_window(settings, self.service.calendar, self.service.now()):
                 continue
-            for revisit_id, token in await self.service.claim(campaign.id, settings.max_lines):
-                await self.pacer.wait(settings.calls_per_second)
-                self._start(revisit_id, token)
+            gone = set(self.gone)
+            claims = await self.service.claim(campaign.id, settings.max_lines, ended=gone)
+            self.gone -= gone
+            for revisit_id, token in claims:
+                self._start(revisit_id, token, settings.calls_per_second)
 
-    def _start(self, revisit_id: int, token: int) -> None:
-        task = asyncio.create_task(self.call(revisit_id, token), name=f"revisit-{revisit_id}")
+    def _start(self, revisit_id: int, token: int, rate: float) -> None:
+        task = asyncio.create_task(self.call(revisit_id, token, rate),
+                                   name=f"revisit-{revisit_id}")
         self.calls[revisit_id] = (token, task)
         task.add_done_callback(lambda _: self._done(revisit_id))
 
     def _done(self, revisit_id: int) -> None:
         self.calls.pop(revisit_id, None)
-        self.wake.set()  # a line is free
+        self.wake.set()  # a line may be free (a claim that was not dialed)
+
+    def _line_free(self, channel_id: str) -> None:
+        """The call on ``channel_id`` is over: the next claim frees its line at once."""
+        self.gone.add(channel_id)
+        self.wake.set()
 
     async def renew(self) -> None:
         held = [(rid, token) for rid, (token, _) in self.calls.items()]
@@ -118,13 +160,16 @@ class Dialer:
 
     # --- one call -------------------------------------------------------------------------
 
-    async def call(self, revisit_id: int, token: int) -> None:
+    async def call(self, revisit_id: int, token: int, rate: float) -> None:
+        await self.pacer.wait(rate)
         dial = await self.service.start_attempt(revisit_id, token)
         if dial is None:
             return
         self.ended[dial.channel_id] = ended = asyncio.Event()
         try:
             outcome, reason = await self._originate(dial)
+            if outcome != "answered":
+                self._line_free(dial.channel_id)  # no channel is left
             state = await self.service.dial_outcome(dial.channel_id, token, outcome, reason)
             if outcome == "answered" and state == "answered":
                 await self._until_over(dial.channel_id, ended)
@@ -168,9 +213,11 @@ class Dialer:
         """Telephony listener: a channel of ours hung up (set even before the answer is
         known, so the call's task never waits for a hang-up that already happened)."""
         if getattr(event, "topic", "") == "channel.hungup":
-            ended = self.ended.get(getattr(event, "uniqueid", ""))
+            channel_id = getattr(event, "uniqueid", "")
+            ended = self.ended.get(channel_id)
             if ended is not None:
                 ended.set()
+                self._line_free(channel_id)
 
     async def close(self) -> None:
         tasks = [task for _, task in self.calls.values()]

@@ -30,3 +30,15 @@ class DuplicateCampaign(DomainError):
 class InvalidInput(DomainError):
     status = 422
     code = "invalid_input"
+
+
+class MessageNotFound(DomainError):
+    status = 404
+    code = "message_not_found"
+
+
+class MessageAlreadyReplied(DomainError):
+    """The text survey was answered already, with another reply."""
+
+    status = 409
+    code = "message_already_replied"

@@ -1,6 +1,10 @@
 """Revisit campaigns over HTTP: the office's supervisors create, change, pause and resume
 campaigns and watch their progress; agents schedule a revisit on demand and record a
-citizen's opt-out; the do-not-call list. Numbers on the list are shown to the office only."""
+citizen's opt-out; the do-not-call list. Numbers on the list are shown to the office only.
+
+The text-message survey: staff (or an inbound-SMS integration with its own account) record
+the citizen's reply, and see which texts are pending, failed or answered. The webhook
+sender lives here too, as this is the feature's one module that speaks HTTP."""
 
 from __future__ import annotations
 
@@ -9,15 +13,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.auth.principal import Principal, Role
-from callcenter.revisit.config import CampaignSettings, RevisitConfig
-from callcenter.revisit.models import DoNotCall, Revisit, RevisitCampaign
+from callcenter.revisit.config import CampaignSettings, MessageConfig, RevisitConfig
+from callcenter.revisit.messages import OutboundText, SendFailed
+from callcenter.revisit.models import DoNotCall, Revisit, RevisitCampaign, RevisitMessage
 from callcenter.revisit.service import RevisitService
 from callcenter.tickets.http import TICKETS
 from callcenter.web.health import METRICS
@@ -115,6 +121,49 @@ class Done(BaseModel):
     ok: bool = True
 
 
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reply: str = Field(min_length=1, max_length=16, description="the citizen's text, e.g. "
+                       "\"1\"; full-width digits and spaces are accepted")
+
+
+class MessageOut(BaseModel):
+    """A text survey without the number it went to."""
+
+    id: int
+    revisit_id: int
+    ticket_id: int
+    scale: str
+    body: str
+    state: str
+    tries: int
+    last_error: str | None
+    sent_at: datetime | None
+    reply: str | None
+    replied_at: datetime | None
+    recorded_at: datetime | None
+
+    @classmethod
+    def of(cls, row: RevisitMessage) -> MessageOut:
+        return cls(id=row.id, revisit_id=row.revisit_id, ticket_id=row.ticket_id,
+                   scale=row.scale, body=row.body, state=row.state, tries=row.tries,
+                   last_error=row.last_error, sent_at=row.sent_at, reply=row.reply,
+                   replied_at=row.replied_at, recorded_at=row.recorded_at)
+
+
+class MessageList(BaseModel):
+    messages: list[MessageOut]
+
+
+class MessagesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ticket_id: int | None = Field(default=None, ge=1)
+    state: Literal["queued", "sending", "sent", "failed"] | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+
+
 @API.route("GET", f"{BASE}/campaigns", summary="Campaigns with their live progress",
            roles=OFFICE, response=CampaignList)
 async def list_campaigns(request: web.Request, principal: Principal, _: None) -> CampaignList:
@@ -199,6 +248,54 @@ async def add_do_not_call(request: web.Request, principal: Principal, body: DoNo
 async def remove_do_not_call(request: web.Request, principal: Principal, _: None) -> Done:
     await request.app[REVISITS].remove_do_not_call(path_int(request, "entry_id"))
     return Done()
+
+
+@API.route("GET", f"{BASE}/messages", summary="Text-message surveys, newest first "
+           "(pending, failed with their error, answered)", roles=STAFF, query=MessagesQuery,
+           response=MessageList)
+async def list_messages(request: web.Request, principal: Principal, query: MessagesQuery
+                        ) -> MessageList:
+    rows = await request.app[REVISITS].messages(query.ticket_id, query.state, query.limit)
+    return MessageList(messages=[MessageOut.of(r) for r in rows])
+
+
+@API.route("POST", f"{BASE}/messages/{{message_id}}/reply", summary="Record the citizen's "
+           "reply to a text survey: it becomes the order's revisit result", roles=STAFF,
+           body=ReplyIn, response=MessageOut)
+async def record_reply(request: web.Request, principal: Principal, body: ReplyIn
+                       ) -> MessageOut:
+    row = await request.app[REVISITS].record_text_reply(path_int(request, "message_id"),
+                                                        body.reply)
+    return MessageOut.of(row)
+
+
+class WebhookSender:
+    """POSTs each message as JSON to ``webhook_url``; anything but a 2xx answer within the
+    timeout is a failure, tried again by the postman. ``Idempotency-Key`` lets the
+    gateway drop a message sent again after a crash."""
+
+    def __init__(self, config: MessageConfig) -> None:
+        assert config.webhook_url
+        self.url = config.webhook_url
+        self.timeout = aiohttp.ClientTimeout(total=config.webhook_timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, message: OutboundText) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        headers = {"Idempotency-Key": f"revisit-message-{message.message_id}"}
+        try:
+            async with self._session.post(self.url, json=message.payload(),
+                                          headers=headers) as response:
+                if response.status // 100 != 2:  # its body may echo the number: not kept
+                    raise SendFailed(f"webhook answered {response.status} {response.reason}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SendFailed(f"webhook: {type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def setup_web(app: web.Application) -> None:

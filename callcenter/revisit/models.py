@@ -65,6 +65,8 @@ class Revisit(Base):
     solved: Mapped[bool | None] = mapped_column(Boolean)
     comment_file: Mapped[str | None] = mapped_column(String(300))
     result: Mapped[str | None] = mapped_column(String(32))
+    stars: Mapped[int | None] = mapped_column(Integer)
+    """1-5 on a ``stars`` campaign (``score`` then holds the result's 1/2/3 code)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
@@ -100,3 +102,39 @@ class RevisitOptOut(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
     by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MessageState(StrEnum):
+    QUEUED = "queued"  # waiting for a sender (again after a failed try, from ``next_at``)
+    SENDING = "sending"  # a sender holds it until ``lease_until``
+    SENT = "sent"
+    FAILED = "failed"  # every try failed: kept, with ``last_error``, for the office
+
+
+class RevisitMessage(Base):
+    """The text-message survey queued when every call of a revisit went unanswered.
+
+    Queued in the transaction that makes the revisit unreachable; sent once by a sender that
+    claims it (fenced by ``lease_token``); the citizen's reply becomes a new revisit result
+    (``recorded_at`` once it is on the ticket)."""
+
+    __tablename__ = "revisit_messages"
+    __table_args__ = (Index("ix_revisit_messages_state_next", "state", "next_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revisit_id: Mapped[int] = mapped_column(ForeignKey("revisits.id"), unique=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    scale: Mapped[str] = mapped_column(String(8))  # three | stars: what the text asked
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_token: Mapped[int | None] = mapped_column(Integer)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reply: Mapped[str | None] = mapped_column(String(16))
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

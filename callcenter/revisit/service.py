@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,15 +34,20 @@ from callcenter.revisit.errors import (
     CampaignNotFound,
     DuplicateCampaign,
     InvalidInput,
+    MessageAlreadyReplied,
+    MessageNotFound,
     NotRevisitable,
     RevisitNotFound,
 )
+from callcenter.revisit.messages import REPLIES, compose
 from callcenter.revisit.models import (
     LIVE_STATES,
     DoNotCall,
+    MessageState,
     Revisit,
     RevisitAttempt,
     RevisitCampaign,
+    RevisitMessage,
     RevisitOptOut,
 )
 from callcenter.revisit.models import RevisitState as RS
@@ -57,7 +64,10 @@ SYSTEM_USER = "revisit-dialer"
 CHANNEL_PREFIX = "rv-"
 SCORES = {"1": RevisitResult.SATISFIED, "2": RevisitResult.BASICALLY_SATISFIED,
           "3": RevisitResult.UNSATISFIED, "0": RevisitResult.DECLINED}
+SCORE_OF = {str(result): score for score, result in SCORES.items()}
 REVISITABLE = (TicketStatus.REPLIED, TicketStatus.CLOSED)
+TEXT_QUEUED = "no call answered: a text-message survey is queued"
+TEXT_REPLY = "text-message reply"
 UNANSWERED = ("busy", "no_answer", "congestion", "failed", "lost", "dropped")
 
 
@@ -98,6 +108,31 @@ class Dial:
     channel_id: str
     number: str
     settings: CampaignSettings
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the survey reads out and asks: the order's topic label and the scale."""
+
+    revisit_id: int
+    topic: str
+    scale: str
+
+
+@dataclass(frozen=True)
+class TextClaim:
+    """A message a sender holds (fenced by ``token``) and what it sends."""
+
+    message_id: int
+    token: int
+    tries: int
+    phone: str
+    text: str
+
+
+def star_score(settings: CampaignSettings, stars: int) -> str:
+    """The 1/2/3 result code of a star rating, by the campaign's ``star_results``."""
+    return SCORE_OF[settings.star_results[stars]]
 
 
 @dataclass(frozen=True)
@@ -270,22 +305,25 @@ class RevisitService:
 
     # --- claiming and dialing -------------------------------------------------------------
 
-    async def claim(self, campaign_id: int, want: int) -> list[tuple[int, int]]:
+    async def claim(self, campaign_id: int, want: int, ended: Iterable[str] = ()
+                    ) -> list[tuple[int, int]]:
         """Up to ``want`` due revisits, never more than the campaign's free lines.
 
         The claim starts by bumping the campaign's ``claim_seq``: on PostgreSQL that row lock
         serialises claimers (and rows are taken ``FOR UPDATE SKIP LOCKED``); on SQLite the
-        write takes the single writer's lock first. The new value fences the claim."""
+        write takes the single writer's lock first. The new value fences the claim.
+        ``ended``: channel ids the dialer heard end; their lines are freed first, in the
+        same transaction, so a line is refilled without waiting for its call's result."""
         now = self.now()
         async with self.sessionmaker() as session, session.begin():
-            token = await session.scalar(update(RevisitCampaign).where(
+            await self._end_lines(session, ended, now)
+            row = (await session.execute(update(RevisitCampaign).where(
                 RevisitCampaign.id == campaign_id, RevisitCampaign.paused.is_(False))
                 .values(claim_seq=RevisitCampaign.claim_seq + 1)
-                .returning(RevisitCampaign.claim_seq))
-            if token is None:
+                .returning(RevisitCampaign.claim_seq, RevisitCampaign.settings))).first()
+            if row is None:
                 return []
-            settings = CampaignSettings(**(await session.scalar(select(
-                RevisitCampaign.settings).where(RevisitCampaign.id == campaign_id))))
+            token, settings = row[0], CampaignSettings(**row[1])
             free = min(want, settings.max_lines - await self._busy_lines(session, campaign_id))
             if free <= 0:
                 return []
@@ -303,12 +341,23 @@ class RevisitService:
     async def _busy_lines(session: AsyncSession, campaign_id: int) -> int:
         """Claims about to dial, and calls whose channel has not hung up yet (a finished
         survey holds its line until the hang-up)."""
-        claimed = await session.scalar(select(func.count()).select_from(Revisit).where(
-            Revisit.campaign_id == campaign_id, Revisit.state == RS.CLAIMED))
-        calls = await session.scalar(select(func.count()).select_from(RevisitAttempt).join(
+        claimed = select(func.count()).select_from(Revisit).where(
+            Revisit.campaign_id == campaign_id, Revisit.state == RS.CLAIMED).scalar_subquery()
+        calls = select(func.count()).select_from(RevisitAttempt).join(
             Revisit, Revisit.id == RevisitAttempt.revisit_id).where(
-            Revisit.campaign_id == campaign_id, RevisitAttempt.ended_at.is_(None)))
-        return (claimed or 0) + (calls or 0)
+            Revisit.campaign_id == campaign_id, RevisitAttempt.ended_at.is_(None)
+        ).scalar_subquery()
+        return await session.scalar(select(claimed + calls)) or 0
+
+    @staticmethod
+    async def _end_lines(session: AsyncSession, channel_ids: Iterable[str], now: datetime
+                         ) -> None:
+        """These calls are over (heard by the dialer): their lines no longer count."""
+        ids = list(channel_ids)
+        if ids:
+            await session.execute(update(RevisitAttempt).where(
+                RevisitAttempt.channel_id.in_(ids), RevisitAttempt.ended_at.is_(None))
+                .values(ended_at=now))
 
     def _lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.config.lease_seconds)
@@ -388,8 +437,7 @@ class RevisitService:
                     revisit.last_outcome = outcome
                     return revisit.state, None
                 attempt.ended_at = now
-                finish = self._after_unanswered(revisit, outcome, now, await self._settings(
-                    session, revisit))
+                finish = await self._after_unanswered(session, revisit, outcome, now)
                 return revisit.state, finish
 
         state, finish = await retrying(tx)
@@ -397,15 +445,17 @@ class RevisitService:
             await self.finalize(finish)
         return state
 
-    def _after_unanswered(self, revisit: Revisit, outcome: str, now: datetime,
-                          settings: CampaignSettings) -> int | None:
+    async def _after_unanswered(self, session: AsyncSession, revisit: Revisit, outcome: str,
+                                now: datetime) -> int | None:
         revisit.last_outcome = outcome
         if revisit.state in (RS.DONE, RS.CANCELED, RS.FINISHING):
             return None
         if revisit.score is not None:  # keys were pressed: that is the result
             return revisit.id
+        settings = await self._settings(session, revisit)
         if revisit.attempts >= settings.max_attempts:
             revisit.result = RevisitResult.UNREACHABLE
+            await self._queue_text(session, revisit, settings, now)
             return revisit.id
         delay = {"busy": settings.retry_busy_seconds,
                  "no_answer": settings.retry_no_answer_seconds}.get(
@@ -433,21 +483,26 @@ class RevisitService:
 
     # --- the survey -----------------------------------------------------------------------
 
-    async def survey_subject(self, channel_id: str) -> tuple[int, str] | None:
-        """(revisit id, the order's topic label) for the call on ``channel_id``: no names,
-        no addresses, no numbers are read out."""
+    async def survey_subject(self, channel_id: str) -> Subject | None:
+        """The order's topic label and the campaign's scale for the call on
+        ``channel_id``: no names, no addresses, no numbers are read out."""
         async with self.sessionmaker() as session:
             attempt, revisit = await self._by_channel(session, channel_id)
             if revisit is None:
                 return None
             ticket = await session.get(Ticket, revisit.ticket_id)
+            settings = await self._settings(session, revisit)
+        return Subject(revisit.id, self._topic_label(ticket), settings.scale)
+
+    def _topic_label(self, ticket: Ticket | None) -> str:
         topic = self.tickets.taxonomy.topics.get(ticket.topic or "") if ticket else None
-        return revisit.id, topic.label if topic is not None else ""
+        return topic.label if topic is not None else ""
 
     async def store_answer(self, channel_id: str, *, score: str | None = None,
-                           solved: bool | None = None, comment_file: str | None = None
-                           ) -> None:
-        """A key as soon as it is pressed: a crash right after it loses nothing."""
+                           stars: int | None = None, solved: bool | None = None,
+                           comment_file: str | None = None) -> None:
+        """A key as soon as it is pressed: a crash right after it loses nothing. Stars
+        are kept with the result code they map to (``score``)."""
         async def tx() -> None:
             async with self.sessionmaker() as session, session.begin():
                 _, revisit = await self._by_channel(session, channel_id)
@@ -455,6 +510,9 @@ class RevisitService:
                     return
                 if score is not None:
                     revisit.score = score
+                if stars is not None:
+                    revisit.stars = stars
+                    revisit.score = star_score(await self._settings(session, revisit), stars)
                 if solved is not None:
                     revisit.solved = solved
                 if comment_file is not None:
@@ -479,8 +537,7 @@ class RevisitService:
                 if revisit.score is not None:
                     return revisit.id
                 # answered, but nothing pressed: try again like an unanswered call
-                return self._after_unanswered(revisit, "dropped", self.now(),
-                                              await self._settings(session, revisit))
+                return await self._after_unanswered(session, revisit, "dropped", self.now())
 
         revisit_id = await retrying(tx)
         if revisit_id is not None:
@@ -520,27 +577,21 @@ class RevisitService:
             assert revisit is not None
             channel_id = await session.scalar(select(RevisitAttempt.channel_id).where(
                 RevisitAttempt.revisit_id == revisit_id).order_by(RevisitAttempt.id.desc()))
+            texted = await session.scalar(select(RevisitMessage.id).where(
+                RevisitMessage.revisit_id == revisit_id))
         result = SCORES.get(revisit.score or "") or revisit.result or RevisitResult.UNREACHABLE
         result = RevisitResult(result)
-        principal = await self.system_principal()
         comment = None if revisit.solved is not False else "citizen: problem not solved"
+        if result == RevisitResult.UNREACHABLE and texted is not None:
+            comment = TEXT_QUEUED  # the order shows it; a reply records a new result
         call = None
         if channel_id and result != RevisitResult.UNREACHABLE:
             ref = revisit.comment_file
             call = CallLinkIn(linkedid=channel_id, recording_ref=ref)
         data = RevisitIn(result=result, comment=comment, call=call,
-                         attempts=max(1, revisit.attempts))
-        try:
-            await retrying(lambda: self.tickets.record_revisit(principal, revisit.ticket_id,
-                                                               data))
-        except IllegalTransition as exc:  # written before a crash, or the order moved on
-            log.info("revisit.ticket_not_updated revisit=%s reason=%s", revisit_id, exc)
-        if result in (RevisitResult.SATISFIED, RevisitResult.BASICALLY_SATISFIED) \
-                and revisit.solved is not False:
-            try:
-                await retrying(lambda: self.tickets.archive(principal, revisit.ticket_id))
-            except (IllegalTransition, RuleViolation) as exc:  # archived before a crash
-                log.info("revisit.not_archived revisit=%s reason=%s", revisit_id, exc)
+                         attempts=max(1, revisit.attempts), stars=revisit.stars)
+        await self._write_result(revisit_id, revisit.ticket_id, data, revisit.solved)
+
         async def done() -> None:
             async with self.sessionmaker() as session, session.begin():
                 await session.execute(update(Revisit).where(
@@ -550,6 +601,26 @@ class RevisitService:
 
         await retrying(done)
         log.info("revisit.done revisit=%s result=%s", revisit_id, result)
+
+    async def _write_result(self, revisit_id: int, ticket_id: int, data: RevisitIn,
+                            solved: bool | None) -> bool:
+        """The result on the ticket, then the archive when satisfied and solved. A repeat
+        after a crash, or an order that moved on, is refused by the ticket and logged.
+        Returns whether the ticket took the result."""
+        principal = await self.system_principal()
+        written = True
+        try:
+            await retrying(lambda: self.tickets.record_revisit(principal, ticket_id, data))
+        except (IllegalTransition, RuleViolation) as exc:
+            written = False
+            log.info("revisit.ticket_not_updated revisit=%s reason=%s", revisit_id, exc)
+        if data.result in (RevisitResult.SATISFIED, RevisitResult.BASICALLY_SATISFIED) \
+                and solved is not False:
+            try:
+                await retrying(lambda: self.tickets.archive(principal, ticket_id))
+            except (IllegalTransition, RuleViolation) as exc:  # archived before a crash
+                log.info("revisit.not_archived revisit=%s reason=%s", revisit_id, exc)
+        return written
 
     async def system_principal(self) -> Principal:
         """The dialer acts as an office user that cannot log in (inactive, no password)."""
@@ -572,6 +643,175 @@ class RevisitService:
             except IntegrityError:
                 continue
         raise RuntimeError("could not create the revisit dialer's user")
+
+    # --- the text-message survey ----------------------------------------------------------
+
+    async def _queue_text(self, session: AsyncSession, revisit: Revisit,
+                          settings: CampaignSettings, now: datetime) -> None:
+        """The text survey, in the transaction that makes the revisit unreachable: a crash
+        loses neither. Once per revisit, and only to a number that can take a text."""
+        config = self.config.messages
+        if not config.enabled or await session.scalar(select(RevisitMessage.id).where(
+                RevisitMessage.revisit_id == revisit.id)) is not None:
+            return
+        ticket = await session.get(Ticket, revisit.ticket_id)
+        number = dialable(ticket.caller_phone) if ticket is not None else None
+        if number is None or not re.fullmatch(config.mobile_pattern, number):
+            log.info("revisit.no_text revisit=%s reason=not_mobile", revisit.id)
+            return
+        session.add(RevisitMessage(
+            revisit_id=revisit.id, ticket_id=revisit.ticket_id, phone=number,
+            scale=settings.scale, body=compose(config.hotline, self._topic_label(ticket),
+                                               settings),
+            state=MessageState.QUEUED, tries=0, next_at=now, created_at=now))
+        log.info("revisit.text_queued revisit=%s", revisit.id)
+
+    async def claim_messages(self, limit: int) -> list[TextClaim]:
+        """Due messages for this sender, each taken by a compare-and-set that gives it a
+        new token (rows ``SKIP LOCKED`` on PostgreSQL): two senders never hold one. A
+        message is due once its revisit's unreachable result is on the ticket, and again
+        when a sender that held it stopped renewing (its lease is over)."""
+        now = self.now()
+        due = or_((RevisitMessage.state == MessageState.QUEUED) & (RevisitMessage.next_at <= now),
+                  (RevisitMessage.state == MessageState.SENDING)
+                  & (RevisitMessage.lease_until < now))
+        until = now + timedelta(seconds=self.config.messages.lease_seconds)
+
+        async def tx() -> list[TextClaim]:
+            async with self.sessionmaker() as session, session.begin():
+                ids = (await session.scalars(select(RevisitMessage.id).join(
+                    Revisit, Revisit.id == RevisitMessage.revisit_id).where(
+                    due, Revisit.state == RS.DONE).order_by(
+                    RevisitMessage.next_at, RevisitMessage.id).limit(limit)
+                    .with_for_update(skip_locked=True, of=RevisitMessage))).all()
+                claims = []
+                for message_id in ids:
+                    row = (await session.execute(update(RevisitMessage).where(
+                        RevisitMessage.id == message_id, due).values(
+                        state=MessageState.SENDING, tries=RevisitMessage.tries + 1,
+                        lease_token=func.coalesce(RevisitMessage.lease_token, 0) + 1,
+                        lease_until=until).returning(
+                        RevisitMessage.lease_token, RevisitMessage.tries, RevisitMessage.phone,
+                        RevisitMessage.body))).first()
+                    if row is not None:
+                        claims.append(TextClaim(message_id, *row))
+                return claims
+
+        return await retrying(tx)
+
+    async def message_sent(self, claim: TextClaim) -> bool:
+        """Handed over: never sent again. False when the claim was lost meanwhile."""
+        async def tx() -> int:
+            async with self.sessionmaker() as session, session.begin():
+                return (await session.execute(update(RevisitMessage).where(
+                    *self._held(claim)).values(
+                    state=MessageState.SENT, sent_at=self.now(), lease_until=None,
+                    last_error=None))).rowcount
+
+        sent = await retrying(tx) == 1
+        log.info("revisit.text_sent message=%s try=%d held=%s", claim.message_id, claim.tries,
+                 sent)
+        return sent
+
+    async def message_failed(self, claim: TextClaim, error: str) -> None:
+        """Tried again after a doubling wait; after ``max_tries`` it stays failed, with its
+        error, for the office."""
+        config = self.config.messages
+        final = claim.tries >= config.max_tries
+        wait = min(config.retry_max_seconds, config.retry_seconds * 2 ** (claim.tries - 1))
+
+        async def tx() -> None:
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(update(RevisitMessage).where(*self._held(claim)).values(
+                    state=MessageState.FAILED if final else MessageState.QUEUED,
+                    next_at=self.now() + timedelta(seconds=wait), lease_until=None,
+                    last_error=error[:2000]))
+
+        await retrying(tx)
+        log.warning("revisit.text_failed message=%s try=%d final=%s error=%s",
+                    claim.message_id, claim.tries, final, error)
+
+    @staticmethod
+    def _held(claim: TextClaim) -> tuple[Any, ...]:
+        return (RevisitMessage.id == claim.message_id,
+                RevisitMessage.lease_token == claim.token,
+                RevisitMessage.state == MessageState.SENDING)
+
+    async def messages(self, ticket_id: int | None = None, state: str | None = None,
+                       limit: int = 100) -> list[RevisitMessage]:
+        """The newest messages first, to see what is pending, failed or answered."""
+        query = select(RevisitMessage).order_by(RevisitMessage.id.desc()).limit(limit)
+        if ticket_id is not None:
+            query = query.where(RevisitMessage.ticket_id == ticket_id)
+        if state is not None:
+            query = query.where(RevisitMessage.state == state)
+        async with self.sessionmaker() as session:
+            return list((await session.scalars(query)).all())
+
+    async def record_text_reply(self, message_id: int, reply: str) -> RevisitMessage:
+        """The citizen's reply to the text survey: stored with the revisit's new result,
+        then written on the ticket like a keypad answer. The same reply again (a gateway
+        retrying) changes nothing; a different one is refused."""
+        key = unicodedata.normalize("NFKC", reply).strip()
+        now = self.now()
+
+        async def tx() -> tuple[RevisitMessage, bool]:
+            async with self.sessionmaker(expire_on_commit=False) as session, session.begin():
+                message = await session.get(RevisitMessage, message_id, with_for_update=True)
+                if message is None:
+                    raise MessageNotFound(f"no revisit message {message_id}")
+                allowed = REPLIES[message.scale]
+                if len(key) != 1 or key not in allowed:
+                    raise InvalidInput(f"reply with one of {', '.join(allowed)}; got "
+                                       f"{reply[:20]!r}", field="reply")
+                if message.reply is not None:
+                    if message.reply != key:
+                        raise MessageAlreadyReplied(f"message {message_id} was answered "
+                                                    f"{message.reply!r}")
+                    return message, False
+                revisit = await session.get(Revisit, message.revisit_id, with_for_update=True)
+                assert revisit is not None
+                if message.scale == "stars" and key != "0":
+                    revisit.stars = int(key)
+                    revisit.score = star_score(await self._settings(session, revisit), int(key))
+                else:
+                    revisit.score = key
+                revisit.result = str(SCORES[revisit.score])
+                message.reply, message.replied_at = key, now
+                return message, True
+
+        message, new = await retrying(tx)
+        if new:
+            log.info("revisit.text_reply message=%s", message_id)
+            await self._record_reply(message)
+        return message
+
+    async def record_pending_replies(self) -> int:
+        """Replies stored before a crash kept them off the ticket."""
+        async with self.sessionmaker(expire_on_commit=False) as session:
+            pending = list((await session.scalars(select(RevisitMessage).where(
+                RevisitMessage.replied_at.is_not(None),
+                RevisitMessage.recorded_at.is_(None)))).all())
+        for message in pending:
+            await self._record_reply(message)
+        return len(pending)
+
+    async def _record_reply(self, message: RevisitMessage) -> None:
+        async with self.sessionmaker() as session:
+            revisit = await session.get(Revisit, message.revisit_id)
+        assert revisit is not None and revisit.result is not None
+        data = RevisitIn(result=RevisitResult(revisit.result), comment=TEXT_REPLY,
+                         attempts=max(1, revisit.attempts), stars=revisit.stars)
+        await self._write_result(revisit.id, message.ticket_id, data, revisit.solved)
+
+        async def tx() -> None:
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(update(RevisitMessage).where(
+                    RevisitMessage.id == message.id, RevisitMessage.recorded_at.is_(None))
+                    .values(recorded_at=self.now()))
+
+        await retrying(tx)
+        message.recorded_at = message.recorded_at or self.now()
 
     # --- recovery -------------------------------------------------------------------------
 
@@ -647,9 +887,7 @@ class RevisitService:
         if not ids:
             return
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(update(RevisitAttempt).where(
-                RevisitAttempt.channel_id.in_(ids), RevisitAttempt.ended_at.is_(None))
-                .values(ended_at=self.now()))
+            await self._end_lines(session, ids, self.now())
 
     # --- progress -------------------------------------------------------------------------
 

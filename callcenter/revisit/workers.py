@@ -1,4 +1,6 @@
-"""The revisit feature's background loop: the dialer, where the telephony door is.
+"""The revisit feature's background loops: the dialer, where the telephony door is, and the
+postman that sends the text-message surveys (any process with workers; senders claim each
+message, so several processes never send one twice).
 
 A workers-only process (no Asterisk connection) schedules revisits but does not dial: the
 dialer needs the command port and hears hang-ups from the telephony listener."""
@@ -9,7 +11,9 @@ import asyncio
 import logging
 
 from callcenter.feature import Runtime, Worker
+from callcenter.revisit.config import MessageConfig
 from callcenter.revisit.dialer import Dialer
+from callcenter.revisit.messages import OutboxSender, Postman, Sender
 from callcenter.revisit.service import RevisitService
 from callcenter.tickets.service import TicketService
 
@@ -26,11 +30,22 @@ def build_service(runtime: Runtime) -> RevisitService:
 def workers(runtime: Runtime) -> list[Worker]:
     config = runtime.settings.revisit
     service = build_service(runtime)
+    texts = [Worker("revisit-messages", Postman(service, build_sender(config.messages),
+                                                 config.messages).run)
+             ] if config.messages.enabled else []
     if runtime.telephony is None or not config.enabled:
-        return [Worker("revisit-scheduler", _scheduler(service, config.poll_seconds))]
+        return [Worker("revisit-scheduler", _scheduler(service, config.poll_seconds)), *texts]
     dialer = Dialer(service, runtime.telephony.commands, config)
     runtime.telephony.add_listener(dialer.on_event)
-    return [Worker("revisit-dialer", dialer.run)]
+    return [Worker("revisit-dialer", dialer.run), *texts]
+
+
+def build_sender(config: MessageConfig) -> Sender:
+    if config.sender == "webhook":
+        from callcenter.revisit.http import WebhookSender  # the feature's HTTP module
+
+        return WebhookSender(config)
+    return OutboxSender(config.outbox_dir)
 
 
 def _scheduler(service: RevisitService, poll: float):  # type: ignore[no-untyped-def]

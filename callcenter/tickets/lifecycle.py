@@ -79,7 +79,9 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.DECIDE_EXTENSION: Transition(OPEN_AT_UNIT, None, OFFICE),
     Action.REWORK: Transition(frozenset({S.REPLIED, S.PROMISED, S.REVISITED}), S.IN_PROGRESS,
                               OFFICE),
-    Action.REVISIT: Transition(frozenset({S.REPLIED, S.CLOSED}), S.REVISITED, INTAKE),
+    # Again from "revisited" only after "unreachable" (a late reply); the service checks.
+    Action.REVISIT: Transition(frozenset({S.REPLIED, S.CLOSED, S.REVISITED}), S.REVISITED,
+                               INTAKE),
     Action.REVIEW: Transition(frozenset({S.REVISITED}), None, OFFICE),
     Action.REPORT_SILENT: Transition(WORKING, None, UNIT),
     Action.RELEASE_ASSISTING: Transition(OPEN_AT_UNIT, None, OFFICE),

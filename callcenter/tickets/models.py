@@ -360,6 +360,7 @@ class TicketRevisit(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     result: Mapped[str] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
+    stars: Mapped[int | None] = mapped_column(Integer)  # 1-5 when the survey asked stars
     comment: Mapped[str | None] = mapped_column(Text)
     by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -204,6 +204,7 @@ class RevisitIn(_In):
     comment: str | None = Field(default=None, max_length=2000)
     call: CallLinkIn | None = None
     attempts: int = Field(default=1, ge=1, le=20)
+    stars: int | None = Field(default=None, ge=1, le=5)
 
 
 class ReviewIn(_In):

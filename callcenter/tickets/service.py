@@ -837,16 +837,24 @@ class TicketService:
         async with self._tx() as session:
             loaded = await self._load(session, principal, ticket_id, Action.REVISIT)
             ticket, now = loaded.ticket, self._now()
+            if ticket.status == S.REVISITED and (
+                    ticket.revisit_result != RevisitResult.UNREACHABLE
+                    or data.result == RevisitResult.UNREACHABLE):
+                raise RuleViolation("a revisited order gets a new result only when the "
+                                    "citizen answers after being unreachable; this one is "
+                                    f"{ticket.revisit_result}")
             if data.call:
                 await self._link_calls(session, ticket, [data.call], "revisit", now)
             ticket.revisit_result = data.result
             ticket.review_conclusion, ticket.review_reason = None, None
             session.add(TicketRevisit(ticket_id=ticket.id, unit_id=ticket.lead_unit_id,
                                       result=data.result, attempts=data.attempts,
-                                      comment=data.comment, by=principal.user_id, at=now))
+                                      stars=data.stars, comment=data.comment,
+                                      by=principal.user_id, at=now))
             self._move(session, loaded, principal, Action.REVISIT, now, reason=data.comment,
                        unit_id=ticket.lead_unit_id,
-                       data={"result": str(data.result), "attempts": data.attempts})
+                       data={"result": str(data.result), "attempts": data.attempts,
+                             **({"stars": data.stars} if data.stars else {})})
         return ticket
 
     async def review(self, principal: Principal, ticket_id: int, data: ReviewIn) -> Ticket:

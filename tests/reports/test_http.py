@@ -99,23 +99,29 @@ async def test_export_as_csv_and_excel(client) -> None:
 async def test_an_appeal_upheld_after_freezing_shows_as_a_correction(client, clock) -> None:
     post = client.post
     sup, u1, u2 = (client.people[k] for k in ("supervisor", "u1", "u2"))
+    november = clock.now()
+    clock.set(datetime(2026, 10, 31, 2, tzinfo=UTC))  # appeals are filed by month end
     # t7's unsatisfied revisit (id 7) is U2's: U1 cannot see it, a satisfied one cannot be
     # appealed
-    assert (await post("/api/v1/reports/appeals", json={"revisit_id": 7, "reason": "x"},
+    filing = {"reason": "x", "evidence": "y"}
+    assert (await post("/api/v1/reports/appeals", json={"revisit_id": 7, **filing},
                        headers=u1)).status == 404
-    assert (await post("/api/v1/reports/appeals", json={"revisit_id": 1, "reason": "x"},
+    assert (await post("/api/v1/reports/appeals", json={"revisit_id": 1, **filing},
                        headers=u1)).status == 409
-    frozen = await post("/api/v1/reports/monthly/2026-10/freeze", json={}, headers=sup)
-    assert frozen.status == 200 and (await frozen.json())["version"] == 1
-    appeal = await post("/api/v1/reports/appeals", json={"revisit_id": 7, "reason": "proof"},
+    appeal = await post("/api/v1/reports/appeals",
+                        json={"revisit_id": 7, "reason": "proof", "evidence": "call record"},
                         headers=u2)
     assert appeal.status == 201, await appeal.text()
     appeal_id = (await appeal.json())["id"]
+    clock.set(november)
+    frozen = await post("/api/v1/reports/monthly/2026-10/freeze", json={}, headers=sup)
+    assert frozen.status == 200 and (await frozen.json())["version"] == 1
     decided = await post(f"/api/v1/reports/appeals/{appeal_id}/decision",
-                         json={"upheld": True}, headers=sup)
+                         json={"upheld": True, "note": "the record shows the work"},
+                         headers=sup)
     assert decided.status == 200 and (await decided.json())["upheld"] is True
     again = await post(f"/api/v1/reports/appeals/{appeal_id}/decision",
-                       json={"upheld": False}, headers=sup)
+                       json={"upheld": False, "note": "no"}, headers=sup)
     assert again.status == 409
     # Decided after October was frozen: freezing again stores a correction.
     corrected = await post("/api/v1/reports/monthly/2026-10/freeze",

@@ -7,26 +7,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from callcenter.auth.testing import bare_app
 from callcenter.clock import SystemClock
 from callcenter.ivr.config import IvrConfig
 from callcenter.ivr.prompts import PromptCatalog, PromptLibrary
 from callcenter.revisit.agi import PROMPTS, Survey
 from callcenter.revisit.config import CampaignSettings, RevisitConfig
 from callcenter.revisit.dialer import Dialer
+from callcenter.revisit.http import setup_web as setup_revisit
 from callcenter.revisit.models import Revisit, RevisitAttempt
 from callcenter.revisit.service import RevisitService
 from callcenter.simulator.scenario import Simulator
 from callcenter.telephony import events as ev
 from callcenter.telephony.config import AgiConfig, AmiConfig
 from callcenter.telephony.service import Telephony
+from callcenter.tickets.config import TicketsConfig
+from callcenter.tickets.http import TICKETS
+from callcenter.tickets.http import setup_web as setup_tickets
 from tests.tickets.conftest import (  # noqa: F401
     Hotline,
     clock,
@@ -137,3 +143,19 @@ async def rig(hotline: Hotline, tmp_path: Path, revisit_config: RevisitConfig  #
         await telephony.stop()
         await sim.stop()
         library.close()
+
+
+@pytest.fixture
+async def revisit_api(rig: Rig, tickets_config: TicketsConfig  # noqa: F811
+                      ) -> AsyncIterator[Hotline]:
+    """The rig's hotline served again with the revisit routes too: the same database, clock
+    and people, as the office or an inbound-SMS integration reach them."""
+    app = bare_app(rig.h.sessionmaker, rig.h.clock)
+    setup_tickets(app, tickets_config)
+    setup_revisit(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield replace(rig.h, client=client, service=app[TICKETS])
+    finally:
+        await client.close()

@@ -3,8 +3,10 @@ nothing outside the window, the do-not-call list and opt-outs, the line limit.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+from callcenter.revisit.dialer import Dialer
 from callcenter.simulator.actors import Destination
 from tests.revisit.conftest import CITIZEN, Rig, local
 
@@ -111,3 +113,43 @@ async def test_lines_are_kept_busy_without_exceeding_the_limit(rig: Rig) -> None
     progress = await rig.service.progress((await rig.service.default_campaign()).id)
     assert (progress.pending, progress.dialing, progress.satisfied, progress.reached) == \
         (0, 0, 6, 6)
+
+
+async def test_a_line_is_refilled_when_its_call_ends_not_at_the_next_poll(rig: Rig) -> None:
+    """The running loop, one line, polls a minute apart: each unanswered call's end starts
+    the next call at once."""
+    campaign = await rig.service.default_campaign()
+    await rig.service.save_campaign("default", rig.config.campaign.model_copy(
+        update={"max_lines": 1}), campaign.id)
+    phones = [f"1390000040{i}" for i in range(3)]
+    tickets = []
+    for phone in phones:
+        rig.sim.add_destination(phone, Destination(mode="busy", answer_after=1))
+        tickets.append(await rig.replied(phone=phone))
+    live, peak = set(), 0
+
+    def count(name: str, _flag: int, text: str) -> None:
+        nonlocal peak
+        channel = next((line[10:] for line in text.split("\r\n")
+                        if line.startswith("Uniqueid: rv-")), None)
+        if channel and name == "Newchannel":
+            live.add(channel)
+            peak = max(peak, len(live))
+        elif channel and name == "Hangup":
+            live.discard(channel)
+
+    rig.sim.add_listener(count)
+    dialer = Dialer(rig.service, rig.telephony.commands, rig.config.model_copy(
+        update={"poll_seconds": 60, "housekeeping_seconds": 60}))
+    rig.telephony.add_listener(dialer.on_event)
+    stop = asyncio.Event()
+    running = asyncio.create_task(dialer.run(stop))
+    try:
+        await rig.sim.wait_until(lambda: dialer.dials == 3 and not live, 10)
+        await asyncio.gather(*[task for _, task in dialer.calls.values()])
+    finally:
+        stop.set()
+        await running
+    assert peak == 1
+    attempts = [await rig.attempts_of((await rig.revisit_of(t)).id) for t in tickets]
+    assert [[a.outcome for a in per] for per in attempts] == [["busy"]] * 3

@@ -44,7 +44,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "returned": {**NOT_HELD, "escalate": "escalated", "dispatch": "dispatched"},
     "replied": {"rework": "in_progress", "revisit": "revisited", "archive": "rule"},
     # revisited as "satisfied": no re-dispatch, no review, rework only with a basis
-    "revisited": {"dispatch": "rule", "rework": "422", "review": "rule",
+    "revisited": {"dispatch": "rule", "rework": "422", "review": "rule", "revisit": "rule",
                   "archive": "archived"},
     "closed": {**NOT_HELD, "revisit": "revisited", "archive": "archived"},
     "not_accepted": dict(NOT_HELD),
