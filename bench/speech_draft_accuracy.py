@@ -1,6 +1,6 @@
 """Accuracy of draft extraction on real Vosk transcripts of the shared speech samples, decoded
 by the pipeline's ``transcribe_file``: type, topic, phone number (exact) and address words
-over every citizen sample.
+over every citizen sample, with and without the digit pass, and without the place pass.
 
     python3 bench/speech_draft_accuracy.py
 """
@@ -42,9 +42,14 @@ def main() -> None:
     started = time.perf_counter()
     plain = transcribe_samples()
     decoded = time.perf_counter()
-    report("one pass", plain, decoded - started)
+    report("without the digit pass", plain, decoded - started)
     with_digits = transcribe_samples(digit_pass=True)
-    report("with the digit pass over numbers", with_digits, time.perf_counter() - decoded)
+    both = time.perf_counter()
+    report("with the digit pass over numbers (the pipeline's default)", with_digits,
+           both - decoded)
+    without_places = transcribe_samples(digit_pass=True, place_pass=False)
+    report("with the digit pass, without the place pass", without_places,
+           time.perf_counter() - both)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 catch-up, and handed to each connected viewer (``GET /api/v1/queues/live``).
 
 The feed follows the bus (``queues.waiting``, ``queues.agent_state``,
-``queues.members_restored``, ``queues.screen_pop.<agent_id>``), starts from the shared live
+``queues.members_restored``, ``queues.screen_pop.<agent_id>``, and the speech feature's
+``speech.desk.<agent_id>``), starts from the shared live
 store (``live.py``) and re-reads it every ``resync_interval`` seconds, so an instance started
 late, or one that lost a pub/sub message, shows the same as the others. Every message gets
 the next sequence number of this feed (``seq``) and the feed's id (``feed``, new at each
@@ -24,9 +25,15 @@ applying one twice is harmless; an agent sees gaps in ``seq``: messages for othe
   ``queue``, ``since``, ``previous``;
 - ``members_restored``: ``at``, ``agents`` (``agent_id``, ``interface``, ``queues``,
   ``paused_reason``) after an Asterisk restart emptied the queues;
-- ``screen_pop``: ``agent_id``, ``screen_pop`` (the payload published for that agent).
-Supervisors get every type but ``screen_pop``; an agent gets only its own ``agent_state``
-and ``screen_pop``.
+- ``screen_pop``: ``agent_id``, ``screen_pop`` (the payload published for that agent);
+- ``draft``: ``agent_id``, ``linkedid``, ``ticket_id``, ``ticket_ids`` and ``transcript``
+  (as one item of ``GET /api/v1/calls/{linkedid}/transcripts`` shows it to that agent:
+  ``segments`` with ``speaker``, ``start``, ``end``, ``text`` (no ``words``); ``suggestions`` with
+  ``field``, ``value``, ``confidence``, ``start``/``end`` (the span), ``state``), sent to
+  each agent who talked on the call once its recording is transcribed and drafted. Not in
+  snapshots: the desktop reads its call's draft with that GET.
+Supervisors get every type but ``screen_pop`` and ``draft``; an agent gets only its own
+``agent_state``, ``screen_pop`` and ``draft``.
 """
 
 from __future__ import annotations
@@ -49,9 +56,12 @@ from callcenter.queues.wallboard import WAITING_TOPIC, Wallboard
 log = logging.getLogger(__name__)
 
 SCREEN_POP_PREFIX = "queues.screen_pop."
-LIVE_TOPICS = (WAITING_TOPIC, STATE_TOPIC, RESTORED_TOPIC, SCREEN_POP_PREFIX + "*")
+DRAFT_PREFIX = "speech.desk."
+"""``speech/drafting.py``: a call's transcript and draft rendered for one of its agents."""
+LIVE_TOPICS = (WAITING_TOPIC, STATE_TOPIC, RESTORED_TOPIC, SCREEN_POP_PREFIX + "*",
+               DRAFT_PREFIX + "*")
 SUPERVISOR_TYPES = frozenset({"queue", "wallboard", "agent_state", "members_restored"})
-AGENT_TYPES = frozenset({"agent_state", "screen_pop"})
+AGENT_TYPES = frozenset({"agent_state", "screen_pop", "draft"})
 OVERFLOW = object()
 """Put in a viewer's outbox when it fell too far behind: it is closed and reconnects."""
 
@@ -141,6 +151,11 @@ class LiveFeed:
         elif topic.startswith(SCREEN_POP_PREFIX):
             agent_id = int(topic[len(SCREEN_POP_PREFIX):])
             self._emit({"type": "screen_pop", "agent_id": agent_id, "screen_pop": event})
+        elif topic.startswith(DRAFT_PREFIX):
+            agent_id = int(topic[len(DRAFT_PREFIX):])
+            self._emit({"type": "draft", "agent_id": agent_id,
+                        **{key: event[key] for key in ("linkedid", "ticket_id", "ticket_ids",
+                                                       "transcript")}})
 
     async def resync(self) -> None:
         """Apply what the store holds that this feed has not seen (newer records only)."""

@@ -3,8 +3,10 @@ ID numbers, dates. Every field is a suggestion with a confidence and the transcr
 came from, so the agent checks rather than types, and a wrong guess is easy to see.
 
 Type and topic are scored from keywords an office keeps in ``config/speech_draft.toml``;
-the unit is the topic's default unit in the taxonomy. Numbers, places and times have their
-own modules because the small model mishears them in their own ways.
+the unit is the topic's default unit in the taxonomy; the office's jurisdiction and its
+list of local places (``[places]``) are what a misheard place name is matched against.
+Numbers, places and times have their own modules because the small model mishears them in
+their own ways.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import Any
 
 from callcenter.speech.dates import find_times
 from callcenter.speech.numbers import Char, chars_of, spoken_numbers
-from callcenter.speech.places import find_places, normalise
+from callcenter.speech.places import (
+    SUFFIXES,
+    Gazetteer,
+    admin_places,
+    find_places,
+    normalise,
+    split_place,
+)
 from callcenter.speech.transcript import Transcript
 
 TYPES = ("consultation", "help", "complaint", "report", "suggestion", "praise")
@@ -74,6 +83,11 @@ class Rules:
     confirm_below: float = 0.6
     units: Mapping[str, str] = field(default_factory=dict)
     """Topic code -> its default unit code (from the taxonomy)."""
+    jurisdiction: str = ""
+    """The province, city or county the office serves, as jionlp's gazetteer writes it
+    (empty: all of China's towns are candidates for a misheard town)."""
+    local_places: tuple[str, ...] = ()
+    """The office's own roads, communities and towns."""
 
 
 def load_rules(path: Path, taxonomy: Any) -> Rules:
@@ -105,7 +119,28 @@ def load_rules(path: Path, taxonomy: Any) -> Rules:
     for key in settings:
         if key not in known:
             raise DraftRulesError(f"{path}: draft.{key}: unknown setting")
-    return Rules(types=types, topics=topics, units=units, **settings)
+    return Rules(types=types, topics=topics, units=units, **settings,
+                 **_places(path, raw.get("places", {})))
+
+
+def _places(path: Path, body: Any) -> dict[str, Any]:
+    """The ``[places]`` table: ``jurisdiction`` (a name jionlp knows) and ``local`` names."""
+    unknown = set(body) - {"jurisdiction", "local"}
+    if unknown:
+        raise DraftRulesError(f"{path}: places.{sorted(unknown)[0]}: unknown setting")
+    jurisdiction, local = body.get("jurisdiction", ""), body.get("local", [])
+    if not isinstance(jurisdiction, str):
+        raise DraftRulesError(f"{path}: places.jurisdiction: a province, city or county name")
+    if jurisdiction and not admin_places(jurisdiction):
+        raise DraftRulesError(f"{path}: places.jurisdiction: {jurisdiction} is not a province, "
+                              f"city or county of jionlp's gazetteer")
+    if not isinstance(local, list) or not all(isinstance(n, str) and n for n in local):
+        raise DraftRulesError(f"{path}: places.local: a list of place names")
+    for name in local:
+        if not split_place(name):
+            raise DraftRulesError(f"{path}: places.local: {name} has no place suffix "
+                                  f"({', '.join(SUFFIXES)})")
+    return {"jurisdiction": jurisdiction, "local_places": tuple(local)}
 
 
 def _keywords(path: Path, key: str, body: Any) -> dict[str, float]:
@@ -125,6 +160,8 @@ class _Text:
 
     chars: Sequence[Char]
     text: str
+    alternatives: tuple[str, ...] = ()
+    """The recognizer's other readings of these words' unsure places."""
 
     def span(self, start: int, end: int) -> tuple[float, float, str]:
         part = self.chars[start:end]
@@ -140,6 +177,7 @@ class DraftExtractor:
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
+        self.gazetteer = Gazetteer(rules.local_places, rules.jurisdiction)
 
     @classmethod
     def load(cls, rules_path: Path, taxonomy: Any) -> DraftExtractor:
@@ -148,7 +186,8 @@ class DraftExtractor:
     def extract(self, transcript: Transcript) -> Draft:
         segments = [s for s in transcript.segments if s.speaker in ("citizen", "unknown")]
         chars = chars_of(segments)
-        text = _Text(chars, "".join(c.text for c in chars))
+        text = _Text(chars, "".join(c.text for c in chars),
+                     tuple(a for s in segments for a in s.alternatives))
         if not chars:
             return Draft(())
         numbers = spoken_numbers(text.chars)
@@ -177,7 +216,7 @@ class DraftExtractor:
 
     def _places(self, text: _Text, skip: Sequence[range]) -> list[Suggestion]:
         out = []
-        for place in find_places(text.chars, skip):
+        for place in find_places(text.chars, skip, self.gazetteer, text.alternatives):
             t0, t1, evidence = text.span(place.start, place.end)
             out.append(Suggestion("address", normalise(place.value), place.confidence, t0, t1,
                                   evidence, place.needs_confirmation, place.alternatives))

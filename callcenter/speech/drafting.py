@@ -5,6 +5,12 @@ for an after-hours message fill the IVR's draft order so it reaches the office c
 The extractor (``draft.py``) is loaded once per process from the rules file and the
 tickets' taxonomy. A draft that cannot be made never undoes the transcript: it is logged,
 and the transcript stays readable on the order.
+
+A call's transcript and draft are then handed to the desk of each agent who talked on the
+call (``DeskDrafts``): rendered for that agent as ``GET /api/v1/calls/{linkedid}/transcripts``
+shows it (numbers masked unless the role may read the caller's phone; segments without
+their words), audited like that read, and published on ``speech.desk.<agent_id>`` for the
+live feed.
 """
 
 from __future__ import annotations
@@ -17,8 +23,12 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 
 from callcenter.auth.models import User
+from callcenter.auth.principal import Principal
+from callcenter.auth.privacy import PiiPolicy, record_access
 from callcenter.auth.users import principal_for
 from callcenter.ivr.service import IVR_USER
+from callcenter.pii import mask_numbers
+from callcenter.queues.models import Agent, AgentStatePeriod
 from callcenter.speech.models import DraftSuggestion, SpeechTranscript
 from callcenter.speech.service import DRAFT_READY, SpeechService
 from callcenter.speech.transcript import Transcript
@@ -28,6 +38,11 @@ from callcenter.tickets.schemas import CallerIn, DraftPatch
 log = logging.getLogger(__name__)
 
 AFTER_HOURS = "after_hours_message"
+DESK_TOPIC = "speech.desk.{agent_id}"
+"""A call's transcript and draft, rendered for one agent who talked on the call."""
+TALKING = "on_call"
+"""The agent state of a talked queue call (``queues/agent_state.py``): its periods say who
+answered which call, long after the screen-pop moved on to the next one."""
 
 
 @dataclass
@@ -166,3 +181,112 @@ def _valid_patch(values: dict[str, Any]) -> DraftPatch | None:
                 values.pop(name, None)
     return None
 
+
+
+# -- the agent's desk ----------------------------------------------------------------------
+
+@dataclass
+class DeskDrafts:
+    """Hands a call's transcript and draft to the agents who talked on the call."""
+
+    service: SpeechService
+    policy: PiiPolicy
+
+    async def hand_over(self, transcript_id: int) -> list[int]:
+        """Publish the transcript, rendered and audited, for each agent of its call; the
+        agents it went to (none for a message, a revisit comment or a call no agent took)."""
+        async with self.service.sessionmaker() as session, session.begin():
+            row = await session.get(SpeechTranscript, transcript_id)
+            if row is None or row.purpose != "call" or not row.linkedid:
+                return []
+            agents = await self._agents(session, row.linkedid)
+            if not agents:
+                return []
+            suggestions = list((await session.scalars(select(DraftSuggestion).where(
+                DraftSuggestion.transcript_id == row.id).order_by(DraftSuggestion.id))).all())
+            tickets = await self.service.ticket_ids(session, row)
+            payloads = {}
+            for agent_id, principal in agents:
+                await record_access(session, principal, action="speech.transcript.view",
+                                    object_type="call", object_id=row.linkedid,
+                                    fields=["transcript"], ip=None, clock=self.service.clock)
+                payloads[agent_id] = {
+                    "linkedid": row.linkedid, "ticket_id": tickets[0] if tickets else None,
+                    "ticket_ids": tickets,
+                    "transcript": _without_words(transcript_json(
+                        row, suggestions, not self.reads_numbers(principal)))}
+        for agent_id, payload in payloads.items():
+            await self.service.announce(DESK_TOPIC.format(agent_id=agent_id), payload)
+        log.info("speech.desk transcript=%s agents=%s", transcript_id, sorted(payloads))
+        return sorted(payloads)
+
+    def reads_numbers(self, principal: Principal) -> bool:
+        """As the API decides for a call: the right to see the caller's phone."""
+        return "phone" in self.policy.allowed_fields(principal, need="view")
+
+    @staticmethod
+    async def _agents(session: Any, linkedid: str) -> list[tuple[int, Principal]]:
+        """Each agent who talked on the call (a transfer: both), first answerer first."""
+        rows = (await session.execute(
+            select(AgentStatePeriod.agent_id, User)
+            .join(Agent, Agent.id == AgentStatePeriod.agent_id)
+            .join(User, User.id == Agent.user_id)
+            .where(AgentStatePeriod.linkedid == linkedid, AgentStatePeriod.state == TALKING)
+            .order_by(AgentStatePeriod.started_at, AgentStatePeriod.id))).all()
+        found: dict[int, Principal] = {}
+        for agent_id, user in rows:
+            found.setdefault(agent_id, principal_for(user))
+        return list(found.items())
+
+
+def transcript_json(row: SpeechTranscript, suggestions: list[DraftSuggestion], masked: bool
+                    ) -> dict[str, Any]:
+    """A transcript with its suggestions, shaped as the API's ``TranscriptOut``."""
+    segments = list((row.content or {}).get("segments", ()))
+    if masked:
+        segments = [masked_segment(s) for s in segments]
+    return {"id": row.id, "recording_id": row.recording_id, "ticket_id": row.ticket_id,
+            "linkedid": row.linkedid, "purpose": row.purpose, "status": row.status,
+            "error": row.error, "attempts": row.attempts, "language": row.language,
+            "model": row.model, "audio_seconds": row.audio_seconds,
+            "decode_seconds": row.decode_seconds, "queued_at": _iso(row.queued_at),
+            "finished_at": _iso(row.finished_at), "segments": segments,
+            "suggestions": [suggestion_json(s, masked) for s in suggestions]}
+
+
+def _without_words(transcript: dict[str, Any]) -> dict[str, Any]:
+    """The live message keeps each segment's speaker, times and text: the words' times are
+    for the API (a call's words would make every buffered message large)."""
+    return {**transcript, "segments": [{k: v for k, v in s.items() if k != "words"}
+                                       for s in transcript["segments"]]}
+
+
+def suggestion_json(s: DraftSuggestion, masked: bool) -> dict[str, Any]:
+    """A suggestion shaped as the API's ``SuggestionOut`` (numbers masked if ``masked``)."""
+    hide = mask_numbers if masked else (lambda text: text)
+    return {"id": s.id, "transcript_id": s.transcript_id, "ticket_id": s.ticket_id,
+            "field": s.field, "value": hide(s.value), "confidence": s.confidence,
+            "start": s.span_start, "end": s.span_end, "evidence": hide(s.evidence),
+            "needs_confirmation": s.needs_confirmation, "state": s.state,
+            "corrected_value": hide(s.corrected_value) if s.corrected_value else None,
+            "decided_by": s.decided_by, "decided_at": _iso(s.decided_at)}
+
+
+def masked_segment(segment: dict[str, Any]) -> dict[str, Any]:
+    """A segment with numbers masked in its text and its words (digits are single words
+    in the small model's output, so the joined text decides what a word hides)."""
+    text = mask_numbers(segment.get("text", ""))
+    words = [dict(w, text=mask_numbers(w["text"])) for w in segment.get("words", ())]
+    if text != segment.get("text", ""):
+        words = [dict(w, text="*") if w["text"].isdigit() or _numeral(w["text"]) else w
+                 for w in words]
+    alternatives = [mask_numbers(a) for a in segment.get("alternatives", ())]
+    return dict(segment, text=text, words=words, alternatives=alternatives)
+
+
+def _numeral(text: str) -> bool:
+    return bool(text) and all(c in "零〇一二三四五六七八九幺两玲" for c in text)
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()

@@ -23,6 +23,7 @@ from callcenter.auth.privacy import record_access
 from callcenter.pii import mask_numbers
 from callcenter.recordings.models import Recording, RecordingAttachment
 from callcenter.speech.config import SpeechConfig
+from callcenter.speech.drafting import masked_segment
 from callcenter.speech.errors import NothingToTranscribe, SuggestionNotFound
 from callcenter.speech.models import DraftSuggestion, SpeechTranscript
 from callcenter.speech.service import SpeechService
@@ -90,7 +91,7 @@ class TranscriptOut(BaseModel):
            ) -> TranscriptOut:
         segments = list((t.content or {}).get("segments", ()))
         if masked:
-            segments = [_masked_segment(s) for s in segments]
+            segments = [masked_segment(s) for s in segments]
         return cls(id=t.id, recording_id=t.recording_id, ticket_id=t.ticket_id,
                    linkedid=t.linkedid, purpose=t.purpose, status=t.status, error=t.error,
                    attempts=t.attempts, language=t.language, model=t.model,
@@ -119,21 +120,6 @@ class FieldAccuracy(BaseModel):
 
 class AccuracyOut(BaseModel):
     fields: list[FieldAccuracy]
-
-
-def _masked_segment(segment: dict[str, Any]) -> dict[str, Any]:
-    """A segment with numbers masked in its text and its words (digits are single words
-    in the small model's output, so the joined text decides what a word hides)."""
-    text = mask_numbers(segment.get("text", ""))
-    words = [dict(w, text=mask_numbers(w["text"])) for w in segment.get("words", ())]
-    if text != segment.get("text", ""):
-        words = [dict(w, text="*") if w["text"].isdigit() or _numeral(w["text"]) else w
-                 for w in words]
-    return dict(segment, text=text, words=words)
-
-
-def _numeral(text: str) -> bool:
-    return bool(text) and all(c in "零〇一二三四五六七八九幺两玲" for c in text)
 
 
 def _config(request: web.Request) -> SpeechConfig:

@@ -41,6 +41,7 @@ _INITIAL = re.compile(r"^(zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(.*)$")
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 ID_CARD = re.compile(r"^\d{17}[\dX]$")
+_DIGIT_RUN = re.compile("[0-9" + "".join(DIGIT_CHARS) + "玲]{3,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +291,13 @@ def spoken_numbers(chars: Sequence[Char]) -> list[SpokenNumber]:
         if number is not None and (number.kind != "unknown" or len(number.value) >= 7):
             out.append(number)
     return out
+
+
+def without_digit_runs(text: str) -> str:
+    """``text`` without its runs of three or more digits (numerals, or 玲 for 零): a reading
+    kept for its place names (五一路 keeps its two) holds no part of a phone or ID number
+    the transcript's masking would not see."""
+    return _DIGIT_RUN.sub("", text)
 
 
 def arabic(text: str) -> str:

@@ -4,8 +4,13 @@ Addresses in hotline calls are mostly local: a road and a number, a residential 
 (小区) and a building, a town. They are found by their suffix (路, 街, 小区, 镇, 号, 栋 ...),
 by sound as well as by writing, because the small model writes a low-confidence 路 as 六 or
 都 and 镇 as 朕. Province, city and county names are normalised with jionlp's location
-parser, and a misheard town name is matched by sound against jionlp's gazetteer of China's
-towns (南湖镇 heard as 能和朕); such a guess asks the agent to confirm.
+parser. A name that no known place has is matched by sound against a ``Gazetteer``: the
+office's own list of its roads, communities and towns, and jionlp's towns (of the office's
+jurisdiction when it names one, else of all China). The match compares toneless syllables,
+with the initials and finals the model and callers confuse (zh/z, n/l, -n/-ng) as near
+misses, and lets an unsure one-character word drop out, since the model inserts them (南湖镇
+heard as 南湖 和 朕). A matched name is a guess: the agent confirms it, the heard name is
+among its alternatives.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from callcenter.speech.numbers import Char, arabic, flat_initial, syllable
+from callcenter.speech.numbers import Char, arabic, chars_of, split_syllable, syllable
+from callcenter.speech.transcript import Segment
 
 # Suffix kind -> (written forms, syllables it may be heard as when the word is unsure).
 SUFFIXES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -33,6 +39,17 @@ DETAIL_SUFFIXES = ("号楼", "号院", "号", "栋", "幢", "单元", "楼", "�
 NOT_NAME = set("的在是我你他她们要了和到住家门口里上下这那个有就也都很还说")
 ADMIN_SUFFIXES = ("省", "市", "区", "县")
 UNSURE = 0.7
+SOUND_MATCH = 0.75
+"""The least sound-alike score (0..1) at which a known place replaces the heard name."""
+DROP_PENALTY = 0.1
+"""What a dropped unsure word costs a sound-alike score."""
+ALTERNATIVE_BONUS = 0.25
+"""What a known place gains when one of the recognizer's other readings names it (such a
+place also ranks before every place none of them names)."""
+# Initials and finals heard for one another: flat and curled tongue, n and l, f and h, and
+# the front and back nasal finals.
+INITIAL_CLASS = {"zh": "z", "ch": "c", "sh": "s", "l": "n", "h": "f"}
+FINAL_CLASS = {"ang": "an", "eng": "en", "ing": "in", "iang": "ian", "uang": "uan"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +119,14 @@ def _detail_after(chars: Sequence[Char], i: int) -> int:
     return i + best
 
 
-def find_places(chars: Sequence[Char], skip: Sequence[range] = ()) -> list[Place]:
+def find_places(chars: Sequence[Char], skip: Sequence[range] = (),
+                gazetteer: Gazetteer | None = None,
+                readings: Sequence[str] = ()) -> list[Place]:
     """Places in the characters, in order, each with its span and confidence; ``skip``:
-    index ranges already read as something else (phone numbers)."""
+    index ranges already read as something else (phone numbers); ``gazetteer``: the known
+    places a heard name is checked and matched by sound against (default: China's towns);
+    ``readings``: the recognizer's other readings of the words (``Segment.alternatives``)."""
+    gazetteer = gazetteer or Gazetteer()
     places: list[Place] = []
     floor, i = 0, 1
     while i < len(chars):
@@ -124,14 +146,27 @@ def find_places(chars: Sequence[Char], skip: Sequence[range] = ()) -> list[Place
         detail = arabic("".join(c.text for c in chars[i + length:end]))
         conf = sum(c.confidence for c in chars[start:end]) / (end - start)
         value, alternatives, guessed = name + suffix, (), by_sound
-        if suffix in ("镇", "乡") and not towns().get(value):
-            near = closest_towns(name, suffix)
-            if near:
-                alternatives, value, guessed = (value, *near[1:]), near[0], True
+        if not gazetteer.knows(value):
+            near = gazetteer.sounding_like(chars[start:i], suffix, readings)
+            if near and near[0][0] >= SOUND_MATCH:
+                conf *= near[0][0]
+                value, guessed = near[0][1], True
+                alternatives = (name + suffix, *(n for _, n in near[1:4]))
+            else:
+                alternatives = tuple(n for _, n in near[:3])
         places.append(Place(value + detail, start, end, round(conf * (0.6 if guessed else 1), 3),
                             guessed or conf < UNSURE, alternatives))
         floor = i = end
     return places
+
+
+def unsure_spans(segment: Segment, context: float = 1.0, pad: float = 0.3
+                 ) -> list[tuple[float, float]]:
+    """Seconds around each place of the segment the agent would be asked to confirm, from
+    ``context`` seconds before it (the language model reads a word from the ones before)."""
+    chars = chars_of([segment])
+    return [(max(chars[p.start].start - context, segment.start - pad, 0.0),
+             chars[p.end - 1].end + pad) for p in find_places(chars) if p.needs_confirmation]
 
 
 def normalise(address: str) -> str:
@@ -158,32 +193,98 @@ def _stopwords() -> frozenset[str]:
     return frozenset(path.read_text(encoding="utf-8").split())
 
 
-@lru_cache(maxsize=1)
-def towns() -> dict[str, int]:
-    """Town and township names (镇, 乡) in jionlp's gazetteer, with how many places share
-    each name."""
-    jionlp = _jionlp()
-    path = Path(jionlp.__file__).parent / "dictionary" / "china_location.txt"
-    counts: dict[str, int] = defaultdict(int)
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if line.startswith("\t\t\t") and not line.startswith("\t\t\t\t"):
-                name = line.strip().split("\t")[0]
-                if name.endswith(("镇", "乡")):
-                    counts[name] += 1
-    return dict(counts)
+class Gazetteer:
+    """The places an office knows, to check a heard name and to match a misheard one by
+    sound: its own ``local`` list (roads, communities, towns: config ``[places]``) and
+    jionlp's administrative divisions: the towns (镇, 乡) of all China, or with a
+    ``jurisdiction`` (a province, city or county as jionlp writes it: 杭州市) only its own
+    towns, subdistricts, villages and communities."""
+
+    def __init__(self, local: Sequence[str] = (), jurisdiction: str = "") -> None:
+        self.local = frozenset(local)
+        self.jurisdiction = jurisdiction
+
+    def knows(self, name: str) -> bool:
+        return name in self.local or name in admin_places(self.jurisdiction)
+
+    def sounding_like(self, heard: Sequence[Char], suffix: str,
+                      readings: Sequence[str] = ()) -> list[tuple[float, str]]:
+        """Known places of the suffix's kind whose name sounds like the ``heard`` characters,
+        as (score 0..1, place): the mean likeness of their syllables, less ``DROP_PENALTY``
+        for an unsure word left out, plus ``ALTERNATIVE_BONUS`` when one of the recognizer's
+        other ``readings`` names the place, plus a little for a local name or a name many
+        places share. Places the readings name come first (the recognizer heard them, where
+        the others only sound alike), then the best scores."""
+        kind = _kind(suffix)
+        scored: dict[str, float] = {}
+        named: set[str] = set()
+        for syllables, dropped in _readings(heard):
+            key = (kind, tuple(_initial_class(s) for s in syllables))
+            for place, name in _index(self.local, self.jurisdiction).get(key, ()):
+                likeness = sum(map(_syllable_likeness, syllables, name)) / len(name)
+                score = likeness - DROP_PENALTY * dropped + self._prior(place)
+                if any(place in reading for reading in readings):
+                    score += ALTERNATIVE_BONUS
+                    named.add(place)
+                scored[place] = max(scored.get(place, 0.0), min(score, 1.0))
+        ranked = sorted(scored, key=lambda k: (k not in named, -scored[k], k))
+        return [(round(scored[k], 3), k) for k in ranked]
+
+    def _prior(self, place: str) -> float:
+        if place in self.local:
+            return 0.05
+        return 0.005 * min(admin_places(self.jurisdiction).get(place, 0), 10)
 
 
-@lru_cache(maxsize=1)
-def _towns_by_initials() -> dict[tuple[str, ...], list[str]]:
-    index: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    for name in towns():
-        index[tuple(flat_initial(syllable(ch)) for ch in name)].append(name)
-    return index
+def _kind(suffix: str) -> str:
+    """The kind (路, 街, 小区 ...) of a written suffix or of a kind heard by sound."""
+    return next((kind for kind, (written, _) in SUFFIXES.items()
+                 if suffix == kind or suffix in written), suffix)
 
 
-def _similarity(a: str, b: str) -> float:
-    """1 - the edit distance of two pinyin strings over the longer one's length."""
+def split_place(place: str) -> tuple[str, str] | None:
+    """(name, kind) of a place by its longest suffix (解放路 → 解放, 路; 锦绣花园 → 锦绣,
+    小区); None without one."""
+    forms = sorted(((form, kind) for kind, (written, _) in SUFFIXES.items()
+                    for form in written), key=lambda f: -len(f[0]))
+    for form, kind in forms:
+        if place.endswith(form) and len(place) > len(form):
+            return place[:-len(form)], kind
+    return None
+
+
+def _readings(heard: Sequence[Char]) -> list[tuple[tuple[str, ...], int]]:
+    """The heard name's syllables, and the same without one unsure one-character word (the
+    model inserts them: 南湖 和 朕), with how many words were left out."""
+    whole = tuple(syllable(c.text) for c in heard)
+    out = [(whole, 0)]
+    for k, char in enumerate(heard):
+        alone = all(c.word != char.word for j, c in enumerate(heard) if j != k)
+        if alone and char.confidence < UNSURE and len(heard) > 1:
+            out.append((whole[:k] + whole[k + 1:], 1))
+    return out
+
+
+def _initial_class(s: str) -> str:
+    initial = split_syllable(s)[0]
+    return INITIAL_CLASS.get(initial, initial)
+
+
+def _syllable_likeness(heard: str, known: str) -> float:
+    """1 for the same toneless syllable; otherwise half for the initial and half for the
+    final, each whole when equal, 0.8 when commonly confused (zh/z, -n/-ng), else the share
+    of letters they have in common (finals only)."""
+    if heard == known:
+        return 1.0
+    (hi, hf), (ki, kf) = split_syllable(heard), split_syllable(known)
+    initial = 1.0 if hi == ki else 0.8 if _initial_class(heard) == _initial_class(known) else 0.0
+    final = (1.0 if hf == kf else 0.8 if FINAL_CLASS.get(hf, hf) == FINAL_CLASS.get(kf, kf)
+             else _letters_alike(hf, kf))
+    return (initial + final) / 2
+
+
+def _letters_alike(a: str, b: str) -> float:
+    """1 - the edit distance of two strings over the longer one's length."""
     row = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         prev, row[0] = row[0], i
@@ -192,13 +293,38 @@ def _similarity(a: str, b: str) -> float:
     return 1 - row[-1] / max(len(a), len(b), 1)
 
 
-def closest_towns(name: str, suffix: str, limit: int = 4) -> list[str]:
-    """Gazetteer towns that sound like ``name`` + ``suffix`` (same initials, the closest
-    pinyin, the commoner name on a tie), closest first; empty when nothing sounds alike."""
-    heard = [syllable(ch) for ch in name + suffix]
-    key = tuple(flat_initial(s) for s in heard)
-    scored = []
-    for town in _towns_by_initials().get(key, ()):
-        score = _similarity("".join(heard), "".join(syllable(ch) for ch in town))
-        scored.append((score + 0.01 * min(towns()[town], 10), town))
-    return [town for score, town in sorted(scored, reverse=True)[:limit] if score >= 0.5]
+@lru_cache(maxsize=4)
+def admin_places(jurisdiction: str = "") -> dict[str, int]:
+    """Place names of jionlp's gazetteer with how many places share each name: the towns
+    (镇, 乡) of all China, or every town, subdistrict, village and community under the
+    ``jurisdiction`` (empty when jionlp has no such province, city or county)."""
+    path = Path(_jionlp().__file__).parent / "dictionary" / "china_location.txt"
+    counts: dict[str, int] = defaultdict(int)
+    inside = -1  # the depth of the jurisdiction's own line while below it
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            depth = len(line) - len(line.lstrip("\t"))
+            name = line.strip().split("\t")[0]
+            if depth <= inside:
+                inside = -1
+            if jurisdiction and inside < 0:
+                if depth <= 2 and name == jurisdiction:
+                    inside = depth
+                continue
+            if depth == 3 and name.endswith(("镇", "乡")) or jurisdiction and depth >= 3:
+                counts[name] += 1
+    return dict(counts)
+
+
+@lru_cache(maxsize=4)
+def _index(local: frozenset[str], jurisdiction: str
+           ) -> dict[tuple[str, tuple[str, ...]], list[tuple[str, tuple[str, ...]]]]:
+    """Known places by (kind, the initials of their name), each with its name's syllables."""
+    index: dict[tuple[str, tuple[str, ...]], list[tuple[str, tuple[str, ...]]]] = (
+        defaultdict(list))
+    for place in sorted(local | admin_places(jurisdiction).keys()):
+        split = split_place(place)
+        if split:
+            name = tuple(syllable(ch) for ch in split[0])
+            index[(split[1], tuple(_initial_class(s) for s in name))].append((place, name))
+    return index

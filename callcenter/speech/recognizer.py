@@ -10,15 +10,25 @@ a recognizer is cheap).
 The small model mishears spoken digit strings, so with ``digit_pass`` each span the draft
 helper recognises as a spoken number (``numbers.number_spans``) is decoded again from the
 file with a digits-only grammar and its words replaced (``numbers.with_digit_pass``): a
-phone number then reads digit by digit instead of as homophones.
+phone number then reads digit by digit instead of as homophones. With ``place_pass`` the
+stretch around each place the draft would ask the agent to confirm (``places.unsure_spans``)
+is decoded again for Vosk's n-best readings (``SetMaxAlternatives``), kept on the segment: a
+known place among them is preferred to one that only sounds alike.
+
+Kaldi dithers the audio (adds faint noise, the model's default) with the C library's global
+``rand()``, so a file's transcript used to depend on what the process had decoded before
+(南湖镇 heard as 南湖 和 朕 after one file, 能 和 朕 after another). Each decode reseeds it:
+the same file gives the same transcript in any process, in any order.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import time
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +40,10 @@ from callcenter.speech.transcript import Segment, Speaker, Transcript, Word
 MODEL_FILES = ("am/final.mdl", "conf/model.conf")
 """What every Vosk model directory holds: its absence means no model, not a broken one."""
 STEREO_SPEAKERS: tuple[Speaker, Speaker] = ("citizen", "agent")
+PLACE_ALTERNATIVES = 10
+"""How many readings the place pass asks Vosk for."""
+DITHER_SEED = 1
+"""The seed of the C library's ``rand()`` at the start of each decode (1: its default)."""
 _models: dict[Path, Any] = {}
 
 
@@ -74,7 +88,8 @@ def load_model(model_dir: Path) -> Any:
 
 
 def transcribe_file(path: str | Path, model_dir: str | Path, language: str,
-                    chunk_frames: int = 4000, digit_pass: bool = True) -> Decoded:
+                    chunk_frames: int = 4000, digit_pass: bool = True,
+                    place_pass: bool = True) -> Decoded:
     """Decode ``path`` (16-bit PCM WAV, mono or stereo, any rate Vosk resamples)."""
     started = time.perf_counter()
     model_dir = Path(model_dir)
@@ -85,12 +100,15 @@ def transcribe_file(path: str | Path, model_dir: str | Path, language: str,
             _check_format(path, audio)
             rate, channels = audio.getframerate(), audio.getnchannels()
             speakers = STEREO_SPEAKERS if channels == 2 else ("unknown",)
+            reseed_dither()
             streams = [_Stream(model, rate, speaker) for speaker in speakers]
             frames = _feed(audio, streams, chunk_frames)
             segments = sorted((s for stream in streams for s in stream.finish()),
                               key=lambda s: (s.start, s.speaker))
             if digit_pass:
                 segments = _digit_pass(audio, model, segments, speakers, chunk_frames)
+            if place_pass:
+                segments = _place_pass(audio, model, segments, speakers, chunk_frames)
     except FileNotFoundError as exc:
         raise TranscriptionError(f"{path.name}: no such file") from exc
     except (wave.Error, EOFError) as exc:
@@ -101,6 +119,22 @@ def transcribe_file(path: str | Path, model_dir: str | Path, language: str,
     transcript = Transcript(language=language, model=model_dir.name, duration=duration,
                             segments=tuple(segments))
     return Decoded(transcript.to_json(), duration, time.perf_counter() - started)
+
+
+def reseed_dither() -> None:
+    """Seed the ``rand()`` Kaldi's dither draws from, so a decode does not depend on the
+    decodes before it in the process (a no-op where the C library cannot be reached)."""
+    libc = _libc()
+    if libc is not None:
+        libc.srand(DITHER_SEED)
+
+
+@lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None)  # the process's own symbols: the libc Vosk links against
+    except OSError:
+        return None
 
 
 def _check_format(path: Path, audio: wave.Wave_read) -> None:
@@ -149,6 +183,7 @@ def _digit_pass(audio: wave.Wave_read, model: Any, segments: list[Segment],
     result: tuple[Segment, ...] = tuple(segments)
     for span in number_spans(result):
         audio.setpos(min(int(span.start * rate), audio.getnframes()))
+        reseed_dither()
         stream = _Stream(model, rate, span.speaker, grammar=digit_grammar(), offset=span.start)
         channel = speakers.index(span.speaker) if len(speakers) == 2 else None
         _feed(audio, [stream], chunk_frames, int((span.end - span.start) * rate), channel)
@@ -156,16 +191,41 @@ def _digit_pass(audio: wave.Wave_read, model: Any, segments: list[Segment],
     return list(result)
 
 
+def _place_pass(audio: wave.Wave_read, model: Any, segments: list[Segment],
+                speakers: tuple[Speaker, ...], chunk_frames: int) -> list[Segment]:
+    """Decode the stretch around each unsure place again for the recognizer's other readings."""
+    from callcenter.speech.numbers import without_digit_runs
+    from callcenter.speech.places import unsure_spans
+
+    rate = audio.getframerate()
+    out = []
+    for segment in segments:
+        readings: list[str] = []
+        for start, end in unsure_spans(segment):
+            audio.setpos(min(int(start * rate), audio.getnframes()))
+            reseed_dither()
+            stream = _Stream(model, rate, segment.speaker, alternatives=PLACE_ALTERNATIVES)
+            channel = speakers.index(segment.speaker) if len(speakers) == 2 else None
+            _feed(audio, [stream], chunk_frames, int((end - start) * rate), channel)
+            stream.finish()
+            readings += [without_digit_runs(r) for r in stream.readings]
+        out.append(replace(segment, alternatives=tuple(readings)) if readings else segment)
+    return out
+
+
 class _Stream:
     """One speaker's recognizer and the segments it has finished."""
 
     def __init__(self, model: Any, rate: int, speaker: Speaker, grammar: str | None = None,
-                 offset: float = 0.0) -> None:
+                 offset: float = 0.0, alternatives: int = 0) -> None:
         import vosk
 
         self.recognizer = (vosk.KaldiRecognizer(model, rate, grammar) if grammar
                            else vosk.KaldiRecognizer(model, rate))
         self.recognizer.SetWords(True)
+        if alternatives:  # then results are n-best readings, without word confidences
+            self.recognizer.SetMaxAlternatives(alternatives)
+        self.readings: list[str] = []
         self.speaker = speaker
         self.offset = offset
         self.segments: list[Segment] = []
@@ -180,6 +240,8 @@ class _Stream:
 
     def _add(self, result: str) -> None:
         data = json.loads(result)
+        self.readings += [text for a in data.get("alternatives", ())
+                          if (text := a.get("text", "").replace(" ", ""))]
         words = tuple(Word(text=w["word"], start=round(w["start"] + self.offset, 3),
                            end=round(w["end"] + self.offset, 3),
                            confidence=round(w.get("conf", 1.0), 4))

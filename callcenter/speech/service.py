@@ -6,6 +6,10 @@ audio), a worker claims it with one conditional update (``queued``, or ``running
 expired lease), and the outcome is written only by the claim that still holds it. A job
 delivered twice, a worker that died, or a lost enqueue all end in exactly one stored
 transcript; the sweep re-queues what a crash left behind.
+
+A revisit's spoken comment (the citizen's words after the tone, in the monitor folder) is
+queued by the sweep once its revisit is done, and its words are written on the order's
+timeline next to the revisit's result.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from callcenter.ivr.service import TRANSCRIBE_QUEUE
 from callcenter.recordings.config import RecordingsConfig
 from callcenter.recordings.models import Recording
 from callcenter.recordings.store import KEY, LocalStore
+from callcenter.revisit.models import Revisit, RevisitAttempt, RevisitState
 from callcenter.speech.config import SpeechConfig
 from callcenter.speech.errors import NothingToTranscribe, TranscriptionError
 from callcenter.speech.models import OPEN, SpeechTranscript
@@ -40,6 +45,8 @@ TRANSCRIPT_READY = "speech.transcript.ready"
 TRANSCRIPT_FAILED = "speech.transcript.failed"
 DRAFT_READY = "speech.draft.ready"
 FAILED_PREFIX = "transcription failed: "
+REVISIT_COMMENT = "revisit_comment"
+"""The purpose of a revisit's spoken comment (its words go on the order's timeline)."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,8 @@ class SpeechService:
                         lease_until=None)
                 .returning(SpeechTranscript.id))
             if stored is not None:
-                await self._timeline(session, row, {"status": "done", "transcript_id": row.id})
+                await self._timeline(session, row, {"status": "done", "transcript_id": row.id,
+                                                    **_comment(row, decoded)})
         if stored is None:
             return False
         log.info("speech.transcribed transcript=%s audio_s=%.1f decode_s=%.1f attempts=%d",
@@ -290,9 +298,28 @@ class SpeechService:
                     .values(queued_at=now))
             for transcript_id in lost:
                 await self._enqueue(transcript_id)
-        if recordings or lost:
-            log.info("speech.sweep queued=%d resent=%d", len(recordings), len(lost))
-        return len(recordings) + len(lost)
+        comments = await self._revisit_comments()
+        if recordings or lost or comments:
+            log.info("speech.sweep queued=%d resent=%d comments=%d", len(recordings),
+                     len(lost), comments)
+        return len(recordings) + len(lost) + comments
+
+    async def _revisit_comments(self) -> int:
+        """Queue the spoken comments of done revisits that have no transcript yet."""
+        last_call = (select(RevisitAttempt.channel_id)
+                     .where(RevisitAttempt.revisit_id == Revisit.id)
+                     .order_by(RevisitAttempt.id.desc()).limit(1).scalar_subquery())
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(
+                select(Revisit.comment_file, Revisit.ticket_id, last_call)
+                .outerjoin(SpeechTranscript, SpeechTranscript.audio_ref == Revisit.comment_file)
+                .where(Revisit.state == RevisitState.DONE, Revisit.comment_file.is_not(None),
+                       SpeechTranscript.id.is_(None))
+                .order_by(Revisit.id).limit(500))).all()
+        for comment_file, ticket_id, channel_id in rows:
+            await self.request(comment_file, ticket_id=ticket_id, linkedid=channel_id,
+                               purpose=REVISIT_COMMENT)
+        return len(rows)
 
     async def _row_for(self, session: AsyncSession, audio_ref: str) -> SpeechTranscript | None:
         return await session.scalar(select(SpeechTranscript).where(
@@ -308,6 +335,16 @@ class SpeechService:
     async def get(self, transcript_id: int) -> SpeechTranscript | None:
         async with self.sessionmaker(expire_on_commit=False) as session:
             return await session.get(SpeechTranscript, transcript_id)
+
+
+def _comment(row: SpeechTranscript, decoded: Decoded) -> dict[str, Any]:
+    """A revisit comment's words for the timeline (the order's free text, masked as such
+    for whoever may not read numbers); nothing for other audio."""
+    if row.purpose != REVISIT_COMMENT:
+        return {}
+    said = "".join(s["text"].replace(" ", "")
+                   for s in decoded.transcript.get("segments", ()))
+    return {"purpose": row.purpose, "text": said}
 
 
 def build(runtime: Any) -> SpeechService:

@@ -34,6 +34,9 @@ class Segment:
     text: str
     """The words joined as Vosk writes them (Chinese: separated by spaces)."""
     words: tuple[Word, ...] = ()
+    alternatives: tuple[str, ...] = ()
+    """Other readings (Vosk's n-best, without spaces) of the stretch around a place the model
+    was unsure of: the draft prefers a known place that one of them names."""
 
     @property
     def confidence(self) -> float:
@@ -60,7 +63,8 @@ class Transcript:
     def from_json(cls, data: dict[str, Any]) -> Transcript:
         segments = tuple(
             Segment(speaker=s["speaker"], start=s["start"], end=s["end"], text=s["text"],
-                    words=tuple(Word(**w) for w in s.get("words", ())))
+                    words=tuple(Word(**w) for w in s.get("words", ())),
+                    alternatives=tuple(s.get("alternatives", ())))
             for s in data.get("segments", ()))
         return cls(language=data["language"], model=data["model"],
                    duration=data["duration"], segments=segments)

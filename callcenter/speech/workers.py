@@ -1,7 +1,8 @@
 """The speech worker: consumers take transcription jobs from the bus and decode them in
 the pool's processes (one consumer per process), and a watcher queues every stored call
 recording (at once on ``recording.stored``, and by a periodic sweep for what a restart or
-a lost event missed).
+a lost event missed). A call's transcript and draft then go to the desk of the agents who
+talked on it (``DeskDrafts``): once, by the worker that stored them.
 
 A job is acknowledged only once its outcome is on the row: stored, failed for good, or
 queued again with a fresh job. A consumer that dies leaves its job unacknowledged: the bus
@@ -22,7 +23,7 @@ from callcenter.bus.base import Job
 from callcenter.feature import Runtime, Worker
 from callcenter.recordings.models import Recording
 from callcenter.recordings.service import STORED_TOPIC
-from callcenter.speech.drafting import Drafting
+from callcenter.speech.drafting import DeskDrafts, Drafting
 from callcenter.speech.errors import NothingToTranscribe, TranscriptionError
 from callcenter.speech.models import SpeechTranscript
 from callcenter.speech.pool import DecoderPool
@@ -34,10 +35,11 @@ log = logging.getLogger(__name__)
 
 class SpeechWorker:
     def __init__(self, service: SpeechService, drafting: Drafting, pool: DecoderPool,
-                 name: str | None = None) -> None:
+                 name: str | None = None, desk: DeskDrafts | None = None) -> None:
         self.service = service
         self.drafting = drafting
         self.pool = pool
+        self.desk = desk
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.bus = service.bus
 
@@ -69,6 +71,8 @@ class SpeechWorker:
                 done = await self.handle(job, consumer)
             except Exception:  # noqa: BLE001 - unacknowledged: delivered again later
                 log.exception("speech.job_failed job=%s", job.id)
+                if _stopping():  # a cancel the database driver turned into its own error
+                    raise
                 continue
             if done:
                 await self.bus.ack(job, GROUP)
@@ -110,6 +114,15 @@ class SpeechWorker:
                 await beating
         if await self.service.store(row, decoded):
             await self.drafting.suggest(row.id)
+            await self._hand_over(row.id)
+
+    async def _hand_over(self, transcript_id: int) -> None:
+        if self.desk is None:
+            return
+        try:
+            await self.desk.hand_over(transcript_id)
+        except Exception:  # noqa: BLE001 - the desk reads it later: GET of the call's draft
+            log.exception("speech.desk_failed transcript=%s", transcript_id)
 
     async def _heartbeat(self, row: SpeechTranscript) -> None:
         while True:
@@ -155,8 +168,17 @@ class SpeechWorker:
             log.exception("speech.queue_failed recording=%s", event.get("recording_id"))
 
 
+def _stopping() -> bool:
+    """Is this task being cancelled (the worker stopping)? SQLAlchemy can turn a cancel in
+    the middle of a transaction into ``PendingRollbackError``: the loop must still end."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def speech_worker(runtime: Runtime) -> SpeechWorker:
     """The worker of one process, its pool released when the service stops."""
+    from callcenter.auth.config import AuthConfig
+    from callcenter.auth.privacy import PiiPolicy
     from callcenter.tickets.service import TicketService
 
     settings = runtime.settings
@@ -165,7 +187,8 @@ def speech_worker(runtime: Runtime) -> SpeechWorker:
     speech = settings.speech
     pool = DecoderPool(speech.processes, speech.chunk_frames, speech.digit_pass)
     runtime.on_stop(pool.close)
-    return SpeechWorker(service, Drafting(service, tickets), pool)
+    desk = DeskDrafts(service, PiiPolicy(getattr(settings, "auth", None) or AuthConfig()))
+    return SpeechWorker(service, Drafting(service, tickets), pool, desk=desk)
 
 
 def workers(runtime: Runtime) -> list[Worker]:

@@ -40,11 +40,11 @@ def truth(samples: Path = SPEECH_SAMPLES) -> list[dict[str, Any]]:
 
 
 def transcribe(path: Path, speaker: str, digit_pass: bool = False,
-               model_dir: Path = VOSK_MODEL) -> Transcript:
+               model_dir: Path = VOSK_MODEL, place_pass: bool = True) -> Transcript:
     """One sample decoded by the pipeline's own ``transcribe_file``, each segment given the
     speaker truth.json names (a mono file decodes as ``unknown``)."""
     decoded = transcribe_file(path, require(model_dir, "Vosk model"), "zh", CHUNK_FRAMES,
-                              digit_pass)
+                              digit_pass, place_pass)
     transcript = Transcript.from_json(decoded.transcript)
     return replace(transcript, segments=tuple(replace(s, speaker=speaker)
                                               for s in transcript.segments))
@@ -54,12 +54,13 @@ def sample_path(sample: str, samples: Path = SPEECH_SAMPLES) -> Path:
     return require(samples / f"{sample}.wav", "speech sample")
 
 
-def transcribe_samples(samples: Path = SPEECH_SAMPLES, digit_pass: bool = False
-                       ) -> dict[str, Transcript]:
+def transcribe_samples(samples: Path = SPEECH_SAMPLES, digit_pass: bool = False,
+                       place_pass: bool = True) -> dict[str, Transcript]:
     """Every sample of truth.json, by id, with the speaker truth.json gives it; with
-    ``digit_pass`` each spoken number is decoded again digit by digit, as workers do."""
+    ``digit_pass`` each spoken number is decoded again digit by digit, as workers do; with
+    ``place_pass`` the n-best readings of unsure places are kept."""
     return {item["id"]: transcribe(sample_path(item["id"], samples), item["speaker"],
-                                   digit_pass)
+                                   digit_pass, place_pass=place_pass)
             for item in truth(samples)}
 
 

@@ -88,6 +88,27 @@ def test_a_model_directory_is_loaded_once_per_process(tmp_path: Path) -> None:
     assert load_model(Path(str(model_dir()))) is first
 
 
+def test_a_file_decodes_the_same_whatever_the_process_decoded_before() -> None:
+    """Kaldi's dither draws on the process's ``rand()``: without a reseed per decode, c03's
+    南湖 came back as 能 after other files had been decoded."""
+    first = transcribe_file(sample("c03"), model_dir(), "zh", digit_pass=False)
+    transcribe_file(sample("c09"), model_dir(), "zh", digit_pass=False)
+    again = transcribe_file(sample("c03"), model_dir(), "zh", digit_pass=False)
+    assert again.transcript == first.transcript
+
+
+def test_the_place_pass_keeps_the_recognizers_other_readings_of_an_unsure_place() -> None:
+    """c03 ends 在 南湖 和 朕: the stretch is decoded again for Vosk's n-best readings."""
+    decoded = Transcript.from_json(transcribe_file(sample("c03"), model_dir(), "zh",
+                                                   digit_pass=False).transcript)
+    (segment,) = decoded.segments
+    assert 1 < len(segment.alternatives) <= 10
+    assert "在南湖镇" in segment.alternatives
+    plain = Transcript.from_json(transcribe_file(sample("c03"), model_dir(), "zh",
+                                                 digit_pass=False, place_pass=False).transcript)
+    assert plain.segments[0].alternatives == () and plain.segments[0].words == segment.words
+
+
 def test_the_file_is_streamed_in_chunks_not_read_whole(monkeypatch: pytest.MonkeyPatch
                                                        ) -> None:
     """Reads never ask for more than ``chunk_frames`` frames at a time."""

@@ -2,7 +2,9 @@
 // screen-pop when a call is offered and answered (the caller as the role may see them, the
 // IVR path and language, a verified ticket, the caller's open and earlier tickets); a ticket
 // draft pre-filled from the call; knowledge-base search; hang-up, blind and attended transfer
-// (hold is the phone's own: Asterisk 22 has no AMI action that holds a bridged call).
+// (hold is the phone's own: Asterisk 22 has no AMI action that holds a bridged call); the
+// call's transcript and draft once ready (live, or read when the page opens), each suggested
+// field accepted into the ticket form or corrected (both kept: accuracy is measured).
 "use strict";
 
 const {el, when} = CC;
@@ -54,6 +56,75 @@ function prefill(pop) {
   form.name.value = pop.caller.name || "";
   form.phone.value = pop.caller.masked ? "" : (pop.caller.number || "");
   document.getElementById("saved").textContent = "";
+  showDraft(null);
+}
+
+// Which ticket form field a suggested field fills (the others are only confirmed).
+const FORM_FIELDS = {type: "ticket_type", topic: "topic", phone: "phone", address: "location",
+  summary: "title"};
+const SPEAKERS = {citizen: "市民 citizen", agent: "坐席 agent", unknown: "未知 unknown"};
+
+const span = (start, end) => clockText(start) + "–" + clockText(end);
+
+// The draft of the call the form is for: a transcript of another call is not shown here.
+function showDraft(draft) {
+  const target = document.getElementById("draft");
+  const form = document.getElementById("ticket");
+  if (draft && draft.linkedid !== form.dataset.linkedid) return;
+  if (!draft) return target.replaceChildren(el("p", {class: "note"}, "暂无转写 No transcript yet"));
+  const t = draft.transcript;
+  target.dataset.linkedid = draft.linkedid;
+  target.dataset.transcript = t.id;
+  target.replaceChildren(
+    el("ol", {class: "transcript"}, t.segments.map((s) => el("li", {"data-speaker": s.speaker},
+      SPEAKERS[s.speaker] || s.speaker, " · ", span(s.start, s.end), " · ", s.text))),
+    t.suggestions.length ? el("table", {id: "suggestions"},
+      el("tr", {}, ["字段 Field", "建议 Suggested", "置信度 Confidence", "出处 From", "操作 Action"]
+        .map((h) => el("th", {}, h))),
+      t.suggestions.map(suggestionRow)) : el("p", {class: "note"}, "无建议 No suggestions"));
+}
+
+function suggestionRow(s) {
+  const value = s.corrected_value || s.value;
+  const correction = el("input", {name: "correction", value, size: "16"});
+  const row = el("tr", {"data-suggestion": s.id, "data-field": s.field, "data-state": s.state},
+    el("td", {}, s.field), el("td", {class: "value"}, value),
+    el("td", {class: "num"}, CC.pct(s.confidence)),
+    el("td", {}, span(s.start, s.end), " · ", s.evidence),
+    el("td", {}, el("button", {type: "button", class: "accept"}, "采纳 Accept"), " ", correction,
+      el("button", {type: "button", class: "secondary correct"}, "更正 Correct")));
+  row.querySelector(".accept").addEventListener("click", () =>
+    decide(row, s, "/confirm", undefined, s.value));
+  row.querySelector(".correct").addEventListener("click", () =>
+    decide(row, s, "/correct", {value: correction.value}, correction.value));
+  return row;
+}
+
+// The verdict is stored first; the form field takes the value once it is.
+async function decide(row, s, path, body, value) {
+  CC.clearMessage();
+  try {
+    const decided = await CC.api("/speech/suggestions/" + s.id + path, {method: "POST", body});
+    row.dataset.state = decided.state;
+    row.querySelector(".value").textContent = decided.corrected_value || decided.value;
+    const name = FORM_FIELDS[s.field];
+    if (name) document.getElementById("ticket").elements[name].value = value;
+  } catch (error) {
+    CC.fail(error.message);
+  }
+}
+
+// The newest finished transcript of the form's call (after a reload or a lost buffer).
+async function loadDraft() {
+  const linkedid = document.getElementById("ticket").dataset.linkedid;
+  if (!linkedid) return;
+  try {
+    const list = await CC.api("/calls/" + encodeURIComponent(linkedid) + "/transcripts");
+    const done = list.transcripts.filter((t) => t.status === "done" && t.purpose === "call");
+    if (done.length) showDraft({linkedid, transcript: done[done.length - 1]});
+  } catch (error) {
+    CC.fail(error.message);
+  }
 }
 
 async function act(path, body) {
@@ -116,6 +187,9 @@ function onMessage(m) {
   if (m.type === "snapshot") {
     const mine = (m.agents || [])[0];
     if (mine) showState(mine);
+    loadDraft();
+  } else if (m.type === "draft") {
+    showDraft(m);
   } else if (m.type === "agent_state") {
     showState(m);
   } else if (m.type === "screen_pop") {

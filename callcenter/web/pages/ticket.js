@@ -59,7 +59,7 @@ const DETAILS = [
   ["agent", (v) => "坐席 agent " + v], ["by_user_id", (v) => "经办人 handler #" + v],
   ["outcome", (v) => "结果 " + v], ["duration_seconds", (v) => "时长 " + num(v) + " s"],
   ["talk_seconds", (v) => "通话 talk " + num(v) + " s"], ["status", (v) => v],
-  ["error", (v) => v],
+  ["error", (v) => v], ["text", (v) => "「" + v + "」"],
 ];
 
 function details(data) {
