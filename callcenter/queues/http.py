@@ -484,7 +484,8 @@ async def live_ws(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     viewer = Viewer(own["agent_id"] if own else None)
     first = feed.open(viewer, since=query.since, feed=query.feed, board=board, own=own)
-    pump = asyncio.create_task(_pump(request, ws, principal, viewer, first))
+    closing = asyncio.Event()
+    pump = asyncio.create_task(_pump(request, ws, principal, viewer, first, closing))
     request.app[LIVE_SOCKETS].add(ws)
     try:
         async for message in ws:  # until the client closes; client messages are ignored
@@ -493,25 +494,28 @@ async def live_ws(request: web.Request) -> web.WebSocketResponse:
     finally:
         request.app[LIVE_SOCKETS].discard(ws)
         feed.close(viewer)
-        pump.cancel()
+        if not closing.is_set():  # the client left; a close the pump began must finish, or
+            pump.cancel()  # the client gets 1006 instead of the pump's code
         await asyncio.gather(pump, return_exceptions=True)
     return ws
 
 
 async def _pump(request: web.Request, ws: web.WebSocketResponse, principal: Principal,
-                viewer: Viewer, first: list[dict[str, Any]]) -> None:
+                viewer: Viewer, first: list[dict[str, Any]], closing: asyncio.Event) -> None:
     for message in first:
         await ws.send_json(message)
     checked_at = time.monotonic()
     while True:
         message = await viewer.outbox.get()
         if message is OVERFLOW:
+            closing.set()
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
                            message=b"fell behind: reconnect with since")
             return
         if time.monotonic() - checked_at >= RECHECK_SECONDS:
             now = await current_principal(request)
             if now is None or now.role != principal.role:
+                closing.set()
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION,
                                message=b"token expired or access changed")
                 return
