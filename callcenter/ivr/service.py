@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.auth.models import User
 from callcenter.auth.principal import Principal, Role
-from callcenter.auth.users import create_user, principal_for
+from callcenter.auth.passwords import DEFAULT_POLICY
+from callcenter.auth.users import create_user, generate_password, principal_for
 from callcenter.clock import Clock
 from callcenter.ivr.config import IvrConfig
 from callcenter.ivr.errors import UnknownAnnouncement
@@ -238,7 +239,8 @@ class IvrService:
                 user = await session.scalar(select(User).where(User.username == IVR_USER))
                 if user is None:
                     user = await create_user(session, username=IVR_USER,
-                                             password=secrets.token_urlsafe(32),
+                                             password=generate_password(IVR_USER,
+                                                                        DEFAULT_POLICY),
                                              role=Role.AGENT, clock=self.clock,
                                              display_name="IVR (system)", active=False)
                 self._principal = principal_for(user)
