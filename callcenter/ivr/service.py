@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.auth.models import User
-from callcenter.auth.principal import Principal, Role
 from callcenter.auth.passwords import DEFAULT_POLICY
+from callcenter.auth.principal import Principal, Role
 from callcenter.auth.users import create_user, generate_password, principal_for
 from callcenter.clock import Clock
 from callcenter.ivr.config import IvrConfig
