@@ -30,6 +30,7 @@ from callcenter.auth.privacy import PiiPolicy
 from callcenter.feature import Listener, Runtime
 from callcenter.queues.agent_state import AgentBoard, Change
 from callcenter.queues.config import QueuesConfig
+from callcenter.queues.lanes import drain
 from callcenter.queues.live import LiveStore, live_store, stored_agent_records
 from callcenter.queues.screenpop import ScreenPopListener, ScreenPops
 from callcenter.queues.service import RESTORED_TOPIC, STATE_TOPIC, AgentService
@@ -39,8 +40,6 @@ from callcenter.telephony import events as ev
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
-"""Items taken from a lane at once at most (state changes: stored in one transaction)."""
 
 
 class AgentStateListener:
@@ -72,8 +71,8 @@ class AgentStateListener:
             self.board.seed(interface, name, state, queues)
         await self.live.replace_agents(await stored_agent_records(self.service.sessionmaker))
         self._lanes = [
-            asyncio.create_task(_drain(self._writes, self._write), name="queues-agent-state"),
-            asyncio.create_task(_drain(self._queue_records, self._put_queues),
+            asyncio.create_task(drain(self._writes, self._write), name="queues-agent-state"),
+            asyncio.create_task(drain(self._queue_records, self._put_queues),
                                 name="queues-waiting")]
 
     async def stop(self) -> None:
@@ -279,22 +278,6 @@ def screen_pop_listener(runtime: Runtime, commands: Any) -> ScreenPopListener:
     auth = getattr(runtime.settings, "auth", None) or AuthConfig()
     pops = ScreenPops(runtime.sessionmaker, runtime.clock, PiiPolicy(auth))
     return ScreenPopListener(pops, runtime.bus, commands)
-
-
-async def _drain(lane: asyncio.Queue[Any], handle: Any) -> None:
-    """Hand everything waiting in ``lane`` (up to ``BATCH``) to ``handle`` at once, for ever:
-    when Asterisk's events come faster than single writes, the backlog would otherwise grow."""
-    while True:
-        batch = [await lane.get()]
-        while len(batch) < BATCH and not lane.empty():
-            batch.append(lane.get_nowait())
-        try:
-            await handle(batch)
-        except Exception:  # noqa: BLE001 - the next batch must still go
-            log.exception("queues.live_write_failed items=%d", len(batch))
-        finally:
-            for _ in batch:
-                lane.task_done()
 
 
 def _seconds(value: str | None) -> float:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.queues.lanes import drain
 from callcenter.queues.models import QueueVisit
 from callcenter.telephony import events as ev
 
@@ -78,7 +79,8 @@ class VisitRecorder:
         self._writer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name="queues-visits")
+        self._writer = asyncio.create_task(drain(self._writes, self._store),
+                                           name="queues-visits")
 
     async def stop(self) -> None:
         if self._writer is not None:
@@ -170,13 +172,19 @@ class VisitRecorder:
     def _write(self, visit: Visit) -> None:
         self._writes.put_nowait(visit.row())
 
-    async def _write_loop(self) -> None:
-        while True:
-            row = await self._writes.get()
+    async def _store(self, rows: list[QueueVisit]) -> None:
+        """A backlog in one transaction (one by one if that fails: one bad row must not
+        stop the others)."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                for row in rows:
+                    await session.merge(row)
+            return
+        except Exception:  # noqa: BLE001 - retried alone below
+            log.warning("queues.visit_batch_failed visits=%d: one by one", len(rows))
+        for row in rows:
             try:
                 async with self.sessionmaker() as session, session.begin():
                     await session.merge(row)
-            except Exception:  # noqa: BLE001 - one bad write must not stop the others
+            except Exception:  # noqa: BLE001
                 log.exception("queues.visit_write_failed visit=%s", row.id)
-            finally:
-                self._writes.task_done()
