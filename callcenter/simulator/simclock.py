@@ -20,6 +20,9 @@ class SimClock:
         self.time_scale = time_scale
         self._start_sim = time.time() if start_time is None else float(start_time)
         self._start_mono = time.monotonic()
+        # real time from now: stamps read the wall clock as Asterisk's do, so a client's
+        # latency measured against its own wall clock does not drift with the clock's slew
+        self._wall = start_time is None and time_scale == 1.0
 
     def rescale(self, time_scale: float) -> None:
         """Change the speed from now on (simulated time stays continuous)."""
@@ -27,9 +30,12 @@ class SimClock:
         self.time_scale = time_scale
         self._start_sim = now
         self._start_mono = time.monotonic()
+        self._wall = False
 
     def now(self) -> float:
         """Simulated epoch seconds."""
+        if self._wall:
+            return time.time()
         return self._start_sim + (time.monotonic() - self._start_mono) / self.time_scale
 
     def datetime(self) -> datetime:
