@@ -75,7 +75,7 @@ async def transcribe_all(files: list[Path], model_dir: Path, language: str, *,
     problem = model_problem(model_dir)
     if problem:
         raise TranscriptionError(problem)
-    pool = DecoderPool(processes, chunk_frames, digit_pass)
+    pool = DecoderPool(processes, chunk_frames, digit_pass, [model_dir])
     slots = asyncio.Semaphore(processes)
 
     async def one(path: Path) -> Outcome:

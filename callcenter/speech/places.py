@@ -169,6 +169,13 @@ def unsure_spans(segment: Segment, context: float = 1.0, pad: float = 0.3
              chars[p.end - 1].end + pad) for p in find_places(chars) if p.needs_confirmation]
 
 
+def prepare() -> None:
+    """Build what the default gazetteer reads (jionlp's towns and their sound index) now,
+    not on the first place found: a decoding process calls it when it starts."""
+    _index(frozenset(), "")
+    _stopwords()
+
+
 def normalise(address: str) -> str:
     """The address with its province, city and county completed by jionlp where it names
     one of them (郑州金水区 → 河南省郑州市金水区); unchanged otherwise."""

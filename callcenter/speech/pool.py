@@ -2,9 +2,9 @@
 process of its own (one core each), and the event loop only waits for the result.
 
 Processes are started with ``spawn`` (a clean interpreter, not a fork of a process holding
-database connections and threads); each loads a model once and keeps it. A process that
-dies (killed, out of memory) breaks the pool: the decode fails with a clear reason, the
-pool is rebuilt, and the job is retried like any failed attempt.
+database connections and threads); each loads its models when it starts and keeps them. A
+process that dies (killed, out of memory) breaks the pool: the decode fails with a clear
+reason, the pool is rebuilt, and the job is retried like any failed attempt.
 """
 
 from __future__ import annotations
@@ -12,27 +12,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from callcenter.speech.errors import TranscriptionError
-from callcenter.speech.recognizer import Decoded, transcribe_file
+from callcenter.speech.recognizer import Decoded, prepare, transcribe_file
 
 log = logging.getLogger(__name__)
 
 
 class DecoderPool:
-    def __init__(self, processes: int, chunk_frames: int, digit_pass: bool = True) -> None:
+    def __init__(self, processes: int, chunk_frames: int, digit_pass: bool = True,
+                 models: Iterable[Path] = ()) -> None:
         self.processes = processes
         self.chunk_frames = chunk_frames
         self.digit_pass = digit_pass
+        self.models = tuple(str(model) for model in models)
+        """Loaded by each process when it starts, not by its first job."""
         self._executor: ProcessPoolExecutor | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn"))
+                self.processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=prepare, initargs=(self.models,))
         return self._executor
 
     async def transcribe(self, path: Path, model_dir: Path, language: str) -> Decoded:

@@ -185,7 +185,8 @@ def speech_worker(runtime: Runtime) -> SpeechWorker:
     service = build(runtime)
     tickets = TicketService.from_config(runtime.sessionmaker, runtime.clock, settings.tickets)
     speech = settings.speech
-    pool = DecoderPool(speech.processes, speech.chunk_frames, speech.digit_pass)
+    pool = DecoderPool(speech.processes, speech.chunk_frames, speech.digit_pass,
+                       speech.models.values())
     runtime.on_stop(pool.close)
     desk = DeskDrafts(service, PiiPolicy(getattr(settings, "auth", None) or AuthConfig()))
     return SpeechWorker(service, Drafting(service, tickets), pool, desk=desk)

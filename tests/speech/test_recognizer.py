@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.speech import recognizer
 from callcenter.speech.errors import TranscriptionError
 from callcenter.speech.pool import DecoderPool
 from callcenter.speech.recognizer import load_model, model_problem, transcribe_file
@@ -97,6 +98,41 @@ def test_a_file_decodes_the_same_whatever_the_process_decoded_before() -> None:
     assert again.transcript == first.transcript
 
 
+def test_a_used_recognizer_gives_the_words_and_times_of_a_fresh_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recognizers are kept between decodes; their word times must not count on from the
+    audio they had before (c01 has a digit pass and a place pass: three recognizers)."""
+    monkeypatch.setattr(recognizer, "_idle", {})
+    fresh = transcribe_file(sample("c01"), model_dir(), "zh")
+    assert recognizer._idle  # kept for the next decode
+    transcribe_file(sample("c09"), model_dir(), "zh")
+    used = transcribe_file(sample("c01"), model_dir(), "zh")
+    assert used.transcript == fresh.transcript
+
+
+def test_a_recognizer_that_failed_mid_decode_is_not_used_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A half-fed recognizer would run the next file on from the failed one's audio."""
+    monkeypatch.setattr(recognizer, "_idle", {})
+    expected = transcribe_file(sample("c03"), model_dir(), "zh", digit_pass=False)
+    real = wave.Wave_read.readframes
+    reads = 0
+
+    def failing(self: wave.Wave_read, n: int) -> bytes:
+        nonlocal reads
+        reads += 1
+        if reads == 5:
+            raise OSError(5, "Input/output error")
+        return real(self, n)
+
+    with monkeypatch.context() as broken:
+        broken.setattr(wave.Wave_read, "readframes", failing)
+        with pytest.raises(TranscriptionError, match="cannot read"):
+            transcribe_file(sample("c03"), model_dir(), "zh", digit_pass=False)
+    again = transcribe_file(sample("c03"), model_dir(), "zh", digit_pass=False)
+    assert again.transcript == expected.transcript
+
+
 def test_the_place_pass_keeps_the_recognizers_other_readings_of_an_unsure_place() -> None:
     """c03 ends 在 南湖 和 朕: the stretch is decoded again for Vosk's n-best readings."""
     decoded = Transcript.from_json(transcribe_file(sample("c03"), model_dir(), "zh",
@@ -142,3 +178,28 @@ async def test_closing_the_pool_abandons_a_decode_in_progress_at_once(tmp_path: 
     assert time.monotonic() - started < 5
     with pytest.raises(TranscriptionError):
         await decoding
+
+
+def _what_the_process_holds() -> tuple[list[str], int]:
+    """Run inside a pool process: its loaded models and built place indexes."""
+    from callcenter.speech import places
+
+    return [path.name for path in recognizer._models], places._index.cache_info().currsize
+
+
+async def test_a_decoding_process_loads_its_models_and_places_when_it_starts(
+        tmp_path: Path) -> None:
+    """The first job of a new process does not wait for the model and the place index; a
+    model that cannot load does not break the process (the job reports it)."""
+    pool = DecoderPool(1, 4000, models=[model_dir(), tmp_path / "missing"])
+    try:
+        executor = pool._pool()
+        held = await asyncio.get_running_loop().run_in_executor(executor,
+                                                                _what_the_process_holds)
+        assert held == ([model_dir().name], 1)
+        with pytest.raises(TranscriptionError, match="missing"):
+            await pool.transcribe(sample("r01"), tmp_path / "missing", "zh")
+        decoded = await pool.transcribe(sample("r01"), model_dir(), "zh")
+        assert "满意" in chars(Transcript.from_json(decoded.transcript), "unknown")
+    finally:
+        await pool.close()
