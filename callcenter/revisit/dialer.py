@@ -1,15 +1,15 @@
 """The dialer: keeps each campaign's lines busy inside its window, at its pace.
 
 One loop per process where the telephony door is. Each round claims as many due revisits
-as the campaign has free lines (the claim counts lines across every dialer) and starts one
-task per call: its pace slot, attempt stored, then ``Originate`` (async, with the attempt's
-``ChannelId`` and variables naming the revisit) into the ``[revisit]`` context; the
-``OriginateResponse`` outcome drives the retry. An answered call holds its line until the
-channel hangs up. A line is refilled the moment its call is heard to end (the hang-up or an
-unanswered ``OriginateResponse``): the next claim frees it in its own transaction, before
-the call's result is written. Housekeeping (new revisits, lease renewal, reconciling the
-claims of dialers that stopped against ``CoreShowChannels``) runs beside the claims, so it
-never holds a free line up.
+as the campaign has free lines (the claim counts lines across every dialer and stores each
+attempt in the same transaction) and starts one task per call: its pace slot, then
+``Originate`` (async, with the attempt's ``ChannelId`` and variables naming the revisit)
+into the ``[revisit]`` context; the ``OriginateResponse`` outcome drives the retry. An
+answered call holds its line until the channel hangs up. A line is refilled the moment its
+call is heard to end (the hang-up or an unanswered ``OriginateResponse``): the next claim
+frees it in its own transaction, before the call's result is written. Housekeeping (new
+revisits, lease renewal, reconciling the claims of dialers that stopped against
+``CoreShowChannels``) runs beside the claims, so it never holds a free line up.
 """
 
 from __future__ import annotations
@@ -118,16 +118,15 @@ class Dialer:
             if not in_window(settings, self.service.calendar, self.service.now()):
                 continue
             gone = set(self.gone)
-            claims = await self.service.claim(campaign.id, settings.max_lines, ended=gone)
+            dials = await self.service.claim(campaign.id, settings.max_lines, ended=gone)
             self.gone -= gone
-            for revisit_id, token in claims:
-                self._start(revisit_id, token, settings.calls_per_second)
+            for dial in dials:
+                self._start(dial, settings.calls_per_second)
 
-    def _start(self, revisit_id: int, token: int, rate: float) -> None:
-        task = asyncio.create_task(self.call(revisit_id, token, rate),
-                                   name=f"revisit-{revisit_id}")
-        self.calls[revisit_id] = (token, task)
-        task.add_done_callback(lambda _: self._done(revisit_id))
+    def _start(self, dial: Dial, rate: float) -> None:
+        task = asyncio.create_task(self.call(dial, rate), name=f"revisit-{dial.revisit_id}")
+        self.calls[dial.revisit_id] = (dial.token, task)
+        task.add_done_callback(lambda _: self._done(dial.revisit_id))
 
     def _done(self, revisit_id: int) -> None:
         self.calls.pop(revisit_id, None)
@@ -160,17 +159,15 @@ class Dialer:
 
     # --- one call -------------------------------------------------------------------------
 
-    async def call(self, revisit_id: int, token: int, rate: float) -> None:
-        await self.pacer.wait(rate)
-        dial = await self.service.start_attempt(revisit_id, token)
-        if dial is None:
-            return
+    async def call(self, dial: Dial, rate: float) -> None:
         self.ended[dial.channel_id] = ended = asyncio.Event()
         try:
+            await self.pacer.wait(rate)
             outcome, reason = await self._originate(dial)
             if outcome != "answered":
                 self._line_free(dial.channel_id)  # no channel is left
-            state = await self.service.dial_outcome(dial.channel_id, token, outcome, reason)
+            state = await self.service.dial_outcome(dial.channel_id, dial.token, outcome,
+                                                    reason)
             if outcome == "answered" and state == "answered":
                 await self._until_over(dial.channel_id, ended)
                 await self.service.call_ended(dial.channel_id, hung_up=True)

@@ -130,6 +130,20 @@ class TextClaim:
     text: str
 
 
+def _not_callable(ticket: Ticket, number: str | None, opted_out: bool, barred: bool
+                  ) -> str | None:
+    """Why the citizen of ``ticket`` may not be called (None: they may)."""
+    if ticket.anonymous or ticket.no_contact or number is None:
+        return "no_number"
+    if ticket.status not in REVISITABLE:
+        return "ticket_moved_on"
+    if opted_out:
+        return "opted_out"
+    if barred:
+        return "do_not_call"
+    return None
+
+
 def star_score(settings: CampaignSettings, stars: int) -> str:
     """The 1/2/3 result code of a star rating, by the campaign's ``star_results``."""
     return SCORE_OF[settings.star_results[stars]]
@@ -306,14 +320,19 @@ class RevisitService:
     # --- claiming and dialing -------------------------------------------------------------
 
     async def claim(self, campaign_id: int, want: int, ended: Iterable[str] = ()
-                    ) -> list[tuple[int, int]]:
-        """Up to ``want`` due revisits, never more than the campaign's free lines.
+                    ) -> list[Dial]:
+        """Up to ``want`` due revisits, never more than the campaign's free lines, each with
+        its attempt stored (``dialing``, its ChannelId) before anything is sent.
 
         The claim starts by bumping the campaign's ``claim_seq``: on PostgreSQL that row lock
         serialises claimers (and rows are taken ``FOR UPDATE SKIP LOCKED``); on SQLite the
         write takes the single writer's lock first. The new value fences the claim.
         ``ended``: channel ids the dialer heard end; their lines are freed first, in the
-        same transaction, so a line is refilled without waiting for its call's result."""
+        same transaction, so a line is refilled without waiting for its call's result.
+        Claim and attempt are one transaction, so a freed line costs one round of writes
+        before its next Originate. A dialer that dies before sending it leaves a
+        ``dialing`` attempt that the reconciliation counts as ``lost``: nobody can tell
+        whether the phone rang, so the attempt is not given back."""
         now = self.now()
         async with self.sessionmaker() as session, session.begin():
             await self._end_lines(session, ended, now)
@@ -327,15 +346,44 @@ class RevisitService:
             free = min(want, settings.max_lines - await self._busy_lines(session, campaign_id))
             if free <= 0:
                 return []
-            ids = list((await session.scalars(select(Revisit.id).where(
+            revisits = list((await session.scalars(select(Revisit).where(
                 Revisit.campaign_id == campaign_id, Revisit.state == RS.PENDING,
                 Revisit.due_at <= now).order_by(Revisit.due_at, Revisit.id).limit(free)
                 .with_for_update(skip_locked=True))).all())
-            if ids:
-                await session.execute(update(Revisit).where(
-                    Revisit.id.in_(ids), Revisit.state == RS.PENDING).values(
-                    state=RS.CLAIMED, lease_token=token, lease_until=self._lease(now)))
-        return [(i, token) for i in ids]
+            return await self._start_attempts(session, revisits, token, settings, now)
+
+    async def _start_attempts(self, session: AsyncSession, revisits: list[Revisit],
+                              token: int, settings: CampaignSettings, now: datetime
+                              ) -> list[Dial]:
+        """Each revisit's next attempt, or its end when the citizen may not be called."""
+        if not revisits:
+            return []
+        tickets = {t.id: t for t in (await session.scalars(select(Ticket).where(
+            Ticket.id.in_([r.ticket_id for r in revisits])))).all()}
+        opted_out = set((await session.scalars(select(RevisitOptOut.ticket_id).where(
+            RevisitOptOut.ticket_id.in_(tickets)))).all())
+        numbers = {tid: dialable(t.caller_phone) for tid, t in tickets.items()}
+        barred = set((await session.scalars(select(DoNotCall.phone).where(
+            DoNotCall.phone.in_([n for n in numbers.values() if n])))).all())
+        dials = []
+        for revisit in revisits:
+            ticket, number = tickets[revisit.ticket_id], numbers[revisit.ticket_id]
+            why = _not_callable(ticket, number, ticket.id in opted_out, number in barred)
+            if why is not None:
+                revisit.state, revisit.result, revisit.finished_at = RS.CANCELED, why, now
+                log.info("revisit.not_called revisit=%s reason=%s", revisit.id, why)
+                continue
+            assert number is not None
+            revisit.attempts += 1
+            revisit.state, revisit.lease_token = RS.DIALING, token
+            revisit.lease_until = self._lease(now)
+            channel_id = f"{CHANNEL_PREFIX}{revisit.id}-{revisit.attempts}-{uuid.uuid4().hex[:8]}"
+            session.add(RevisitAttempt(revisit_id=revisit.id, number=revisit.attempts,
+                                       channel_id=channel_id, outcome="dialing",
+                                       started_at=now))
+            dials.append(Dial(revisit.id, token, revisit.attempts, channel_id, number,
+                              settings))
+        return dials
 
     @staticmethod
     async def _busy_lines(session: AsyncSession, campaign_id: int) -> int:
@@ -373,49 +421,6 @@ class RevisitService:
                 await session.execute(update(Revisit).where(
                     Revisit.id.in_(ids), Revisit.lease_token == token,
                     Revisit.state.in_(LIVE_STATES)).values(lease_until=until))
-
-    async def start_attempt(self, revisit_id: int, token: int) -> Dial | None:
-        """Store the attempt (``dialing``, its ChannelId) before anything is sent; None when
-        the claim was lost or the citizen may not be called (then the revisit ends)."""
-        return await retrying(lambda: self._start_attempt(revisit_id, token))
-
-    async def _start_attempt(self, revisit_id: int, token: int) -> Dial | None:
-        now = self.now()
-        async with self.sessionmaker() as session, session.begin():
-            revisit = await session.get(Revisit, revisit_id, with_for_update=True)
-            if revisit is None or revisit.lease_token != token or revisit.state != RS.CLAIMED:
-                return None
-            ticket = await session.get(Ticket, revisit.ticket_id)
-            campaign = await session.get(RevisitCampaign, revisit.campaign_id)
-            assert ticket is not None and campaign is not None
-            number = dialable(ticket.caller_phone)
-            why = await self._not_callable(session, ticket, number)
-            if why is not None:
-                revisit.state, revisit.result, revisit.finished_at = RS.CANCELED, why, now
-                log.info("revisit.not_called revisit=%s reason=%s", revisit_id, why)
-                return None
-            revisit.attempts += 1
-            revisit.state = RS.DIALING
-            channel_id = f"{CHANNEL_PREFIX}{revisit_id}-{revisit.attempts}-{uuid.uuid4().hex[:8]}"
-            session.add(RevisitAttempt(revisit_id=revisit_id, number=revisit.attempts,
-                                       channel_id=channel_id, outcome="dialing",
-                                       started_at=now))
-            assert number is not None
-            return Dial(revisit_id, token, revisit.attempts, channel_id, number,
-                        CampaignSettings(**campaign.settings))
-
-    @staticmethod
-    async def _not_callable(session: AsyncSession, ticket: Ticket, number: str | None
-                            ) -> str | None:
-        if ticket.anonymous or ticket.no_contact or number is None:
-            return "no_number"
-        if ticket.status not in REVISITABLE:
-            return "ticket_moved_on"
-        if await session.get(RevisitOptOut, ticket.id) is not None:
-            return "opted_out"
-        if await session.scalar(select(DoNotCall.id).where(DoNotCall.phone == number)):
-            return "do_not_call"
-        return None
 
     async def dial_outcome(self, channel_id: str, token: int, outcome: str,
                            reason: int | None = None) -> str | None:

@@ -68,12 +68,17 @@ async def test_concurrent_claims_from_two_services_never_share_a_revisit(rig: Ri
     second = rig.service.__class__(rig.h.sessionmaker, rig.h.clock, rig.config, rig.h.service)
     claims = await asyncio.gather(*[(rig.service if i % 2 else second).claim(campaign.id, 3)
                                     for i in range(8)])
-    taken = [rid for claim in claims for rid, _ in claim]
+    taken = [dial.revisit_id for claim in claims for dial in claim]
     assert len(taken) == len(set(taken))  # no revisit claimed twice
-    tokens = [token for claim in claims for _, token in claim]
-    assert len(set(tokens)) == len([c for c in claims if c])
+    tokens = {dial.token for claim in claims for dial in claim}
+    assert len(tokens) == len([c for c in claims if c])
     rest = await rig.service.claim(campaign.id, 100)
-    assert sorted(taken + [rid for rid, _ in rest]) == sorted(range(1, 11))
+    assert sorted(taken + [dial.revisit_id for dial in rest]) == sorted(range(1, 11))
+    async with rig.h.sessionmaker() as session:  # each claim stored its one attempt
+        attempts = (await session.execute(select(
+            RevisitAttempt.revisit_id, RevisitAttempt.channel_id, RevisitAttempt.outcome))).all()
+    dials = [dial for claim in [*claims, rest] for dial in claim]
+    assert sorted(attempts) == sorted((d.revisit_id, d.channel_id, "dialing") for d in dials)
 
 
 async def test_a_dialer_killed_after_the_originate_is_not_followed_by_a_second_dial(
@@ -108,15 +113,28 @@ async def test_a_dialer_killed_after_the_originate_is_not_followed_by_a_second_d
         await door.stop()
 
 
-async def test_a_claim_that_never_dialed_is_taken_over_after_its_lease(rig: Rig) -> None:
+async def test_a_claim_whose_dialer_died_before_the_originate_is_retried_after_its_lease(
+        rig: Rig) -> None:
+    """The claim stored the attempt; nobody can tell whether the phone rang, so it counts
+    as a ``lost`` attempt and the next one is dialed once the lease has run out."""
     rig.sim.add_destination(CITIZEN, satisfied_citizen())
     tid = await rig.replied()
     await rig.service.schedule_replied()
     campaign = await rig.service.default_campaign()
-    [(revisit_id, token)] = await rig.service.claim(campaign.id, 5)  # then the dialer died
+    [dial] = await rig.service.claim(campaign.id, 5)  # then the dialer died
     assert await rig.round() == 0  # claimed by someone alive, as far as anyone knows
-    rig.h.clock.advance(timedelta(seconds=rig.config.lease_seconds + 1))
-    assert await rig.round() == 1
-    assert await rig.service.start_attempt(revisit_id, token) is None  # the old claim is dead
+    rig.h.clock.advance(timedelta(seconds=rig.config.lease_seconds - 1))
+    assert await rig.round() == 0  # the lease has not run out yet
+    rig.h.clock.advance(timedelta(seconds=2))
+    assert await rig.round() == 0  # the lost attempt is recorded, its retry scheduled
     revisit = await rig.revisit_of(tid)
-    assert (revisit.state, revisit.result, revisit.attempts) == ("done", "satisfied", 1)
+    assert (revisit.state, revisit.attempts, revisit.last_outcome) == ("pending", 1, "lost")
+    # the old claim is dead: its outcome, if it ever came, is not recorded
+    assert await rig.service.dial_outcome(dial.channel_id, dial.token, "answered") is None
+    rig.h.clock.advance(timedelta(seconds=rig.config.campaign.retry_failed_seconds))
+    assert await rig.round() == 1
+    revisit = await rig.revisit_of(tid)
+    assert (revisit.state, revisit.result, revisit.attempts) == ("done", "satisfied", 2)
+    attempts = await rig.attempts_of(revisit.id)
+    assert [(a.channel_id, a.outcome) for a in attempts][0] == (dial.channel_id, "lost")
+    assert attempts[1].outcome == "answered"
