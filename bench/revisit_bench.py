@@ -3,7 +3,8 @@ real AMI and FastAGI over TCP, the real survey). Destinations answer (and press 
 are busy or do not answer in realistic proportions; retries are immediate so every
 revisit ends within the run.
 
-Prints line utilisation while work remained (sampled busy lines / lines), double dials
+Prints line utilisation while work remained (sampled busy lines / lines, while a revisit
+was due and not dialed yet, checked every second), double dials
 (a revisit answered twice or dialed more than ``max_attempts`` times; must be 0) and
 completion time against the ideal (total busy line time / lines). The ideal assumes a
 freed line is refilled at once, so the pace (``--cps``, real seconds) must stay above the
@@ -114,19 +115,22 @@ async def main(args: argparse.Namespace) -> None:
     while not door.connected:
         await asyncio.sleep(0.05)
     sim.pbx.config.agi_port = door.agi.port
-    busy_samples: list[int] = []
+    busy_samples: list[int] = []  # while a revisit is due and not yet dialed
+    open_samples: list[int] = []  # while more revisits are not done than there are lines
     all_samples: list[int] = []
-    remaining = [args.revisits]
+    remaining, waiting = [args.revisits], [args.revisits]
     stop = asyncio.Event()
 
     async def sample() -> None:
-        """Busy lines, counted only while more revisits remain than there are lines."""
+        """Busy lines, each sample also counted while work remains by either measure."""
         while not stop.is_set():
             busy = sum(1 for c in sim.pbx.channels.values()
                        if c.name.startswith("PJSIP/trunk") and not c.dead)
             all_samples.append(busy)
-            if remaining[0] > args.lines:
+            if waiting[0] > 0:
                 busy_samples.append(busy)
+            if remaining[0] > args.lines:
+                open_samples.append(busy)
             await asyncio.sleep(SAMPLE)
 
     started = time.perf_counter()
@@ -139,6 +143,8 @@ async def main(args: argparse.Namespace) -> None:
             left = len((await session.scalars(select(Revisit.id).where(
                 Revisit.state.notin_(["done", "canceled"])))).all())
             total = len((await session.scalars(select(Revisit.id))).all())
+            waiting[0] = len((await session.scalars(select(Revisit.id).where(
+                Revisit.state == "pending", Revisit.due_at <= clock.now()))).all())
         remaining[0] = left
         if int(time.perf_counter() - started) % 60 == 0 and busy_samples:
             print(f"progress: {time.perf_counter() - started:.0f}s done={total - left} "
@@ -160,13 +166,18 @@ async def main(args: argparse.Namespace) -> None:
         answered[rid] = answered.get(rid, 0) + (outcome == "answered")
     # a double dial: a revisit answered twice, or dialed beyond its attempts
     double = sum(1 for rid in tries if answered[rid] > 1 or tries[rid] > settings.max_attempts)
-    utilisation = sum(min(b, args.lines) for b in busy_samples) / (args.lines * len(busy_samples))
+    def utilisation_of(samples: list[int]) -> float:
+        return sum(min(b, args.lines) for b in samples) / (args.lines * len(samples))
+
+    utilisation = utilisation_of(busy_samples)
     ideal = sum(all_samples) * SAMPLE / args.lines  # busy line time / lines
     print(f"completion={elapsed:.1f}s ideal={ideal:.1f}s ratio={elapsed / ideal:.2f} "
           f"needed_cps={len(attempts) / ideal:.1f} cps={args.cps:g}")
     print(f"revisits={args.revisits} lines={args.lines} attempts={len(attempts)} "
           f"dials={dialer.dials} wall={elapsed:.1f}s utilisation={utilisation:.3f} "
           f"peak_lines={max(busy_samples)} double_dials={double}")
+    print(f"utilisation while more revisits were not done than there are lines (a result "
+          f"being written counts as work): {utilisation_of(open_samples):.3f}")
     await door.stop()
     await sim.stop()
     await engine.dispose()
