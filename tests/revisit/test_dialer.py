@@ -88,6 +88,25 @@ async def test_do_not_call_and_opt_out_are_honoured(rig: Rig) -> None:
     assert await rig.attempts_of((await rig.revisit_of(listed)).id) == []
 
 
+async def test_an_opt_out_during_a_call_stops_its_retries(rig: Rig) -> None:
+    """The citizen opts out while the first attempt rings (the revisit is not pending, so
+    nothing is canceled yet): the retry's claim reads the opt-out and ends the revisit."""
+    rig.sim.add_destination(CITIZEN, Destination(mode="busy", answer_after=5))
+    tid = await rig.replied()
+    await rig.service.schedule_replied()
+    await rig.dialer.round()
+    await rig.sim.wait_until(lambda: any(c.name.startswith("PJSIP/trunk")
+                                         for c in rig.sim.pbx.channels.values()), 10)
+    await rig.service.opt_out(tid, None)
+    await asyncio.wait_for(asyncio.gather(*[t for _, t in rig.dialer.calls.values()]), 30)
+    revisit = await rig.revisit_of(tid)
+    assert (revisit.state, revisit.attempts) == ("pending", 1)  # the busy retry
+    rig.h.clock.advance(timedelta(seconds=rig.config.campaign.retry_busy_seconds))
+    assert await rig.round() == 0
+    revisit = await rig.revisit_of(tid)
+    assert (revisit.state, revisit.result, revisit.attempts) == ("canceled", "opted_out", 1)
+
+
 async def test_lines_are_kept_busy_without_exceeding_the_limit(rig: Rig) -> None:
     """Six answered calls on four lines: four start at once, the rest once lines are free."""
     pbx = rig.sim.pbx
