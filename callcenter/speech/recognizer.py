@@ -256,7 +256,6 @@ class _Stream:
         self.recognizer = self.kept.recognizer
         # 0: plain results with word confidences; n: n-best readings, no confidences
         self.recognizer.SetMaxAlternatives(alternatives)
-        self.rate = rate
         self.fed = 0
         self.readings: list[str] = []
         self.speaker = speaker
