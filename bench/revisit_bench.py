@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import callcenter.store.models  # noqa: F401
 from callcenter.auth.models import Unit
@@ -139,12 +139,12 @@ async def main(args: argparse.Namespace) -> None:
     while True:
         await asyncio.sleep(1)
         clock.advance(timedelta(seconds=1))  # leases run out (a lost call is reconciled)
-        async with sessionmaker() as session:
-            left = len((await session.scalars(select(Revisit.id).where(
-                Revisit.state.notin_(["done", "canceled"])))).all())
-            total = len((await session.scalars(select(Revisit.id))).all())
-            waiting[0] = len((await session.scalars(select(Revisit.id).where(
-                Revisit.state == "pending", Revisit.due_at <= clock.now()))).all())
+        async with sessionmaker() as session:  # one counting query: the bench stays light
+            total, left, waiting[0] = (await session.execute(select(
+                func.count(),
+                func.count().filter(Revisit.state.notin_(["done", "canceled"])),
+                func.count().filter(Revisit.state == "pending",
+                                    Revisit.due_at <= clock.now())).select_from(Revisit))).one()
         remaining[0] = left
         if int(time.perf_counter() - started) % 60 == 0 and busy_samples:
             print(f"progress: {time.perf_counter() - started:.0f}s done={total - left} "
