@@ -269,7 +269,8 @@ def suggestion_json(s: DraftSuggestion, masked: bool) -> dict[str, Any]:
             "start": s.span_start, "end": s.span_end, "evidence": hide(s.evidence),
             "needs_confirmation": s.needs_confirmation, "state": s.state,
             "corrected_value": hide(s.corrected_value) if s.corrected_value else None,
-            "decided_by": s.decided_by, "decided_at": _iso(s.decided_at)}
+            "decided_by": s.decided_by, "decided_at": _iso(s.decided_at),
+            "value_masked": hide(s.value) != s.value}
 
 
 def masked_segment(segment: dict[str, Any]) -> dict[str, Any]:

@@ -56,12 +56,15 @@ class SuggestionOut(BaseModel):
     corrected_value: str | None
     decided_by: int | None
     decided_at: datetime | None
+    value_masked: bool
+    """``value`` hides digits from this reader: accepting it must not copy it anywhere."""
 
     @classmethod
     def of(cls, s: DraftSuggestion, masked: bool) -> SuggestionOut:
         hide = mask_numbers if masked else (lambda text: text)
         return cls(id=s.id, transcript_id=s.transcript_id, ticket_id=s.ticket_id,
-                   field=s.field, value=hide(s.value), confidence=s.confidence,
+                   field=s.field, value=hide(s.value), value_masked=hide(s.value) != s.value,
+                   confidence=s.confidence,
                    start=s.span_start, end=s.span_end, evidence=hide(s.evidence),
                    needs_confirmation=s.needs_confirmation, state=s.state,
                    corrected_value=hide(s.corrected_value) if s.corrected_value else None,

@@ -1,12 +1,13 @@
 """A call's transcript and draft on the agent desktop: the live feed routes a ``draft`` to the
 agent it was made for (and replays it to that agent after a reconnect), and in headless
 Chromium the draft of an agent's call appears on that agent's page only, a suggestion
-accepted fills the ticket form, a correction is stored, and a page opened after the draft
-was ready reads it."""
+accepted fills the ticket form (a number masked for the agent is confirmed, not copied), a
+correction is stored, and a page opened after the draft was ready reads it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from playwright.async_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcenter.auth.config import AuthConfig
+from callcenter.auth.config import AuthConfig, MaskingRule
 from callcenter.auth.models import AuditLog, User
 from callcenter.auth.privacy import PiiPolicy
+from callcenter.auth.principal import Role
 from callcenter.auth.testing import bare_app, bearer, test_auth_config, token_for
 from callcenter.auth.users import principal_for
 from callcenter.bus.memory import MemoryBus
@@ -115,10 +117,25 @@ class Desk:
 
 @pytest.fixture
 async def desk(pg_sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[Desk]:
+    async with open_desk(pg_sessionmaker, test_auth_config()) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def masked_desk(pg_sessionmaker: async_sessionmaker[AsyncSession]
+                      ) -> AsyncIterator[Desk]:
+    """An office whose agents may not read the caller's number."""
+    rules = [MaskingRule(role=Role.AGENT, fields=["name", "address"])]
+    async with open_desk(pg_sessionmaker, test_auth_config(masking=rules)) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def open_desk(pg_sessionmaker: async_sessionmaker[AsyncSession], auth: AuthConfig
+                    ) -> AsyncIterator[Desk]:
     clock = SystemClock()
     bus = MemoryBus()
     await bus.start()
-    auth = test_auth_config()
     speech = SpeechService(pg_sessionmaker, clock, SpeechConfig(), RecordingsConfig(), bus)
     app = bare_app(pg_sessionmaker, clock, config=auth, bus=bus)
     setup_tickets(app)
@@ -211,6 +228,30 @@ async def test_accept_fills_the_form_field_and_a_correction_is_stored(desk: Desk
     assert stored == {"type": ("confirmed", None, me.id),
                       "address": ("corrected", "解放路20号菜市场", me.id),
                       "phone": ("suggested", None, None)}
+
+
+async def test_accepting_a_number_masked_for_the_agent_confirms_it_without_copying_it(
+        masked_desk: Desk) -> None:
+    desk = masked_desk
+    me, my_id = await desk_agent(desk.sessionmaker, "1001")
+    await talked(desk.sessionmaker, my_id, CALL)
+    async with chromium() as browser:
+        page, _ = await desk.page(browser, me)
+        transcript_id, _ = await drafted_call(desk.sessionmaker, CALL)
+        await desk.drafts.hand_over(transcript_id)
+        phone = page.locator('#suggestions tr[data-field="phone"]')
+        await expect(phone.locator(".value")).to_have_text("136****3344", timeout=10_000)
+        await phone.locator("button.accept").click()
+        await expect(phone).to_have_attribute("data-state", "confirmed")
+        await expect(page.locator("input[name=phone]")).to_have_value("")
+        place = page.locator('#suggestions tr[data-field="address"]')
+        await place.locator("button.accept").click()
+        await expect(page.locator("input[name=location]")).to_have_value("解放路二十号")
+    async with desk.sessionmaker() as session:
+        stored = {s.field: (s.state, s.corrected_value) for s in (
+            await session.scalars(select(DraftSuggestion).where(
+                DraftSuggestion.transcript_id == transcript_id))).all()}
+    assert stored["phone"] == ("confirmed", None)
 
 
 async def test_a_desktop_opened_after_the_draft_was_ready_shows_it(desk: Desk) -> None:

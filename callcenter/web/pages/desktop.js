@@ -94,13 +94,14 @@ function suggestionRow(s) {
     el("td", {}, el("button", {type: "button", class: "accept"}, "采纳 Accept"), " ", correction,
       el("button", {type: "button", class: "secondary correct"}, "更正 Correct")));
   row.querySelector(".accept").addEventListener("click", () =>
-    decide(row, s, "/confirm", undefined, s.value));
+    decide(row, s, "/confirm", undefined, s.value_masked ? null : s.value));
   row.querySelector(".correct").addEventListener("click", () =>
     decide(row, s, "/correct", {value: correction.value}, correction.value));
   return row;
 }
 
-// The verdict is stored first; the form field takes the value once it is.
+// The verdict is stored first; the form field takes the value once it is (a value masked
+// for this agent is confirmed but not copied: the form would keep the stars).
 async function decide(row, s, path, body, value) {
   CC.clearMessage();
   try {
@@ -108,7 +109,7 @@ async function decide(row, s, path, body, value) {
     row.dataset.state = decided.state;
     row.querySelector(".value").textContent = decided.corrected_value || decided.value;
     const name = FORM_FIELDS[s.field];
-    if (name) document.getElementById("ticket").elements[name].value = value;
+    if (name && value !== null) document.getElementById("ticket").elements[name].value = value;
   } catch (error) {
     CC.fail(error.message);
   }
