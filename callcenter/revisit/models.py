@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.auth.models import UtcDateTime
@@ -73,6 +73,10 @@ class Revisit(Base):
 
 class RevisitAttempt(Base):
     __tablename__ = "revisit_attempts"
+    # the calls holding a line: every claim counts them, and attempts pile up for ever
+    __table_args__ = (Index("ix_revisit_attempts_live", "revisit_id",
+                            postgresql_where=text("ended_at IS NULL"),
+                            sqlite_where=text("ended_at IS NULL")),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revisit_id: Mapped[int] = mapped_column(ForeignKey("revisits.id"), index=True)

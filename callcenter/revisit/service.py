@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -142,6 +142,19 @@ def _not_callable(ticket: Ticket, number: str | None, opted_out: bool, barred: b
     if barred:
         return "do_not_call"
     return None
+
+
+def busy_lines(campaign_id: int) -> Select[tuple[int]]:
+    """Claims about to dial, and calls whose channel has not hung up yet (a finished
+    survey holds its line until the hang-up). The calls are found from the live attempts
+    (a partial index), not from the campaign's revisits, which grow with every order."""
+    claimed = select(func.count()).select_from(Revisit).where(
+        Revisit.campaign_id == campaign_id, Revisit.state == RS.CLAIMED).scalar_subquery()
+    calls = select(func.count()).select_from(RevisitAttempt).join(
+        Revisit, Revisit.id == RevisitAttempt.revisit_id).where(
+        Revisit.campaign_id == campaign_id, RevisitAttempt.ended_at.is_(None)
+    ).scalar_subquery()
+    return select(claimed + calls)
 
 
 def star_score(settings: CampaignSettings, stars: int) -> str:
@@ -387,15 +400,7 @@ class RevisitService:
 
     @staticmethod
     async def _busy_lines(session: AsyncSession, campaign_id: int) -> int:
-        """Claims about to dial, and calls whose channel has not hung up yet (a finished
-        survey holds its line until the hang-up)."""
-        claimed = select(func.count()).select_from(Revisit).where(
-            Revisit.campaign_id == campaign_id, Revisit.state == RS.CLAIMED).scalar_subquery()
-        calls = select(func.count()).select_from(RevisitAttempt).join(
-            Revisit, Revisit.id == RevisitAttempt.revisit_id).where(
-            Revisit.campaign_id == campaign_id, RevisitAttempt.ended_at.is_(None)
-        ).scalar_subquery()
-        return await session.scalar(select(claimed + calls)) or 0
+        return await session.scalar(busy_lines(campaign_id)) or 0
 
     @staticmethod
     async def _end_lines(session: AsyncSession, channel_ids: Iterable[str], now: datetime
