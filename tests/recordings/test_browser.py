@@ -111,7 +111,9 @@ async def test_a_role_that_may_not_listen_sees_the_player_refused(office: Office
         page = await page_as(browser, office, office.agent)
         await page.goto(f"/ui/ticket?id={ticket['id']}")
         await page.locator(f'audio[data-recording="{row.id}"]').evaluate("a => a.load()")
-        await expect(page.locator("#recordings .note")).to_contain_text("not available to you")
+        note = page.locator("#recordings .note")
+        await expect(note).to_be_visible()  # shown on the audio's error: the refusal came
+        await expect(note).to_contain_text("not available to you")
     assert set(await audit_actions(office, row.id)) == {"recording.play.refused"}
 
 
